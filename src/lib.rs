@@ -1,0 +1,6 @@
+//! natgrad: physics-informed neural networks trained by natural-gradient methods.
+pub mod error;
+pub mod linalg;
+pub mod model;
+
+pub use error::{Error, Result};

@@ -1,0 +1,558 @@
+//! Dense linear algebra: the only module that talks to faer.
+//!
+//! Everything else in natgrad sees plain column-major [`Matrix`] buffers and
+//! slices, so a faer version bump or another backend (LAPACK, a GPU) stays
+//! local to this file.
+//!
+//! Accuracy matters more than anywhere else here: AMStraMGRAM reads singular
+//! values down to ~1e-15·σ₁. The SVD therefore calls faer's low-level
+//! `svd` with `qr_ratio_threshold = ∞` (faer's default first runs a
+//! rank-revealing QR on tall matrices that silently zeroes small columns,
+//! see DESIGN.md §6) and never forms φᵀφ.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::svd::{self, ComputeSvdVectors, SvdParams};
+use faer::{Accum, MatMut, MatRef, Par};
+
+use crate::error::{Error, Result};
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Set the number of threads the dense kernels (products, SVD) may use.
+///
+/// Default 1: on the 2-core machines natgrad targets the SVD gains nothing
+/// from a second thread (DESIGN.md §6). `0` is treated as 1.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The thread count set by [`set_threads`].
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+fn par() -> Par {
+    match threads() {
+        1 => Par::Seq,
+        n => Par::rayon(n),
+    }
+}
+
+/// A dense, owned, column-major `f64` matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    nrows: usize,
+    ncols: usize,
+    data: Vec<f64>,
+}
+
+impl Matrix {
+    /// An `nrows × ncols` matrix of zeros.
+    pub fn zeros(nrows: usize, ncols: usize) -> Self {
+        Matrix {
+            nrows,
+            ncols,
+            data: vec![0.0; nrows * ncols],
+        }
+    }
+
+    /// Wrap a column-major buffer; errors if its length is not `nrows·ncols`.
+    pub fn from_col_major(nrows: usize, ncols: usize, data: Vec<f64>) -> Result<Self> {
+        if data.len() != nrows * ncols {
+            return Err(Error::DimensionMismatch {
+                context: format!("Matrix::from_col_major({nrows}×{ncols})"),
+                expected: nrows * ncols,
+                got: data.len(),
+            });
+        }
+        Ok(Matrix { nrows, ncols, data })
+    }
+
+    /// Build from a function of (row, column).
+    pub fn from_fn(nrows: usize, ncols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Self {
+        let mut m = Matrix::zeros(nrows, ncols);
+        for j in 0..ncols {
+            for i in 0..nrows {
+                m.data[j * nrows + i] = f(i, j);
+            }
+        }
+        m
+    }
+
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    /// Number of columns.
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// Entry (i, j).
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        self.data[j * self.nrows + i]
+    }
+
+    /// Mutable entry (i, j).
+    pub fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
+        &mut self.data[j * self.nrows + i]
+    }
+
+    /// Column `j` as a contiguous slice.
+    pub fn col(&self, j: usize) -> &[f64] {
+        &self.data[j * self.nrows..(j + 1) * self.nrows]
+    }
+
+    /// Column `j` as a mutable contiguous slice.
+    pub fn col_mut(&mut self, j: usize) -> &mut [f64] {
+        &mut self.data[j * self.nrows..(j + 1) * self.nrows]
+    }
+
+    /// The column-major buffer.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// The column-major buffer, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
+    /// Resize to `nrows × ncols`, reusing the allocation; contents are unspecified.
+    pub fn resize(&mut self, nrows: usize, ncols: usize) {
+        self.nrows = nrows;
+        self.ncols = ncols;
+        self.data.resize(nrows * ncols, 0.0);
+    }
+
+    /// The transpose, as a new matrix.
+    pub fn transpose(&self) -> Matrix {
+        Matrix::from_fn(self.ncols, self.nrows, |i, j| self.at(j, i))
+    }
+
+    /// `self · x` for a vector `x` of length `ncols`.
+    pub fn mul_vec(&self, x: &[f64]) -> Vec<f64> {
+        let mut y = vec![0.0; self.nrows];
+        gemv_in_place(&mut y, self, x, false);
+        y
+    }
+
+    /// `selfᵀ · y` for a vector `y` of length `nrows`.
+    pub fn tr_mul_vec(&self, y: &[f64]) -> Vec<f64> {
+        let mut x = vec![0.0; self.ncols];
+        gemv_in_place(&mut x, self, y, true);
+        x
+    }
+
+    fn as_ref(&self) -> MatRef<'_, f64> {
+        MatRef::from_column_major_slice(&self.data, self.nrows, self.ncols)
+    }
+
+    fn as_mut(&mut self) -> MatMut<'_, f64> {
+        MatMut::from_column_major_slice_mut(&mut self.data, self.nrows, self.ncols)
+    }
+}
+
+/// How a borrowed matrix buffer is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Entry (i, j) at `j·nrows + i`.
+    ColMajor,
+    /// Entry (i, j) at `i·ncols + j`.
+    RowMajor,
+}
+
+/// A borrowed matrix: a slice with its shape and layout.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// The entries.
+    pub data: &'a [f64],
+    /// Number of rows.
+    pub nrows: usize,
+    /// Number of columns.
+    pub ncols: usize,
+    /// Storage order of `data`.
+    pub layout: Layout,
+}
+
+impl<'a> View<'a> {
+    /// A column-major view.
+    pub fn col_major(data: &'a [f64], nrows: usize, ncols: usize) -> Self {
+        View {
+            data,
+            nrows,
+            ncols,
+            layout: Layout::ColMajor,
+        }
+    }
+
+    /// A row-major view.
+    pub fn row_major(data: &'a [f64], nrows: usize, ncols: usize) -> Self {
+        View {
+            data,
+            nrows,
+            ncols,
+            layout: Layout::RowMajor,
+        }
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> View<'a> {
+        View {
+            data: self.data,
+            nrows: self.ncols,
+            ncols: self.nrows,
+            layout: match self.layout {
+                Layout::ColMajor => Layout::RowMajor,
+                Layout::RowMajor => Layout::ColMajor,
+            },
+        }
+    }
+
+    fn faer(&self) -> MatRef<'a, f64> {
+        match self.layout {
+            Layout::ColMajor => MatRef::from_column_major_slice(self.data, self.nrows, self.ncols),
+            Layout::RowMajor => MatRef::from_row_major_slice(self.data, self.nrows, self.ncols),
+        }
+    }
+}
+
+/// `dst ← a·b` (or `dst ← dst + a·b` when `accumulate`), `dst` column-major `a.nrows × b.ncols`.
+pub fn matmul_in_place(dst: &mut [f64], a: View<'_>, b: View<'_>, accumulate: bool) {
+    assert_eq!(a.ncols, b.nrows, "matmul: inner dimensions");
+    assert_eq!(dst.len(), a.nrows * b.ncols, "matmul: output size");
+    let out = MatMut::from_column_major_slice_mut(dst, a.nrows, b.ncols);
+    let acc = if accumulate { Accum::Add } else { Accum::Replace };
+    faer::linalg::matmul::matmul(out, acc, a.faer(), b.faer(), 1.0, par());
+}
+
+/// `y ← A x` (or `y ← Aᵀ x` when `transpose`).
+pub fn gemv_in_place(y: &mut [f64], a: &Matrix, x: &[f64], transpose: bool) {
+    let v = View::col_major(&a.data, a.nrows, a.ncols);
+    let v = if transpose { v.t() } else { v };
+    assert_eq!(x.len(), v.ncols, "gemv: vector length");
+    matmul_in_place(y, v, View::col_major(x, x.len(), 1), false);
+}
+
+/// Euclidean norm, scaled to avoid overflow and underflow.
+pub fn norm2(x: &[f64]) -> f64 {
+    let scale = x.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    if scale == 0.0 || !scale.is_finite() {
+        return scale;
+    }
+    let s: f64 = x.iter().map(|v| (v / scale) * (v / scale)).sum();
+    scale * s.sqrt()
+}
+
+/// Dot product.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A thin singular value decomposition `A = U Σ Vᵀ` of an `m × n` matrix.
+///
+/// `U` is `m × k`, `V` is `n × k`, `k = min(m, n)`; the singular values are
+/// non-negative and sorted in decreasing order.
+#[derive(Clone, Debug)]
+pub struct Svd {
+    /// Left singular vectors (columns), `m × k`.
+    pub u: Matrix,
+    /// Singular values σ₁ ≥ σ₂ ≥ … ≥ 0.
+    pub s: Vec<f64>,
+    /// Right singular vectors (columns), `n × k`.
+    pub v: Matrix,
+}
+
+fn svd_params() -> SvdParams {
+    let mut p: SvdParams = faer::auto!(f64);
+    p.qr_ratio_threshold = f64::INFINITY;
+    p.recursion_threshold = 32;
+    p
+}
+
+impl Svd {
+    /// Thin SVD of `a`, accurate to a few ε·σ₁ in every singular value and vector.
+    ///
+    /// Errors with [`Error::LinearAlgebra`] if the iteration does not converge
+    /// and with [`Error::NonFinite`] if `a` holds a NaN or infinity.
+    pub fn compute(a: View<'_>) -> Result<Svd> {
+        if a.data.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                quantity: "matrix entry given to the SVD",
+                block: "-".into(),
+                iteration: None,
+            });
+        }
+        let (m, n) = (a.nrows, a.ncols);
+        let k = m.min(n);
+        let mut u = Matrix::zeros(m, k);
+        let mut v = Matrix::zeros(n, k);
+        let mut s = vec![0.0; k];
+        if k == 0 {
+            return Ok(Svd { u, s, v });
+        }
+        let params = svd_params();
+        let req = svd::svd_scratch::<f64>(
+            m,
+            n,
+            ComputeSvdVectors::Thin,
+            ComputeSvdVectors::Thin,
+            par(),
+            params.into(),
+        );
+        let mut mem = MemBuffer::new(req);
+        let stack = MemStack::new(&mut mem);
+        {
+            let sd = faer::diag::DiagMut::from_slice_mut(&mut s);
+            svd::svd(
+                a.faer(),
+                sd,
+                Some(u.as_mut()),
+                Some(v.as_mut()),
+                par(),
+                stack,
+                params.into(),
+            )
+            .map_err(|e| Error::LinearAlgebra(format!("SVD of a {m}×{n} matrix: {e:?}")))?;
+        }
+        if s.iter().any(|x| !x.is_finite()) {
+            return Err(Error::LinearAlgebra(format!(
+                "SVD of a {m}×{n} matrix returned non-finite singular values"
+            )));
+        }
+        Ok(Svd { u, s, v })
+    }
+
+    /// Number of singular values.
+    pub fn len(&self) -> usize {
+        self.s.len()
+    }
+
+    /// True when the decomposed matrix had a zero dimension.
+    pub fn is_empty(&self) -> bool {
+        self.s.is_empty()
+    }
+
+    /// The swapped decomposition: if `self` decomposes `A`, the result decomposes `Aᵀ`.
+    pub fn transposed(self) -> Svd {
+        Svd {
+            u: self.v,
+            s: self.s,
+            v: self.u,
+        }
+    }
+
+    /// The coefficients `c = Uᵀ r` of `r` in the left singular basis.
+    pub fn project(&self, r: &[f64]) -> Vec<f64> {
+        self.u.tr_mul_vec(r)
+    }
+
+    /// Truncated pseudo-inverse applied to `r`, from precomputed `c = Uᵀ r`:
+    /// `x = Σ_{k < keep} V_k c_k / σ_k`.
+    ///
+    /// This is the minimum-norm least-squares solution of `A x ≈ r`
+    /// restricted to the `keep` leading singular directions.
+    pub fn truncated_solve(&self, c: &[f64], keep: usize) -> Vec<f64> {
+        self.filtered_solve(c, keep, |s| 1.0 / s)
+    }
+
+    /// Filtered solve `x = Σ_{k < keep} V_k f(σ_k) c_k` (e.g. Tikhonov `σ/(σ²+λ)`).
+    pub fn filtered_solve(&self, c: &[f64], keep: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
+        let keep = keep.min(self.s.len());
+        let w: Vec<f64> = (0..keep)
+            .map(|k| if self.s[k] > 0.0 { f(self.s[k]) * c[k] } else { 0.0 })
+            .collect();
+        let mut x = vec![0.0; self.v.nrows()];
+        if keep > 0 {
+            let vk = View::col_major(&self.v.data[..self.v.nrows * keep], self.v.nrows, keep);
+            matmul_in_place(&mut x, vk, View::col_major(&w, keep, 1), false);
+        }
+        x
+    }
+
+    /// Number of singular values `σ_k ≥ tau`.
+    pub fn rank_above(&self, tau: f64) -> usize {
+        self.s.iter().take_while(|&&s| s >= tau).count()
+    }
+
+    /// The reconstruction-error curve of `r` in the left singular basis.
+    ///
+    /// Returns `m + 1` values, `m = len()`: entry `n` is
+    /// `RCE_n = ‖r − Σ_{k≤n} U_k U_kᵀ r‖ / √S` (S = `r.len()`), so entry 0
+    /// is the RMS of `r` itself. It is evaluated as
+    /// `RCE_n² = (‖r − U c‖² + Σ_{k>n} c_k²) / S` with the tail sums
+    /// accumulated from the end, never as differences of large numbers; the
+    /// first term (the part of `r` outside the span of U) is computed
+    /// explicitly.
+    pub fn rce_curve(&self, r: &[f64], c: &[f64]) -> Vec<f64> {
+        let m = self.s.len();
+        let mut outside = r.to_vec();
+        let uc = self.u.mul_vec(c);
+        for (o, x) in outside.iter_mut().zip(&uc) {
+            *o -= x;
+        }
+        let out2 = norm2(&outside).powi(2);
+        let mut rce = vec![0.0; m + 1];
+        let mut tail = 0.0;
+        let sn = r.len().max(1) as f64;
+        for n in (0..=m).rev() {
+            rce[n] = ((out2 + tail) / sn).sqrt();
+            if n > 0 {
+                tail += c[n - 1] * c[n - 1];
+            }
+        }
+        rce
+    }
+}
+
+/// Least-squares solution of `A x ≈ b` by Householder QR, for **well-conditioned,
+/// full-column-rank** tall matrices only (faer's QR drops columns it deems
+/// negligible). Used as an independent reference in tests.
+pub fn lstsq_qr(a: &Matrix, b: &[f64]) -> Result<Vec<f64>> {
+    use faer::prelude::SolveLstsq;
+    if a.nrows < a.ncols {
+        return Err(Error::DimensionMismatch {
+            context: "lstsq_qr needs a tall matrix (rows ≥ columns)".into(),
+            expected: a.ncols,
+            got: a.nrows,
+        });
+    }
+    let qr = a.as_ref().qr();
+    let rhs = faer::Mat::from_fn(b.len(), 1, |i, _| b[i]);
+    let x = qr.solve_lstsq(rhs);
+    Ok((0..a.ncols).map(|i| x[(i, 0)]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
+        // Modified Gram–Schmidt, twice, on Gaussian columns.
+        let mut q = Matrix::from_fn(n, k, |_, _| rng.sample::<f64, _>(rand_distr::StandardNormal));
+        for _pass in 0..2 {
+            for j in 0..k {
+                for i in 0..j {
+                    let d = dot(q.col(i), q.col(j));
+                    let qi = q.col(i).to_vec();
+                    for (x, y) in q.col_mut(j).iter_mut().zip(&qi) {
+                        *x -= d * y;
+                    }
+                }
+                let nrm = norm2(q.col(j));
+                q.col_mut(j).iter_mut().for_each(|x| *x /= nrm);
+            }
+        }
+        q
+    }
+
+    /// DESIGN.md §6 regression: a tall matrix with singular values
+    /// logspace(0, −15) must reconstruct to ≤ 1e-14 relative, with every small
+    /// singular value recovered (faer's default path zeroes them).
+    #[test]
+    fn tall_graded_svd_is_accurate() {
+        let (m, n) = (1000, 200);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let u0 = random_orthonormal(&mut rng, m, n);
+        let v0 = random_orthonormal(&mut rng, n, n);
+        let sig: Vec<f64> = (0..n).map(|k| 10f64.powf(-15.0 * k as f64 / (n - 1) as f64)).collect();
+        let mut us = u0.clone();
+        for j in 0..n {
+            us.col_mut(j).iter_mut().for_each(|x| *x *= sig[j]);
+        }
+        let mut a = Matrix::zeros(m, n);
+        matmul_in_place(
+            a.as_mut_slice(),
+            View::col_major(us.as_slice(), m, n),
+            View::col_major(v0.as_slice(), n, n).t(),
+            false,
+        );
+        let svd = Svd::compute(View::col_major(a.as_slice(), m, n)).unwrap();
+        // Reconstruction.
+        let mut usv = svd.u.clone();
+        for j in 0..n {
+            let s = svd.s[j];
+            usv.col_mut(j).iter_mut().for_each(|x| *x *= s);
+        }
+        let mut rec = Matrix::zeros(m, n);
+        matmul_in_place(
+            rec.as_mut_slice(),
+            View::col_major(usv.as_slice(), m, n),
+            View::col_major(svd.v.as_slice(), n, n).t(),
+            false,
+        );
+        let diff: Vec<f64> = rec.as_slice().iter().zip(a.as_slice()).map(|(x, y)| x - y).collect();
+        let rel = norm2(&diff) / norm2(a.as_slice());
+        assert!(rel <= 1e-14, "reconstruction error {rel:e}");
+        // Singular values agree to a few ε·σ₁, none spuriously zero.
+        for k in 0..n {
+            assert!(svd.s[k] > 0.0, "singular value {k} is zero");
+            assert!((svd.s[k] - sig[k]).abs() <= 50.0 * f64::EPSILON, "σ_{k}: {} vs {}", svd.s[k], sig[k]);
+        }
+        // Orthonormality of U.
+        let mut utu = Matrix::zeros(n, n);
+        matmul_in_place(
+            utu.as_mut_slice(),
+            View::col_major(svd.u.as_slice(), m, n).t(),
+            View::col_major(svd.u.as_slice(), m, n),
+            false,
+        );
+        for i in 0..n {
+            for j in 0..n {
+                let e = utu.at(i, j) - if i == j { 1.0 } else { 0.0 };
+                assert!(e.abs() < 1e-13, "UᵀU({i},{j}) off by {e:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_solve_matches_qr_on_full_rank() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let a = Matrix::from_fn(40, 8, |_, _| rng.random_range(-1.0..1.0));
+        let b: Vec<f64> = (0..40).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let svd = Svd::compute(View::col_major(a.as_slice(), 40, 8)).unwrap();
+        let c = svd.project(&b);
+        let x = svd.truncated_solve(&c, 8);
+        let x_ref = lstsq_qr(&a, &b).unwrap();
+        for (p, q) in x.iter().zip(&x_ref) {
+            assert!((p - q).abs() < 1e-12, "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn rce_curve_matches_direct_residuals() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (m, n) = (30, 6);
+        let a = Matrix::from_fn(m, n, |_, _| rng.random_range(-1.0..1.0));
+        let r: Vec<f64> = (0..m).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let svd = Svd::compute(View::col_major(a.as_slice(), m, n)).unwrap();
+        let c = svd.project(&r);
+        let rce = svd.rce_curve(&r, &c);
+        assert_eq!(rce.len(), n + 1);
+        for k in 0..=n {
+            let mut res = r.clone();
+            for j in 0..k {
+                for i in 0..m {
+                    res[i] -= svd.u.at(i, j) * c[j];
+                }
+            }
+            let direct = norm2(&res) / (m as f64).sqrt();
+            assert!((rce[k] - direct).abs() < 1e-14, "RCE_{k}: {} vs {direct}", rce[k]);
+        }
+        assert!((rce[0] - norm2(&r) / (m as f64).sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn svd_rejects_nan() {
+        let a = Matrix::from_fn(3, 2, |i, j| if i == 1 && j == 0 { f64::NAN } else { 1.0 });
+        assert!(matches!(
+            Svd::compute(View::col_major(a.as_slice(), 3, 2)),
+            Err(Error::NonFinite { .. })
+        ));
+    }
+}
