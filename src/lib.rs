@@ -4,3 +4,6 @@ pub mod linalg;
 pub mod model;
 
 pub use error::{Error, Result};
+pub mod pde;
+pub mod geometry;
+pub mod residual;

@@ -1,0 +1,186 @@
+//! Differential operators and boundary conditions as residual functions of the jet.
+//!
+//! A residual is `r_i = F(x_i, J(x_i))`: a function of the point and the jet
+//! of `u_θ` there (DESIGN.md §3). Users write `F` **once**, generic over a
+//! dual-number scalar ([`Scalar`]); natgrad evaluates it with `f64` for the
+//! loss and with first-order duals (num-dual's `Dual64`, one pass per jet
+//! channel) to get every `a_c = ∂F/∂J_c`, which seed the batched reverse pass
+//! that yields the rows of φ = ∂r/∂θ. Nonlinear operators need nothing more:
+//! φ is then the Gauss–Newton linearisation.
+//!
+//! ```
+//! use natgrad::pde::{Jet, JetSpec, Operator, Point, Scalar};
+//!
+//! /// −Δu + k²u = f (a screened Poisson / Helmholtz-type operator).
+//! struct Screened { k: f64 }
+//!
+//! impl Operator for Screened {
+//!     fn jet_spec(&self) -> JetSpec { JetSpec::value().with_laplacian() }
+//!     fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
+//!         let f = (p.x[0] * p.x[1]).sin();
+//!         -u.laplacian() + u.value() * (self.k * self.k) - f
+//!     }
+//! }
+//! ```
+
+mod conditions;
+
+pub use conditions::{Dirichlet, InitialCondition, Neumann, SourceFn};
+pub use crate::model::JetSpec;
+
+use num_dual::{Dual64, DualNum};
+
+use crate::model::Channels;
+
+/// The scalar type residuals are written over: `f64` or a dual number.
+pub trait Scalar: DualNum<Primitive = f64> + Copy {}
+impl<T: DualNum<Primitive = f64> + Copy> Scalar for T {}
+
+/// Where a residual is evaluated: the point and, on boundaries, the outward unit normal.
+#[derive(Clone, Copy, Debug)]
+pub struct Point<'a> {
+    /// Coordinates (for space-time problems, time first).
+    pub x: &'a [f64],
+    /// Outward unit normal, when the point lies on a boundary piece that has one.
+    pub normal: Option<&'a [f64]>,
+}
+
+/// The jet of `u_θ` at one point, in the scalar type of the evaluation.
+///
+/// Accessors panic if the channel was not declared in the operator's
+/// [`JetSpec`] — a contract violation in the operator's own definition, caught
+/// on its first evaluation.
+pub struct Jet<'a, D> {
+    values: &'a [D],
+    channels: &'a Channels,
+    n_out: usize,
+}
+
+impl<'a, D: Scalar> Jet<'a, D> {
+    /// Wrap channel values (`C · n_out`, index `c·n_out + o`).
+    pub fn new(values: &'a [D], channels: &'a Channels, n_out: usize) -> Self {
+        Jet { values, channels, n_out }
+    }
+
+    fn get(&self, c: Option<usize>, o: usize, what: &str) -> D {
+        match c {
+            Some(c) if o < self.n_out => self.values[c * self.n_out + o],
+            _ => panic!("residual reads {what} (output {o}), which its JetSpec does not declare"),
+        }
+    }
+
+    /// `u` (output 0).
+    pub fn value(&self) -> D {
+        self.get(Some(0), 0, "u")
+    }
+
+    /// `∂_k u` (output 0).
+    pub fn d(&self, k: usize) -> D {
+        self.get(self.channels.first_index(k), 0, "a first derivative")
+    }
+
+    /// `∂_k ∂_l u` (output 0).
+    pub fn d2(&self, k: usize, l: usize) -> D {
+        self.get(self.channels.second_index(k, l), 0, "a second derivative")
+    }
+
+    /// `Δu` over all input axes (output 0).
+    pub fn laplacian(&self) -> D {
+        self.get(self.channels.laplacian_index(), 0, "the Laplacian")
+    }
+
+    /// Output component `o` of the value, for vector-valued networks.
+    pub fn value_of(&self, o: usize) -> D {
+        self.get(Some(0), o, "u")
+    }
+
+    /// `∂_k u_o` for vector-valued networks.
+    pub fn d_of(&self, o: usize, k: usize) -> D {
+        self.get(self.channels.first_index(k), o, "a first derivative")
+    }
+}
+
+/// A residual written once, generically over the scalar type.
+///
+/// Implement this for PDE operators and boundary conditions; natgrad derives
+/// the linearisation automatically.
+pub trait Operator: Send + Sync {
+    /// The jet channels `F` reads.
+    fn jet_spec(&self) -> JetSpec;
+    /// `F(x, J)`, including any source term (`r = F − f` is written inside).
+    fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D;
+}
+
+/// The object-safe form of [`Operator`] that residual blocks store.
+pub trait ResidualFn: Send + Sync {
+    /// The jet channels needed.
+    fn jet_spec(&self) -> JetSpec;
+    /// The residual value.
+    fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64;
+    /// The residual value and its partial derivatives `∂F/∂J_c` written into `grad`
+    /// (same layout as `jet`).
+    fn linearise(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize, grad: &mut [f64]) -> f64;
+}
+
+impl<T: Operator> ResidualFn for T {
+    fn jet_spec(&self) -> JetSpec {
+        Operator::jet_spec(self)
+    }
+
+    fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64 {
+        self.residual(p, &Jet::new(jet, channels, n_out))
+    }
+
+    fn linearise(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize, grad: &mut [f64]) -> f64 {
+        // One forward-mode pass per channel with a scalar dual: no allocation,
+        // and F is a handful of flops next to the network's matrix products.
+        let mut duals: Vec<Dual64> = jet.iter().map(|&v| Dual64::from(v)).collect();
+        let mut value = f64::NAN;
+        for c in 0..jet.len() {
+            duals[c].eps = 1.0;
+            let r = self.residual(p, &Jet::new(&duals, channels, n_out));
+            duals[c].eps = 0.0;
+            grad[c] = r.eps;
+            value = r.re;
+        }
+        if jet.is_empty() {
+            value = self.eval(p, jet, channels, n_out);
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nonlinear;
+    impl Operator for Nonlinear {
+        fn jet_spec(&self) -> JetSpec {
+            JetSpec::value().with_first(0).with_second(1, 1)
+        }
+        fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
+            u.d(0) - u.d2(1, 1) * 1e-3 - (u.value() - u.value().powi(3)) * 5.0 - p.x[0]
+        }
+    }
+
+    /// The dual-number linearisation against central differences of `F` in each channel.
+    #[test]
+    fn linearisation_matches_finite_differences() {
+        let ch = Operator::jet_spec(&Nonlinear).resolve(2).unwrap();
+        let jet = vec![0.3, -0.7, 1.1, 0.4];
+        assert_eq!(jet.len(), ch.count());
+        let p = Point { x: &[0.25, 0.5], normal: None };
+        let mut grad = vec![0.0; jet.len()];
+        let r = ResidualFn::linearise(&Nonlinear, &p, &jet, &ch, 1, &mut grad);
+        assert!((r - ResidualFn::eval(&Nonlinear, &p, &jet, &ch, 1)).abs() < 1e-15);
+        let h = 1e-6;
+        for c in 0..jet.len() {
+            let (mut jp, mut jm) = (jet.clone(), jet.clone());
+            jp[c] += h;
+            jm[c] -= h;
+            let fd = (ResidualFn::eval(&Nonlinear, &p, &jp, &ch, 1) - ResidualFn::eval(&Nonlinear, &p, &jm, &ch, 1)) / (2.0 * h);
+            assert!((fd - grad[c]).abs() < 1e-8, "channel {c}: fd {fd} vs {}", grad[c]);
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Residual blocks, weighting, the loss, and assembly of `r` and `φ = ∂r/∂θ`.
+//!
+//! A problem is a list of [`Block`]s (the interior, each boundary piece, the
+//! initial slice), each a set of points with one residual function. With
+//! `S_b` points in block `b` and `S = Σ_b S_b`:
+//!
+//! * the **loss** is `L(θ) = Σ_b (1/S_b) Σ_{i∈b} r_i²` (per-block mean,
+//!   summed over blocks, no ½; DESIGN.md §4);
+//! * the **system** solved by the natural-gradient methods has rows
+//!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ` with the [`Weighting`] `w`.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::linalg::Matrix;
+use crate::model::{Channels, GradSink, Mlp};
+use crate::pde::{Operator, Point, ResidualFn};
+
+/// Row weights of the least-squares system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// `w = 1` for every row: the reference ANaGRAM/AMStraMGRAM system
+    /// (their absolute cutoffs are calibrated for it).
+    #[default]
+    Uniform,
+    /// `w_b = 1/S_b`: then `‖r̃‖² = L(θ)` and the step is Gauss–Newton on the loss.
+    BlockMean,
+}
+
+impl Weighting {
+    /// Parse `uniform` or `block-mean`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "uniform" => Ok(Weighting::Uniform),
+            "block-mean" => Ok(Weighting::BlockMean),
+            _ => Err(Error::UnknownName {
+                kind: "weighting",
+                name: name.into(),
+                known: "uniform, block-mean".into(),
+            }),
+        }
+    }
+}
+
+/// A set of collocation points sharing one residual function.
+#[derive(Clone)]
+pub struct Block {
+    name: String,
+    dim: usize,
+    points: Vec<f64>,
+    normals: Option<Vec<f64>>,
+    op: Arc<dyn ResidualFn>,
+}
+
+impl Block {
+    /// A block of `points` (row-major, `dim` coordinates each) with residual `op`.
+    pub fn new(name: impl Into<String>, dim: usize, points: Vec<f64>, op: impl Operator + 'static) -> Self {
+        Block {
+            name: name.into(),
+            dim,
+            points,
+            normals: None,
+            op: Arc::new(op),
+        }
+    }
+
+    /// Attach outward unit normals (row-major, one per point), e.g. for Neumann conditions.
+    pub fn with_normals(mut self, normals: Vec<f64>) -> Self {
+        self.normals = Some(normals);
+        self
+    }
+
+    /// The block's name (used in logs and error messages).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of points `S_b`.
+    pub fn len(&self) -> usize {
+        self.points.len() / self.dim.max(1)
+    }
+
+    /// Whether the block has no points.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The points, row-major.
+    pub fn points(&self) -> &[f64] {
+        &self.points
+    }
+
+    fn point(&self, i: usize) -> Point<'_> {
+        let d = self.dim;
+        Point {
+            x: &self.points[i * d..(i + 1) * d],
+            normal: self.normals.as_ref().map(|n| &n[i * d..(i + 1) * d]),
+        }
+    }
+}
+
+/// The assembled least-squares system at one θ.
+#[derive(Clone, Debug)]
+pub struct System {
+    /// Weighted residuals `r̃` (length S).
+    pub r: Vec<f64>,
+    /// Weighted Jacobian, **transposed**: `P × S`, column `i` is `√w_i ∂r_i/∂θ`.
+    pub jac_t: Matrix,
+    /// The loss `L(θ)` (unweighted by the system's weighting, DESIGN.md §4).
+    pub loss: f64,
+    /// `(1/S_b) Σ_{i∈b} r_i²` for each block.
+    pub block_losses: Vec<f64>,
+    /// Row range of each block in `r`.
+    pub block_ranges: Vec<Range<usize>>,
+}
+
+/// A network plus residual blocks: everything needed to evaluate `r`, `φ` and `L`.
+#[derive(Clone)]
+pub struct LeastSquares {
+    model: Mlp,
+    blocks: Vec<Block>,
+    channels: Vec<Channels>,
+}
+
+impl LeastSquares {
+    /// Check the blocks against the network and resolve each block's jet channels.
+    pub fn new(model: Mlp, blocks: Vec<Block>) -> Result<Self> {
+        if blocks.is_empty() {
+            return Err(Error::config("blocks", "a problem needs at least one residual block"));
+        }
+        let d = model.input_dim();
+        let mut channels = Vec::with_capacity(blocks.len());
+        for b in &blocks {
+            if b.dim != d {
+                return Err(Error::DimensionMismatch {
+                    context: format!("point dimension of block `{}` vs network input", b.name),
+                    expected: d,
+                    got: b.dim,
+                });
+            }
+            if b.points.is_empty() || b.points.len() % d != 0 {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    format!("needs a non-empty row-major point list with {d} coordinates per point"),
+                ));
+            }
+            if let Some(i) = b.points.iter().position(|v| !v.is_finite()) {
+                return Err(Error::config(format!("block `{}`", b.name), format!("coordinate {i} is not finite")));
+            }
+            if let Some(n) = &b.normals
+                && n.len() != b.points.len()
+            {
+                return Err(Error::DimensionMismatch {
+                    context: format!("normals of block `{}`", b.name),
+                    expected: b.points.len(),
+                    got: n.len(),
+                });
+            }
+            channels.push(b.op.jet_spec().resolve(d)?);
+        }
+        Ok(LeastSquares { model, blocks, channels })
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The blocks.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Total number of residual rows `S`.
+    pub fn n_residuals(&self) -> usize {
+        self.blocks.iter().map(Block::len).sum()
+    }
+
+    /// Number of parameters `P`.
+    pub fn n_params(&self) -> usize {
+        self.model.n_params()
+    }
+
+    fn non_finite(&self, b: usize, quantity: &'static str) -> Error {
+        Error::NonFinite {
+            quantity,
+            block: self.blocks[b].name.clone(),
+            iteration: None,
+        }
+    }
+
+    /// Residuals of every block at θ (forward jets only).
+    pub fn residuals(&self, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
+        let n_out = self.model.output_dim();
+        let mut out = Vec::with_capacity(self.blocks.len());
+        for (b, blk) in self.blocks.iter().enumerate() {
+            let ch = &self.channels[b];
+            let tape = self.model.forward_jets(theta, &blk.points, ch)?;
+            let mut jet = vec![0.0; ch.count() * n_out];
+            let r: Vec<f64> = (0..blk.len())
+                .map(|i| {
+                    tape.point_jet_in_place(i, &mut jet);
+                    blk.op.eval(&blk.point(i), &jet, ch, n_out)
+                })
+                .collect();
+            if r.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(b, "residual"));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Per-block mean squared residuals.
+    pub fn block_losses(&self, theta: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .residuals(theta)?
+            .iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64)
+            .collect())
+    }
+
+    /// The loss `L(θ) = Σ_b mean_{i∈b} r_i²`.
+    pub fn loss(&self, theta: &[f64]) -> Result<f64> {
+        Ok(self.block_losses(theta)?.iter().sum())
+    }
+
+    /// Residuals, their linearisation seeds and the forward tapes of each block.
+    fn linearise_block(&self, b: usize, theta: &[f64]) -> Result<(Vec<f64>, Vec<f64>, crate::model::JetTape)> {
+        let blk = &self.blocks[b];
+        let ch = &self.channels[b];
+        let n_out = self.model.output_dim();
+        let s = blk.len();
+        let nc = ch.count();
+        let tape = self.model.forward_jets(theta, &blk.points, ch)?;
+        let mut jet = vec![0.0; nc * n_out];
+        let mut grad = vec![0.0; nc * n_out];
+        let mut seed = vec![0.0; nc * n_out * s];
+        let mut r = vec![0.0; s];
+        for i in 0..s {
+            tape.point_jet_in_place(i, &mut jet);
+            r[i] = blk.op.linearise(&blk.point(i), &jet, ch, n_out, &mut grad);
+            for c in 0..nc {
+                for o in 0..n_out {
+                    seed[(c * s + i) * n_out + o] = grad[c * n_out + o];
+                }
+            }
+        }
+        if r.iter().any(|v| !v.is_finite()) {
+            return Err(self.non_finite(b, "residual"));
+        }
+        if seed.iter().any(|v| !v.is_finite()) {
+            return Err(self.non_finite(b, "residual linearisation ∂F/∂J"));
+        }
+        Ok((r, seed, tape))
+    }
+
+    /// Assemble `r̃` and `φ̃ᵀ` at θ with one forward and one batched reverse pass per block.
+    pub fn assemble(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
+        let p = self.n_params();
+        let s_total = self.n_residuals();
+        let mut jac_t = Matrix::zeros(p, s_total);
+        let mut r_all = Vec::with_capacity(s_total);
+        let mut block_losses = Vec::with_capacity(self.blocks.len());
+        let mut ranges = Vec::with_capacity(self.blocks.len());
+        let mut off = 0;
+        for b in 0..self.blocks.len() {
+            let (r, seed, tape) = self.linearise_block(b, theta)?;
+            let s = r.len();
+            let cols = &mut jac_t.as_mut_slice()[off * p..(off + s) * p];
+            self.model.backward(theta, &tape, seed, GradSink::PerPoint(cols))?;
+            if cols.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(b, "Jacobian"));
+            }
+            let bl = r.iter().map(|v| v * v).sum::<f64>() / s as f64;
+            block_losses.push(bl);
+            let sw = match weighting {
+                Weighting::Uniform => 1.0,
+                Weighting::BlockMean => (1.0 / s as f64).sqrt(),
+            };
+            if sw != 1.0 {
+                cols.iter_mut().for_each(|v| *v *= sw);
+            }
+            r_all.extend(r.iter().map(|v| v * sw));
+            ranges.push(off..off + s);
+            off += s;
+        }
+        let loss = block_losses.iter().sum();
+        Ok(System {
+            r: r_all,
+            jac_t,
+            loss,
+            block_losses,
+            block_ranges: ranges,
+        })
+    }
+
+    /// `L(θ)` and `∇L = 2 Σ_b (1/S_b) φ_bᵀ r_b`, by one reverse pass per block without forming φ.
+    pub fn loss_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let mut g = vec![0.0; self.n_params()];
+        let mut loss = 0.0;
+        for b in 0..self.blocks.len() {
+            let (r, mut seed, tape) = self.linearise_block(b, theta)?;
+            let s = r.len();
+            let per_point = seed.len() / s;
+            // seed layout (c·S + i)·n_out + o: scale point i's entries by 2 r_i / S_b.
+            for (k, v) in seed.iter_mut().enumerate() {
+                let i = (k / self.model.output_dim()) % s;
+                *v *= 2.0 * r[i] / s as f64;
+            }
+            debug_assert_eq!(per_point * s, seed.len());
+            self.model.backward(theta, &tape, seed, GradSink::Sum(&mut g))?;
+            loss += r.iter().map(|v| v * v).sum::<f64>() / s as f64;
+        }
+        if g.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                quantity: "loss gradient",
+                block: "-".into(),
+                iteration: None,
+            });
+        }
+        Ok((loss, g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Init};
+    use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Neumann, Scalar};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    struct AllenCahnLike;
+    impl Operator for AllenCahnLike {
+        fn jet_spec(&self) -> JetSpec {
+            JetSpec::value().with_first(0).with_second(1, 1)
+        }
+        fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
+            u.d(0) - u.d2(1, 1) * 1e-3 - (u.value() - u.value().powi(3)) * 5.0 - p.x[1].sin()
+        }
+    }
+
+    struct Poisson;
+    impl Operator for Poisson {
+        fn jet_spec(&self) -> JetSpec {
+            JetSpec::value().with_laplacian()
+        }
+        fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
+            -u.laplacian() - p.x[0] * p.x[1]
+        }
+    }
+
+    struct MixedSecond;
+    impl Operator for MixedSecond {
+        fn jet_spec(&self) -> JetSpec {
+            JetSpec::value().with_second(0, 1).with_gradient()
+        }
+        fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+            u.d2(0, 1) + u.d(0) * u.d(1) + u.value().exp()
+        }
+    }
+
+    fn test_problem(act: Activation) -> (LeastSquares, Vec<f64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let mut pts = |n: usize| -> Vec<f64> { (0..2 * n).map(|_| rng.random_range(0.0..1.0)).collect() };
+        let mlp = Mlp::new(vec![2, 6, 5, 1], act).unwrap();
+        let theta = mlp.init(Init::Normal { std: 0.5 }, 4);
+        let nb = vec![1.0, 0.0, 0.6, 0.8, 0.0, -1.0];
+        let blocks = vec![
+            Block::new("poisson", 2, pts(4), Poisson),
+            Block::new("allen-cahn", 2, pts(3), AllenCahnLike),
+            Block::new("mixed", 2, pts(3), MixedSecond),
+            Block::new("dirichlet", 2, pts(2), Dirichlet::new(|x| x[0] - x[1])),
+            Block::new("neumann", 2, pts(3), Neumann::new(vec![0, 1], |x| x[0])).with_normals(nb),
+            Block::new("initial", 2, pts(2), InitialCondition::new(|x| (3.0 * x[1]).sin())),
+        ];
+        (LeastSquares::new(mlp, blocks).unwrap(), theta)
+    }
+
+    fn flat(r: Vec<Vec<f64>>) -> Vec<f64> {
+        r.into_iter().flatten().collect()
+    }
+
+    /// Every row of φ, for linear and nonlinear operators and each boundary
+    /// kind, against central finite differences of the residual in θ.
+    #[test]
+    fn jacobian_rows_match_finite_differences() {
+        for act in [Activation::Tanh, Activation::Sin] {
+            let (ls, theta) = test_problem(act);
+            let sys = ls.assemble(&theta, Weighting::Uniform).unwrap();
+            let p = ls.n_params();
+            let s = ls.n_residuals();
+            assert_eq!(sys.r, flat(ls.residuals(&theta).unwrap()));
+            let h = 1e-6;
+            for q in 0..p {
+                let mut tp = theta.clone();
+                let mut tm = theta.clone();
+                tp[q] += h;
+                tm[q] -= h;
+                let rp = flat(ls.residuals(&tp).unwrap());
+                let rm = flat(ls.residuals(&tm).unwrap());
+                for i in 0..s {
+                    let fd = (rp[i] - rm[i]) / (2.0 * h);
+                    let an = sys.jac_t.at(q, i);
+                    assert!(
+                        (fd - an).abs() < 2e-7 * (1.0 + an.abs()),
+                        "{act:?} row {i} (block {}), param {q}: fd {fd} vs {an}",
+                        sys.block_ranges.iter().zip(ls.blocks()).find(|(r, _)| r.contains(&i)).unwrap().1.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_and_jacobian() {
+        let (ls, theta) = test_problem(Activation::Tanh);
+        let (loss, g) = ls.loss_gradient(&theta).unwrap();
+        assert!((loss - ls.loss(&theta).unwrap()).abs() < 1e-14 * loss.max(1.0));
+        let h = 1e-6;
+        for q in 0..ls.n_params() {
+            let mut tp = theta.clone();
+            let mut tm = theta.clone();
+            tp[q] += h;
+            tm[q] -= h;
+            let fd = (ls.loss(&tp).unwrap() - ls.loss(&tm).unwrap()) / (2.0 * h);
+            assert!((fd - g[q]).abs() < 1e-6 * (1.0 + g[q].abs()), "param {q}: fd {fd} vs {}", g[q]);
+        }
+        // With block-mean weights, 2 φ̃ᵀ r̃ is the gradient and ‖r̃‖² the loss.
+        let sys = ls.assemble(&theta, Weighting::BlockMean).unwrap();
+        let jr = sys.jac_t.mul_vec(&sys.r);
+        for q in 0..ls.n_params() {
+            assert!((2.0 * jr[q] - g[q]).abs() < 1e-12 * (1.0 + g[q].abs()));
+        }
+        let rr: f64 = sys.r.iter().map(|v| v * v).sum();
+        assert!((rr - loss).abs() < 1e-12 * loss);
+    }
+
+    #[test]
+    fn bad_blocks_are_rejected() {
+        let mlp = Mlp::new(vec![2, 3, 1], Activation::Tanh).unwrap();
+        let wrong_dim = Block::new("b", 3, vec![0.0; 6], Dirichlet::zero());
+        assert!(matches!(LeastSquares::new(mlp.clone(), vec![wrong_dim]), Err(Error::DimensionMismatch { .. })));
+        let nan = Block::new("b", 2, vec![0.0, f64::NAN], Dirichlet::zero());
+        assert!(LeastSquares::new(mlp.clone(), vec![nan]).is_err());
+        assert!(LeastSquares::new(mlp, vec![]).is_err());
+    }
+
+    #[test]
+    fn non_finite_residual_names_the_block() {
+        struct Blowup;
+        impl Operator for Blowup {
+            fn jet_spec(&self) -> JetSpec {
+                JetSpec::value()
+            }
+            fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+                u.value().ln() * f64::INFINITY
+            }
+        }
+        let mlp = Mlp::new(vec![1, 3, 1], Activation::Tanh).unwrap();
+        let theta = mlp.init(Init::default(), 0);
+        let ls = LeastSquares::new(mlp, vec![Block::new("wall", 1, vec![0.5], Blowup)]).unwrap();
+        let e = ls.assemble(&theta, Weighting::Uniform).unwrap_err();
+        assert!(e.to_string().contains("wall"), "{e}");
+    }
+}
