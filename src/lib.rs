@@ -7,3 +7,4 @@ pub use error::{Error, Result};
 pub mod pde;
 pub mod geometry;
 pub mod residual;
+pub mod optim;
