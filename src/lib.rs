@@ -8,3 +8,5 @@ pub mod pde;
 pub mod geometry;
 pub mod residual;
 pub mod optim;
+pub mod problems;
+pub mod train;

@@ -26,14 +26,45 @@ impl Activation {
     #[inline]
     pub fn derivatives(self, y: f64) -> [f64; 4] {
         match self {
-            Activation::Tanh => {
-                let t = y.tanh();
-                let s1 = 1.0 - t * t;
-                [t, s1, -2.0 * t * s1, -2.0 * s1 * (1.0 - 3.0 * t * t)]
-            }
+            Activation::Tanh => tanh_derivatives(tanh(y)),
             Activation::Sin => {
                 let (s, c) = y.sin_cos();
                 [s, c, -s, -c]
+            }
+        }
+    }
+
+    /// `[σ, σ', σ'', σ''']` given the pre-activation `y` and the stored output `h = σ(y)`
+    /// (tanh's derivatives are polynomials in `h`, so no transcendental is recomputed).
+    #[inline]
+    pub fn derivatives_given(self, y: f64, h: f64) -> [f64; 4] {
+        match self {
+            Activation::Tanh => tanh_derivatives(h),
+            Activation::Sin => self.derivatives(y),
+        }
+    }
+
+    /// `σ'`, `σ''`, `σ'''` elementwise, given the pre-activations `y` and outputs `h = σ(y)`.
+    pub fn derivatives_in_place(self, y: &[f64], h: &[f64], d1: &mut [f64], d2: &mut [f64], d3: &mut [f64]) {
+        for k in 0..y.len() {
+            let [_, a, b, c] = self.derivatives_given(y[k], h[k]);
+            d1[k] = a;
+            d2[k] = b;
+            d3[k] = c;
+        }
+    }
+
+    /// `h = σ(y)`, `d1 = σ'(y)`, `d2 = σ''(y)` elementwise.
+    pub fn apply_in_place(self, y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
+        match self {
+            Activation::Tanh => super::simd::tanh_in_place(y, h, d1, d2),
+            Activation::Sin => {
+                for (((yk, hk), ak), bk) in y.iter().zip(h.iter_mut()).zip(d1.iter_mut()).zip(d2.iter_mut()) {
+                    let (sv, cv) = yk.sin_cos();
+                    *hk = sv;
+                    *ak = cv;
+                    *bk = -sv;
+                }
             }
         }
     }
@@ -50,6 +81,18 @@ impl Activation {
             }),
         }
     }
+}
+
+#[inline]
+fn tanh_derivatives(t: f64) -> [f64; 4] {
+    let s1 = 1.0 - t * t;
+    [t, s1, -2.0 * t * s1, -2.0 * s1 * (1.0 - 3.0 * t * t)]
+}
+
+/// `tanh(y)`, accurate to one ε absolute (see the activation kernels).
+#[inline]
+pub fn tanh(y: f64) -> f64 {
+    super::simd::tanh_kernel(y)
 }
 
 /// Parameter initialisation.
@@ -107,6 +150,23 @@ pub struct JetTape {
     zs: Vec<Vec<f64>>,
     ys: Vec<Vec<f64>>,
     out: Vec<f64>,
+    s1: Vec<f64>,
+    s2: Vec<f64>,
+}
+
+impl Default for JetTape {
+    fn default() -> Self {
+        JetTape {
+            channels: Channels::value(0),
+            s: 0,
+            n_out: 0,
+            zs: vec![],
+            ys: vec![],
+            out: vec![],
+            s1: vec![],
+            s2: vec![],
+        }
+    }
 }
 
 impl JetTape {
@@ -139,7 +199,7 @@ impl JetTape {
 /// Where [`Mlp::backward`] writes parameter gradients.
 pub enum GradSink<'a> {
     /// One gradient per point: column `i` of a column-major `P × S` buffer
-    /// receives `∂(Σ_c seed_ic J_c(x_i))/∂θ` (overwritten).
+    /// receives `∂(Σ_c seed_ic J_c(x_i))/∂θ` (every entry overwritten).
     PerPoint(&'a mut [f64]),
     /// The sum over points, added into a length-`P` buffer.
     Sum(&'a mut [f64]),
@@ -258,6 +318,14 @@ impl Mlp {
     /// `∂_k h = σ'∂_k y`, `∂_kl h = σ'∂_kl y + σ''∂_k y ∂_l y`,
     /// `Δh = σ'Δy + σ''Σ_k(∂_k y)²`. Cost `O(S·P·C)`.
     pub fn forward_jets(&self, theta: &[f64], points: &[f64], channels: &Channels) -> Result<JetTape> {
+        let mut tape = JetTape::default();
+        self.forward_jets_into(theta, points, channels, &mut tape)?;
+        Ok(tape)
+    }
+
+    /// [`Mlp::forward_jets`] into a caller-owned tape whose buffers are reused
+    /// (no allocation once they are large enough).
+    pub fn forward_jets_into(&self, theta: &[f64], points: &[f64], channels: &Channels, tape: &mut JetTape) -> Result<()> {
         let s = self.check(theta, points)?;
         let d = self.input_dim();
         if channels.dim() != d {
@@ -269,72 +337,84 @@ impl Mlp {
         }
         let nc = channels.count();
         let cs = nc * s;
-        // Input channels: value x_i, ∂_k x = e_k, higher channels 0.
-        let mut z0 = vec![0.0; d * cs];
-        for i in 0..s {
-            z0[i * d..(i + 1) * d].copy_from_slice(&points[i * d..(i + 1) * d]);
+        let layers = self.layers();
+        let nl = layers.len();
+        tape.zs.resize_with(nl, Vec::new);
+        tape.ys.resize_with(nl - 1, Vec::new);
+        if tape.channels != *channels {
+            tape.channels = channels.clone();
         }
+        tape.s = s;
+        tape.n_out = self.output_dim();
+        // Input channels: value x_i, ∂_k x = e_k, higher channels 0.
+        let z0 = &mut tape.zs[0];
+        z0.clear();
+        z0.resize(d * cs, 0.0);
+        z0[..s * d].copy_from_slice(&points[..s * d]);
         for (p, &k) in channels.first_axes().iter().enumerate() {
             let c = 1 + p;
             for i in 0..s {
                 z0[(c * s + i) * d + k] = 1.0;
             }
         }
-        let layers = self.layers();
-        let nl = layers.len();
-        let mut zs = Vec::with_capacity(nl);
-        let mut ys = Vec::with_capacity(nl - 1);
-        zs.push(z0);
         let parents = channels.second_parents();
         let first_lo = 1;
         let first_hi = 1 + channels.first_axes().len();
         let lap = channels.laplacian_index();
-        let mut out = Vec::new();
         for (l, slot) in layers.iter().enumerate() {
             let w = View::row_major(&theta[slot.w..slot.b], slot.n_out, slot.n_in);
-            let mut y = vec![0.0; slot.n_out * cs];
-            matmul_in_place(&mut y, w, View::col_major(&zs[l], slot.n_in, cs), false);
+            let last = l + 1 == nl;
+            let mut y = if last { std::mem::take(&mut tape.out) } else { std::mem::take(&mut tape.ys[l]) };
+            y.resize(slot.n_out * cs, 0.0);
+            matmul_in_place(&mut y, w, View::col_major(&tape.zs[l], slot.n_in, cs), false);
             let b = &theta[slot.b..slot.b + slot.n_out];
             for i in 0..s {
                 for (yo, bo) in y[i * slot.n_out..(i + 1) * slot.n_out].iter_mut().zip(b) {
                     *yo += bo;
                 }
             }
-            if l + 1 == nl {
-                out = y;
+            if last {
+                tape.out = y;
                 break;
             }
             let n = slot.n_out;
-            let mut h = vec![0.0; n * cs];
-            for i in 0..s {
-                for j in 0..n {
-                    let at = |c: usize| (c * s + i) * n + j;
-                    let [s0, s1, s2, _] = self.activation.derivatives(y[at(0)]);
-                    h[at(0)] = s0;
-                    for c in first_lo..first_hi {
-                        h[at(c)] = s1 * y[at(c)];
-                    }
-                    for (q, &(a, bb)) in parents.iter().enumerate() {
-                        let c = first_hi + q;
-                        h[at(c)] = s1 * y[at(c)] + s2 * y[at(a)] * y[at(bb)];
-                    }
-                    if let Some(c) = lap {
-                        let q: f64 = (first_lo..first_hi).map(|f| y[at(f)] * y[at(f)]).sum();
-                        h[at(c)] = s1 * y[at(c)] + s2 * q;
+            // Channel c of all points is the contiguous range c·s·n..(c+1)·s·n,
+            // indexed like the value channel, so every update is a slice op.
+            let h = &mut tape.zs[l + 1];
+            h.resize(n * cs, 0.0);
+            let sn = s * n;
+            let (s1, s2) = (&mut tape.s1, &mut tape.s2);
+            s1.resize(sn, 0.0);
+            s2.resize(sn, 0.0);
+            self.activation.apply_in_place(&y[..sn], &mut h[..sn], s1, s2);
+            let ch = |c: usize| c * sn..(c + 1) * sn;
+            for c in first_lo..first_hi {
+                for ((hk, yk), d1) in h[ch(c)].iter_mut().zip(&y[ch(c)]).zip(s1.iter()) {
+                    *hk = d1 * yk;
+                }
+            }
+            for (q, &(a, bb)) in parents.iter().enumerate() {
+                let c = first_hi + q;
+                let (ya, yb, yc) = (&y[ch(a)], &y[ch(bb)], &y[ch(c)]);
+                for (k, hk) in h[ch(c)].iter_mut().enumerate() {
+                    *hk = s1[k] * yc[k] + s2[k] * ya[k] * yb[k];
+                }
+            }
+            if let Some(c) = lap {
+                let hc = &mut h[ch(c)];
+                for (k, hk) in hc.iter_mut().enumerate() {
+                    *hk = s1[k] * y[c * sn + k];
+                }
+                for f in first_lo..first_hi {
+                    let yf = &y[ch(f)];
+                    for (k, hk) in hc.iter_mut().enumerate() {
+                        *hk += s2[k] * yf[k] * yf[k];
                     }
                 }
             }
-            ys.push(y);
-            zs.push(h);
+            tape.ys[l] = y;
         }
-        Ok(JetTape {
-            channels: channels.clone(),
-            s,
-            n_out: self.output_dim(),
-            zs,
-            ys,
-            out,
-        })
+        Ok(())
     }
 
     /// Network outputs at `S` points (row-major `S × n_L`), in chunks to bound memory.
@@ -344,9 +424,10 @@ impl Mlp {
         let ch = Channels::value(d);
         let mut out = Vec::with_capacity(s * self.output_dim());
         const CHUNK: usize = 8192;
+        let mut tape = JetTape::default();
         for start in (0..s).step_by(CHUNK) {
             let end = (start + CHUNK).min(s);
-            let tape = self.forward_jets(theta, &points[start * d..end * d], &ch)?;
+            self.forward_jets_into(theta, &points[start * d..end * d], &ch, &mut tape)?;
             out.extend_from_slice(&tape.out);
         }
         Ok(out)
@@ -360,7 +441,10 @@ impl Mlp {
     /// (`Z̄ = Wᵀ Ȳ`, one product per layer) and reverses the activation's
     /// channel mixing (σ'', σ''' terms). Per-sample gradients of a dense layer
     /// are `Σ_c ȳ_c(i) z_c(i)ᵀ` for W and `ȳ_value(i)` for b.
-    pub fn backward(&self, theta: &[f64], tape: &JetTape, seed: Vec<f64>, sink: GradSink<'_>) -> Result<()> {
+    pub fn backward(&self, theta: &[f64], tape: &JetTape, seed: &[f64], sink: GradSink<'_>) -> Result<()> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<BackwardScratch> = std::cell::RefCell::new(BackwardScratch::default());
+        }
         let p = self.n_params();
         let s = tape.s;
         let nc = tape.channels.count();
@@ -372,55 +456,71 @@ impl Mlp {
                 got: seed.len(),
             });
         }
-        let mut sink = sink;
-        match &mut sink {
-            GradSink::PerPoint(buf) => {
-                if buf.len() != p * s {
-                    return Err(Error::DimensionMismatch {
-                        context: "per-point gradient buffer (P × S)".into(),
-                        expected: p * s,
-                        got: buf.len(),
-                    });
-                }
-                buf.fill(0.0);
-            }
-            GradSink::Sum(buf) => {
-                if buf.len() != p {
-                    return Err(Error::DimensionMismatch {
-                        context: "gradient buffer".into(),
-                        expected: p,
-                        got: buf.len(),
-                    });
-                }
-            }
+        let expected = match &sink {
+            GradSink::PerPoint(buf) => (p * s, buf.len(), "per-point gradient buffer (P × S)"),
+            GradSink::Sum(buf) => (p, buf.len(), "gradient buffer"),
+        };
+        if expected.0 != expected.1 {
+            return Err(Error::DimensionMismatch {
+                context: expected.2.into(),
+                expected: expected.0,
+                got: expected.1,
+            });
         }
+        SCRATCH.with_borrow_mut(|sc| {
+            sc.ybar.clear();
+            sc.ybar.extend_from_slice(seed);
+            self.backward_with(theta, tape, sink, sc);
+        });
+        Ok(())
+    }
+
+    fn backward_with(&self, theta: &[f64], tape: &JetTape, mut sink: GradSink<'_>, sc: &mut BackwardScratch) {
+        let p = self.n_params();
+        let s = tape.s;
+        let nc = tape.channels.count();
+        let cs = nc * s;
         let parents = tape.channels.second_parents();
         let first_lo = 1;
         let first_hi = 1 + tape.channels.first_axes().len();
         let lap = tape.channels.laplacian_index();
         let layers = self.layers();
-        let mut ybar = seed;
         for l in (0..layers.len()).rev() {
             let slot = layers[l];
             let z = &tape.zs[l];
             let (n_in, n_out) = (slot.n_in, slot.n_out);
+            let ybar = &sc.ybar;
             match &mut sink {
                 GradSink::PerPoint(buf) => {
+                    // Row block of φ for W at point i: Σ_c ȳ_c(i) z_c(i)ᵀ, each
+                    // entry written once from the point's gathered channels.
+                    sc.zi.resize(nc * n_in, 0.0);
+                    sc.yi.resize(nc * n_out, 0.0);
                     for i in 0..s {
-                        let col = &mut buf[i * p..(i + 1) * p];
                         for c in 0..nc {
-                            let zc = &z[(c * s + i) * n_in..(c * s + i + 1) * n_in];
-                            let yc = &ybar[(c * s + i) * n_out..(c * s + i + 1) * n_out];
-                            for (o, &a) in yc.iter().enumerate() {
+                            sc.zi[c * n_in..(c + 1) * n_in]
+                                .copy_from_slice(&z[(c * s + i) * n_in..(c * s + i + 1) * n_in]);
+                            sc.yi[c * n_out..(c + 1) * n_out]
+                                .copy_from_slice(&ybar[(c * s + i) * n_out..(c * s + i + 1) * n_out]);
+                        }
+                        let col = &mut buf[i * p..(i + 1) * p];
+                        let wblock = &mut col[slot.w..slot.b];
+                        for o in 0..n_out {
+                            let row = &mut wblock[o * n_in..(o + 1) * n_in];
+                            let a0 = sc.yi[o];
+                            for (r, zz) in row.iter_mut().zip(&sc.zi[..n_in]) {
+                                *r = a0 * zz;
+                            }
+                            for c in 1..nc {
+                                let a = sc.yi[c * n_out + o];
                                 if a != 0.0 {
-                                    let row = &mut col[slot.w + o * n_in..slot.w + (o + 1) * n_in];
-                                    for (r, zz) in row.iter_mut().zip(zc) {
+                                    for (r, zz) in row.iter_mut().zip(&sc.zi[c * n_in..(c + 1) * n_in]) {
                                         *r += a * zz;
                                     }
                                 }
                             }
                         }
-                        col[slot.b..slot.b + n_out].copy_from_slice(&ybar[i * n_out..(i + 1) * n_out]);
+                        col[slot.b..slot.b + n_out].copy_from_slice(&sc.yi[..n_out]);
                     }
                 }
                 GradSink::Sum(buf) => {
@@ -429,7 +529,7 @@ impl Mlp {
                     matmul_in_place(
                         &mut buf[slot.w..slot.b],
                         View::col_major(z, n_in, cs),
-                        View::col_major(&ybar, n_out, cs).t(),
+                        View::col_major(ybar, n_out, cs).t(),
                         true,
                     );
                     for i in 0..s {
@@ -444,45 +544,80 @@ impl Mlp {
             }
             // Z̄ = Wᵀ Ȳ for all channels and points at once.
             let w = View::row_major(&theta[slot.w..slot.b], n_out, n_in);
-            let mut hbar = vec![0.0; n_in * cs];
-            matmul_in_place(&mut hbar, w.t(), View::col_major(&ybar, n_out, cs), false);
+            sc.hbar.resize(n_in * cs, 0.0);
+            matmul_in_place(&mut sc.hbar, w.t(), View::col_major(ybar, n_out, cs), false);
             // Through the activation of layer l−1 (pre-activation ys[l−1], width n_in).
             let y = &tape.ys[l - 1];
-            let n = n_in;
-            let mut yb = vec![0.0; n * cs];
-            for i in 0..s {
-                for j in 0..n {
-                    let at = |c: usize| (c * s + i) * n + j;
-                    let [_, s1, s2, s3] = self.activation.derivatives(y[at(0)]);
-                    for c in 0..nc {
-                        yb[at(c)] = s1 * hbar[at(c)];
-                    }
-                    let mut v0 = 0.0;
-                    for c in first_lo..first_hi {
-                        v0 += s2 * y[at(c)] * hbar[at(c)];
-                    }
-                    for (q, &(a, b)) in parents.iter().enumerate() {
-                        let c = first_hi + q;
-                        let hb = hbar[at(c)];
-                        v0 += (s2 * y[at(c)] + s3 * y[at(a)] * y[at(b)]) * hb;
-                        yb[at(a)] += s2 * y[at(b)] * hb;
-                        yb[at(b)] += s2 * y[at(a)] * hb;
-                    }
-                    if let Some(c) = lap {
-                        let hb = hbar[at(c)];
-                        let mut q = 0.0;
-                        for f in first_lo..first_hi {
-                            let yf = y[at(f)];
-                            q += yf * yf;
-                            yb[at(f)] += 2.0 * s2 * yf * hb;
-                        }
-                        v0 += (s2 * y[at(c)] + s3 * q) * hb;
-                    }
-                    yb[at(0)] += v0;
+            let hval = &tape.zs[l];
+            let hbar = &sc.hbar;
+            let sn = s * n_in;
+            let ch = |c: usize| c * sn..(c + 1) * sn;
+            for v in [&mut sc.d1, &mut sc.d2, &mut sc.d3] {
+                v.resize(sn, 0.0);
+            }
+            self.activation
+                .derivatives_in_place(&y[..sn], &hval[..sn], &mut sc.d1, &mut sc.d2, &mut sc.d3);
+            let (d1, d2, d3) = (&sc.d1, &sc.d2, &sc.d3);
+            let yb = &mut sc.yb;
+            yb.resize(n_in * cs, 0.0);
+            for c in 0..nc {
+                for ((o, hb), a) in yb[ch(c)].iter_mut().zip(&hbar[ch(c)]).zip(d1) {
+                    *o = a * hb;
                 }
             }
-            ybar = yb;
+            let (yb0, yb_rest) = yb.split_at_mut(sn);
+            let rest = |c: usize| (c - 1) * sn..c * sn;
+            for f in first_lo..first_hi {
+                let (yf, hf) = (&y[ch(f)], &hbar[ch(f)]);
+                for k in 0..sn {
+                    yb0[k] += d2[k] * yf[k] * hf[k];
+                }
+            }
+            for (q, &(a, b)) in parents.iter().enumerate() {
+                let c = first_hi + q;
+                let (ya, yb_, yc, hc) = (&y[ch(a)], &y[ch(b)], &y[ch(c)], &hbar[ch(c)]);
+                for k in 0..sn {
+                    yb0[k] += (d2[k] * yc[k] + d3[k] * ya[k] * yb_[k]) * hc[k];
+                }
+                for k in 0..sn {
+                    yb_rest[rest(a)][k] += d2[k] * yb_[k] * hc[k];
+                }
+                for k in 0..sn {
+                    yb_rest[rest(b)][k] += d2[k] * ya[k] * hc[k];
+                }
+            }
+            if let Some(c) = lap {
+                let (yc, hc) = (&y[ch(c)], &hbar[ch(c)]);
+                sc.q.clear();
+                sc.q.resize(sn, 0.0);
+                let q = &mut sc.q;
+                for f in first_lo..first_hi {
+                    let yf = &y[ch(f)];
+                    let out = &mut yb_rest[rest(f)];
+                    for k in 0..sn {
+                        q[k] += yf[k] * yf[k];
+                        out[k] += 2.0 * d2[k] * yf[k] * hc[k];
+                    }
+                }
+                for k in 0..sn {
+                    yb0[k] += (d2[k] * yc[k] + d3[k] * q[k]) * hc[k];
+                }
+            }
+            std::mem::swap(&mut sc.ybar, &mut sc.yb);
         }
-        Ok(())
     }
+}
+
+/// Reusable buffers of the reverse pass (one set per thread).
+#[derive(Default)]
+struct BackwardScratch {
+    ybar: Vec<f64>,
+    hbar: Vec<f64>,
+    yb: Vec<f64>,
+    d1: Vec<f64>,
+    d2: Vec<f64>,
+    d3: Vec<f64>,
+    q: Vec<f64>,
+    zi: Vec<f64>,
+    yi: Vec<f64>,
 }

@@ -4,6 +4,7 @@
 
 mod jet;
 mod mlp;
+mod simd;
 
 pub use jet::{Channels, JetSpec};
 pub use mlp::{Activation, GradSink, Init, JetTape, LayerSlot, Mlp};
@@ -168,7 +169,7 @@ mod tests {
             let seed: Vec<f64> = (0..2 * nc * s).map(|_| rng.random_range(-1.0..1.0)).collect();
             let tape = mlp.forward_jets(&theta, &x, &ch).unwrap();
             let mut jac = vec![0.0; p * s];
-            mlp.backward(&theta, &tape, seed.clone(), GradSink::PerPoint(&mut jac)).unwrap();
+            mlp.backward(&theta, &tape, &seed, GradSink::PerPoint(&mut jac)).unwrap();
             let f = |th: &[f64], i: usize| -> f64 {
                 let t = mlp.forward_jets(th, &x, &ch).unwrap();
                 let mut acc = 0.0;
@@ -192,7 +193,7 @@ mod tests {
                 }
             }
             let mut sum = vec![0.0; p];
-            mlp.backward(&theta, &tape, seed, GradSink::Sum(&mut sum)).unwrap();
+            mlp.backward(&theta, &tape, &seed, GradSink::Sum(&mut sum)).unwrap();
             for q in 0..p {
                 let col_sum: f64 = (0..s).map(|i| jac[i * p + q]).sum();
                 assert!((sum[q] - col_sum).abs() < 1e-12 * (1.0 + col_sum.abs()));
@@ -232,3 +233,4 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+

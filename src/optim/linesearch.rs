@@ -1,5 +1,7 @@
 //! Line searches: the natural-gradient grid search and a strong-Wolfe search.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use super::Objective;
@@ -63,18 +65,11 @@ impl StepGrid {
 /// steps make that harmless). Non-finite candidates are skipped; if all are
 /// non-finite the search fails with [`Error::NonFinite`].
 pub fn grid_search(obj: &dyn Objective, theta: &[f64], d: &[f64], grid: &StepGrid) -> Result<(f64, f64)> {
+    let steps = grid.steps();
+    let losses = losses_along(obj, theta, d, &steps)?;
     let mut best: Option<(f64, f64)> = None;
-    let mut trial = theta.to_vec();
-    for eta in grid.steps() {
-        for ((t, x), dd) in trial.iter_mut().zip(theta).zip(d) {
-            *t = x - eta * dd;
-        }
-        let l = match obj.loss(&trial) {
-            Ok(l) if l.is_finite() => l,
-            Ok(_) | Err(Error::NonFinite { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if best.is_none_or(|(_, bl)| l < bl) {
+    for (&eta, &l) in steps.iter().zip(&losses) {
+        if l.is_finite() && best.is_none_or(|(_, bl)| l < bl) {
             best = Some((eta, l));
         }
     }
@@ -83,6 +78,60 @@ pub fn grid_search(obj: &dyn Objective, theta: &[f64], d: &[f64], grid: &StepGri
         block: "-".into(),
         iteration: None,
     })
+}
+
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of threads that evaluate line-search candidates concurrently
+/// (`0`, the default, uses every available core). The candidates are
+/// independent and each is evaluated exactly as in a serial run, so results
+/// do not depend on this setting.
+pub fn set_workers(n: usize) {
+    WORKERS.store(n, Ordering::Relaxed);
+}
+
+fn workers() -> usize {
+    match WORKERS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// `L(θ − η d)` for every η (`+∞` where the loss is not finite), candidates
+/// spread over the worker threads.
+pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]) -> Result<Vec<f64>> {
+    let eval = |eta: f64, trial: &mut Vec<f64>| -> Result<f64> {
+        trial.clear();
+        trial.extend(theta.iter().zip(d).map(|(x, dd)| x - eta * dd));
+        match obj.loss(trial) {
+            Ok(l) if l.is_finite() => Ok(l),
+            Ok(_) | Err(Error::NonFinite { .. }) => Ok(f64::INFINITY),
+            Err(e) => Err(e),
+        }
+    };
+    let w = workers().clamp(1, steps.len().max(1));
+    if w == 1 {
+        let mut trial = Vec::with_capacity(theta.len());
+        return steps.iter().map(|&eta| eval(eta, &mut trial)).collect();
+    }
+    let chunk = steps.len().div_ceil(w);
+    let parts: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = steps
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut trial = Vec::with_capacity(theta.len());
+                    part.iter().map(|&eta| eval(eta, &mut trial)).collect::<Result<Vec<f64>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("line-search worker panicked")).collect()
+    });
+    let mut out = Vec::with_capacity(steps.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 /// Result of a Wolfe line search.

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::residual::{LeastSquares, System, Weighting};
 
-/// What an optimiser may ask of the problem.
-pub trait Objective {
+/// What an optimiser may ask of the problem (shared across line-search threads, hence `Sync`).
+pub trait Objective: Sync {
     /// Number of parameters `P`.
     fn n_params(&self) -> usize;
     /// The loss `L(θ)`.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
-use crate::model::{Channels, GradSink, Mlp};
+use crate::model::{Channels, GradSink, JetTape, Mlp};
 use crate::pde::{Operator, Point, ResidualFn};
 
 /// Row weights of the least-squares system.
@@ -94,7 +94,13 @@ impl Block {
         &self.points
     }
 
-    fn point(&self, i: usize) -> Point<'_> {
+    /// The residual function.
+    pub fn residual_fn(&self) -> &dyn ResidualFn {
+        &*self.op
+    }
+
+    /// Point `i` with its normal, if any.
+    pub fn point(&self, i: usize) -> Point<'_> {
         let d = self.dim;
         Point {
             x: &self.points[i * d..(i + 1) * d],
@@ -195,24 +201,31 @@ impl LeastSquares {
 
     /// Residuals of every block at θ (forward jets only).
     pub fn residuals(&self, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
-        let n_out = self.model.output_dim();
-        let mut out = Vec::with_capacity(self.blocks.len());
-        for (b, blk) in self.blocks.iter().enumerate() {
-            let ch = &self.channels[b];
-            let tape = self.model.forward_jets(theta, &blk.points, ch)?;
-            let mut jet = vec![0.0; ch.count() * n_out];
-            let r: Vec<f64> = (0..blk.len())
-                .map(|i| {
-                    tape.point_jet_in_place(i, &mut jet);
-                    blk.op.eval(&blk.point(i), &jet, ch, n_out)
-                })
-                .collect();
-            if r.iter().any(|v| !v.is_finite()) {
-                return Err(self.non_finite(b, "residual"));
-            }
-            out.push(r);
+        thread_local! {
+            // One reusable forward tape per thread: the line search evaluates
+            // the loss dozens of times per iteration.
+            static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
-        Ok(out)
+        let n_out = self.model.output_dim();
+        TAPE.with_borrow_mut(|tape| {
+            let mut out = Vec::with_capacity(self.blocks.len());
+            for (b, blk) in self.blocks.iter().enumerate() {
+                let ch = &self.channels[b];
+                self.model.forward_jets_into(theta, &blk.points, ch, tape)?;
+                let mut jet = vec![0.0; ch.count() * n_out];
+                let r: Vec<f64> = (0..blk.len())
+                    .map(|i| {
+                        tape.point_jet_in_place(i, &mut jet);
+                        blk.op.eval(&blk.point(i), &jet, ch, n_out)
+                    })
+                    .collect();
+                if r.iter().any(|v| !v.is_finite()) {
+                    return Err(self.non_finite(b, "residual"));
+                }
+                out.push(r);
+            }
+            Ok(out)
+        })
     }
 
     /// Per-block mean squared residuals.
@@ -230,7 +243,7 @@ impl LeastSquares {
     }
 
     /// Residuals, their linearisation seeds and the forward tapes of each block.
-    fn linearise_block(&self, b: usize, theta: &[f64]) -> Result<(Vec<f64>, Vec<f64>, crate::model::JetTape)> {
+    fn linearise_block(&self, b: usize, theta: &[f64]) -> Result<(Vec<f64>, Vec<f64>, JetTape)> {
         let blk = &self.blocks[b];
         let ch = &self.channels[b];
         let n_out = self.model.output_dim();
@@ -272,7 +285,7 @@ impl LeastSquares {
             let (r, seed, tape) = self.linearise_block(b, theta)?;
             let s = r.len();
             let cols = &mut jac_t.as_mut_slice()[off * p..(off + s) * p];
-            self.model.backward(theta, &tape, seed, GradSink::PerPoint(cols))?;
+            self.model.backward(theta, &tape, &seed, GradSink::PerPoint(cols))?;
             if cols.iter().any(|v| !v.is_finite()) {
                 return Err(self.non_finite(b, "Jacobian"));
             }
@@ -313,7 +326,7 @@ impl LeastSquares {
                 *v *= 2.0 * r[i] / s as f64;
             }
             debug_assert_eq!(per_point * s, seed.len());
-            self.model.backward(theta, &tape, seed, GradSink::Sum(&mut g))?;
+            self.model.backward(theta, &tape, &seed, GradSink::Sum(&mut g))?;
             loss += r.iter().map(|v| v * v).sum::<f64>() / s as f64;
         }
         if g.iter().any(|v| !v.is_finite()) {

@@ -1,0 +1,135 @@
+//! The `natgrad` command line: list the catalogue, solve a problem.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use natgrad::optim::{Cutoff, OPTIMIZERS, OptimizerConfig};
+use natgrad::problems::PROBLEMS;
+use natgrad::residual::Weighting;
+use natgrad::train::{RunSpec, Termination};
+
+#[derive(Parser)]
+#[command(name = "natgrad", version, about = "PINNs trained by natural-gradient methods, to machine precision")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the catalogue's problems and the optimisers.
+    List,
+    /// Train a network on a catalogue problem and write the run directory.
+    Solve(SolveArgs),
+}
+
+#[derive(clap::Args)]
+struct SolveArgs {
+    /// Problem name (see `natgrad list`).
+    problem: String,
+    /// Optimiser (default: the problem's own, from its paper).
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Maximum number of iterations.
+    #[arg(long)]
+    max_iters: Option<usize>,
+    /// Maximum training time in seconds.
+    #[arg(long)]
+    max_seconds: Option<f64>,
+    /// Stop when the loss reaches this value.
+    #[arg(long)]
+    target_loss: Option<f64>,
+    /// Seed of the initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// ANaGRAM cutoff: a number (absolute), `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
+    #[arg(long)]
+    cutoff: Option<String>,
+    /// Row weighting of the natural-gradient system: `uniform` or `block-mean`.
+    #[arg(long)]
+    weighting: Option<String>,
+    /// Evaluate the error every K iterations.
+    #[arg(long, default_value_t = 10)]
+    eval_every: usize,
+    /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print no progress lines.
+    #[arg(long)]
+    quiet: bool,
+    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
+    let mut spec = RunSpec::defaults(&args.problem)?;
+    if let Some(name) = &args.optimizer
+        && name != spec.optimizer.name()
+    {
+        spec.optimizer = OptimizerConfig::default_for(name)?;
+    }
+    if let Some(c) = &args.cutoff {
+        let cutoff = Cutoff::parse(c)?;
+        match &mut spec.optimizer {
+            OptimizerConfig::Anagram(a) => a.cutoff = cutoff,
+            other => anyhow::bail!("--cutoff applies to anagram, not to {}", other.name()),
+        }
+    }
+    if let Some(w) = &args.weighting {
+        let w = Weighting::parse(w)?;
+        match &mut spec.optimizer {
+            OptimizerConfig::Anagram(a) => a.weighting = w,
+            other => anyhow::bail!("--weighting applies to anagram, not to {}", other.name()),
+        }
+    }
+    if let Some(n) = args.max_iters {
+        spec.budget.max_iters = n;
+    }
+    if let Some(t) = args.max_seconds {
+        spec.budget.max_seconds = t;
+    }
+    if let Some(l) = args.target_loss {
+        spec.budget.target_loss = l;
+    }
+    spec.seed = args.seed;
+    spec.eval_every = args.eval_every;
+    spec.out = Some(args.out.unwrap_or_else(|| spec.default_out()));
+    spec.progress_every = (!args.quiet).then_some(100);
+    natgrad::linalg::set_threads(args.threads);
+    let out = spec.out.clone().expect("set above");
+    let outcome = spec.run().with_context(|| format!("solving `{}`", spec.problem))?;
+    if !args.quiet {
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(outcome.termination)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List => {
+            println!("problems:");
+            for (n, d) in PROBLEMS {
+                println!("  {n:<12} {d}");
+            }
+            println!("optimizers:");
+            for (n, d) in OPTIMIZERS {
+                println!("  {n:<12} {d}");
+            }
+            Ok(None)
+        }
+        Command::Solve(args) => solve(args).map(Some),
+    };
+    match result {
+        Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => ExitCode::from(3),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

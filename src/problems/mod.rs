@@ -1,0 +1,186 @@
+//! The benchmark catalogue: each problem with its network, training points,
+//! evaluation set, reference solution and its papers' optimiser settings —
+//! shared by the tests, the benches and the command line.
+//!
+//! Problems are defined in BENCHMARKS.md; every point convention is stated on
+//! the problem's constructor.
+
+mod heat;
+mod laplace2d;
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, Init, Mlp};
+use crate::optim::OptimizerConfig;
+use crate::residual::{Block, LeastSquares};
+
+/// Names and one-line descriptions of the catalogue's problems.
+pub const PROBLEMS: &[(&str, &str)] = &[
+    ("laplace2d", "−Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on ∂; net [2,32,1]; 784 + 116 grid points"),
+    ("heat", "u_t − ¼u_xx = 0 on [0,1]², u(0,x) = sin(πx), u = 0 at x ∈ {0,1}; net [2,64,1]; 784 + 3×29 points"),
+];
+
+/// Default budget and optimiser of a catalogue problem (its papers' settings).
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    /// The optimiser and its settings.
+    pub optimizer: OptimizerConfig,
+    /// Iteration budget.
+    pub max_iters: usize,
+    /// Training-time budget in seconds.
+    pub max_seconds: f64,
+}
+
+/// Points where the error is measured, with the exact (or reference) solution there.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// Evaluation points, row-major.
+    pub points: Vec<f64>,
+    /// `u*` at the points.
+    pub values: Vec<f64>,
+}
+
+/// Error metrics of a model against a [`Reference`] (DESIGN.md §7).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    /// RMS error `√(mean (u_θ − u*)²)` (the ANaGRAM papers' "L2").
+    pub l2_abs: f64,
+    /// `‖u_θ − u*‖ / ‖u*‖`.
+    pub l2_rel: f64,
+    /// `max |u_θ − u*|`.
+    pub linf: f64,
+}
+
+impl Reference {
+    /// Evaluate `exact` at every point.
+    pub fn from_fn(points: Vec<f64>, dim: usize, exact: impl Fn(&[f64]) -> f64) -> Self {
+        let values = points.chunks(dim).map(exact).collect();
+        Reference { points, values }
+    }
+
+    /// Errors of the network (output 0) with parameters θ.
+    pub fn metrics(&self, mlp: &Mlp, theta: &[f64]) -> Result<Metrics> {
+        let u = mlp.values(theta, &self.points)?;
+        let k = mlp.output_dim();
+        let (mut se, mut su, mut mx) = (0.0, 0.0, 0.0_f64);
+        for (i, &ref_v) in self.values.iter().enumerate() {
+            let e = u[i * k] - ref_v;
+            se += e * e;
+            su += ref_v * ref_v;
+            mx = mx.max(e.abs());
+        }
+        let n = self.values.len().max(1) as f64;
+        Ok(Metrics {
+            l2_abs: (se / n).sqrt(),
+            l2_rel: (se / su).sqrt(),
+            linf: if se.is_finite() { mx } else { f64::NAN },
+        })
+    }
+}
+
+/// A catalogue problem, fully built.
+#[derive(Clone)]
+pub struct Problem {
+    /// Catalogue name.
+    pub name: &'static str,
+    /// Network widths.
+    pub widths: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Parameter initialisation.
+    pub init: Init,
+    /// Residual blocks with their training points.
+    pub blocks: Vec<Block>,
+    /// Evaluation points and reference values.
+    pub reference: Reference,
+    /// The papers' optimiser settings and budget.
+    pub defaults: Defaults,
+}
+
+impl Problem {
+    /// The network.
+    pub fn mlp(&self) -> Result<Mlp> {
+        Mlp::new(self.widths.clone(), self.activation)
+    }
+
+    /// The least-squares problem (network + blocks).
+    pub fn least_squares(&self) -> Result<LeastSquares> {
+        LeastSquares::new(self.mlp()?, self.blocks.clone())
+    }
+
+    /// Initial parameters for `seed`.
+    pub fn initial_theta(&self, seed: u64) -> Result<Vec<f64>> {
+        Ok(self.mlp()?.init(self.init, seed))
+    }
+}
+
+/// Build the catalogue problem called `name`.
+pub fn build(name: &str) -> Result<Problem> {
+    match name {
+        "laplace2d" => Ok(laplace2d::build()),
+        "heat" => Ok(heat::build()),
+        _ => Err(Error::UnknownName {
+            kind: "problem",
+            name: name.into(),
+            known: PROBLEMS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_sizes_follow_benchmarks_md() {
+        let expect = [("laplace2d", 129, vec![784, 116], 198 * 198), ("heat", 257, vec![784, 29, 29, 29], 298 * 298)];
+        for (name, p, blocks, n_eval) in expect {
+            let pb = build(name).unwrap();
+            let ls = pb.least_squares().unwrap();
+            assert_eq!(ls.n_params(), p, "{name}");
+            assert_eq!(ls.blocks().iter().map(|b| b.len()).collect::<Vec<_>>(), blocks, "{name}");
+            assert_eq!(pb.reference.values.len(), n_eval, "{name}");
+        }
+        assert!(matches!(build("nope"), Err(Error::UnknownName { .. })));
+    }
+
+    /// The closed-form solutions satisfy every block's residual: the jet of
+    /// u* is built by finite differences of the closed form and fed to each
+    /// block's own residual function (this catches sign errors in sources).
+    #[test]
+    fn exact_solutions_satisfy_the_residuals() {
+        let cases: [(&str, fn(&[f64]) -> f64); 2] = [("laplace2d", laplace2d::exact), ("heat", heat::exact)];
+        for (name, u) in cases {
+            let pb = build(name).unwrap();
+            for blk in &pb.blocks {
+                let ch = blk.residual_fn().jet_spec().resolve(2).unwrap();
+                for i in (0..blk.len()).step_by(7) {
+                    let p = blk.point(i);
+                    let h = 1e-4;
+                    let shift = |k: usize, d: f64| {
+                        let mut y = p.x.to_vec();
+                        y[k] += d;
+                        y
+                    };
+                    let d1 = |k: usize| (u(&shift(k, h)) - u(&shift(k, -h))) / (2.0 * h);
+                    let d2 = |k: usize| (u(&shift(k, h)) - 2.0 * u(p.x) + u(&shift(k, -h))) / (h * h);
+                    let mut jet = vec![u(p.x)];
+                    jet.extend(ch.first_axes().iter().map(|&k| d1(k)));
+                    for &(k, l) in ch.second_pairs() {
+                        assert_eq!(k, l, "mixed derivatives not used by these problems");
+                        jet.push(d2(k));
+                    }
+                    if ch.has_laplacian() {
+                        jet.push(d2(0) + d2(1));
+                    }
+                    let r = blk.residual_fn().eval(&p, &jet, &ch, 1);
+                    assert!(r.abs() < 1e-6, "{name} block {} point {i}: residual {r:e}", blk.name());
+                }
+            }
+        }
+        let pb = build("heat").unwrap();
+        let r = &pb.reference;
+        for i in [0, 1000, 50_000] {
+            assert_eq!(r.values[i], heat::exact(&r.points[2 * i..2 * i + 2]));
+        }
+    }
+}

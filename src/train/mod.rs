@@ -1,0 +1,283 @@
+//! The training loop: one executor, explicit budgets, observers and typed
+//! termination reasons.
+//!
+//! `time_s` is *training* time: the optimiser's steps (assembly, linear
+//! algebra, line search). Evaluating the error on the evaluation grid and the
+//! observers' I/O are excluded (DESIGN.md §7).
+
+mod observer;
+mod session;
+
+pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo};
+pub use session::RunSpec;
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::optim::{Objective, Optimizer};
+use crate::problems::Metrics;
+
+/// Stopping criteria; the first one met ends the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budget {
+    /// Maximum number of optimiser steps.
+    pub max_iters: usize,
+    /// Maximum training time in seconds.
+    pub max_seconds: f64,
+    /// Stop once the loss is at or below this value (0 disables).
+    pub target_loss: f64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_iters: 1000,
+            max_seconds: 600.0,
+            target_loss: 0.0,
+        }
+    }
+}
+
+impl Budget {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
+            return Err(Error::config(
+                "budget.max_seconds",
+                format!("must be finite and > 0, got {}", self.max_seconds),
+            ));
+        }
+        if !(self.target_loss.is_finite() && self.target_loss >= 0.0) {
+            return Err(Error::config(
+                "budget.target_loss",
+                format!("must be finite and ≥ 0, got {}", self.target_loss),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Termination {
+    /// `max_iters` steps were taken.
+    MaxIters,
+    /// The training time reached `max_seconds`.
+    MaxSeconds,
+    /// The loss reached `target_loss`.
+    TargetLoss,
+    /// A NaN or infinity appeared; θ is the last finite iterate.
+    NonFinite {
+        /// Iteration whose step failed.
+        iteration: usize,
+        /// The residual block concerned (`-` if none).
+        block: String,
+        /// The quantity (residual, Jacobian, loss, …).
+        quantity: String,
+    },
+    /// A linear-algebra routine failed (e.g. the SVD did not converge); θ is the last iterate.
+    LinearAlgebra {
+        /// Iteration whose step failed.
+        iteration: usize,
+        /// The routine's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for Termination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Termination::MaxIters => write!(f, "maximum iterations reached"),
+            Termination::MaxSeconds => write!(f, "time budget reached"),
+            Termination::TargetLoss => write!(f, "target loss reached"),
+            Termination::NonFinite {
+                iteration,
+                block,
+                quantity,
+            } => write!(f, "non-finite {quantity} in block `{block}` at iteration {iteration}"),
+            Termination::LinearAlgebra { iteration, message } => {
+                write!(f, "linear algebra failure at iteration {iteration}: {message}")
+            }
+        }
+    }
+}
+
+/// One row of the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IterRecord {
+    /// Iteration (0 = the initial θ).
+    pub iter: usize,
+    /// Training time so far, seconds.
+    pub time_s: f64,
+    /// Loss at this iterate.
+    pub loss: f64,
+    /// Errors against the reference, when evaluated at this iteration.
+    pub metrics: Option<Metrics>,
+    /// Rank kept by the step (natural-gradient methods).
+    pub rank: Option<usize>,
+    /// Step size taken.
+    pub step_size: Option<f64>,
+    /// Optimiser-specific values ([`Optimizer::extra_columns`]).
+    pub extra: Vec<f64>,
+}
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Final parameters (the last finite iterate).
+    pub theta: Vec<f64>,
+    /// Why the run stopped.
+    pub termination: Termination,
+    /// Steps taken.
+    pub iters: usize,
+    /// Training time, seconds.
+    pub time_s: f64,
+    /// Final loss.
+    pub loss: f64,
+    /// Final errors, if an evaluator was given.
+    pub metrics: Option<Metrics>,
+}
+
+/// The executor: runs an optimiser on an objective within a budget.
+pub struct Trainer<'a> {
+    budget: Budget,
+    eval_every: usize,
+    evaluator: Option<Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>>,
+    observers: Vec<Box<dyn Observer + 'a>>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer with the given budget, evaluating errors every 10 iterations.
+    pub fn new(budget: Budget) -> Self {
+        Trainer {
+            budget,
+            eval_every: 10,
+            evaluator: None,
+            observers: vec![],
+        }
+    }
+
+    /// Evaluate the error every `k` iterations (and at the first and last); `0` only at the ends.
+    pub fn eval_every(mut self, k: usize) -> Self {
+        self.eval_every = k;
+        self
+    }
+
+    /// The function computing error metrics at θ (its time is not counted as training time).
+    pub fn evaluator(mut self, f: impl Fn(&[f64]) -> Result<Metrics> + 'a) -> Self {
+        self.evaluator = Some(Box::new(f));
+        self
+    }
+
+    /// Add an observer.
+    pub fn observe(mut self, o: impl Observer + 'a) -> Self {
+        self.observers.push(Box::new(o));
+        self
+    }
+
+    fn evaluate(&self, theta: &[f64]) -> Result<Option<Metrics>> {
+        self.evaluator.as_ref().map(|f| f(theta)).transpose()
+    }
+
+    /// Run from `theta`. Errors only for failures outside the numerical
+    /// iteration (invalid budget, an observer's I/O, an initial θ whose loss
+    /// is not finite); numerical faults during training end the run with a
+    /// [`Termination`] and keep the last good θ.
+    pub fn run(mut self, obj: &dyn Objective, opt: &mut dyn Optimizer, theta: Vec<f64>) -> Result<Outcome> {
+        self.budget.validate()?;
+        let mut theta = theta;
+        let mut clock = 0.0;
+        let t0 = Instant::now();
+        let mut loss = obj.loss(&theta).map_err(|e| e.at_iteration(0))?;
+        clock += t0.elapsed().as_secs_f64();
+        let mut metrics = self.evaluate(&theta)?;
+        let mut record = IterRecord {
+            iter: 0,
+            time_s: clock,
+            loss,
+            metrics,
+            rank: None,
+            step_size: None,
+            extra: vec![f64::NAN; opt.extra_columns().len()],
+        };
+        for o in &mut self.observers {
+            o.start(opt.extra_columns())?;
+            o.iteration(&record)?;
+        }
+        let mut iter = 0;
+        let termination = loop {
+            if iter >= self.budget.max_iters {
+                break Termination::MaxIters;
+            }
+            if clock >= self.budget.max_seconds {
+                break Termination::MaxSeconds;
+            }
+            if loss <= self.budget.target_loss {
+                break Termination::TargetLoss;
+            }
+            let t = Instant::now();
+            let step = opt.step(obj, &mut theta, loss);
+            clock += t.elapsed().as_secs_f64();
+            let next = iter + 1;
+            let report = match step {
+                Ok(r) if r.loss.is_finite() => r,
+                Ok(_) => {
+                    break Termination::NonFinite {
+                        iteration: next,
+                        block: "-".into(),
+                        quantity: "loss".into(),
+                    };
+                }
+                Err(Error::NonFinite { quantity, block, .. }) => {
+                    break Termination::NonFinite {
+                        iteration: next,
+                        block,
+                        quantity: quantity.into(),
+                    };
+                }
+                Err(Error::LinearAlgebra(message)) => {
+                    break Termination::LinearAlgebra { iteration: next, message };
+                }
+                Err(e) => return Err(e),
+            };
+            iter = next;
+            loss = report.loss;
+            let last = iter >= self.budget.max_iters || clock >= self.budget.max_seconds || loss <= self.budget.target_loss;
+            let due = last || (self.eval_every > 0 && iter % self.eval_every == 0);
+            metrics = if due { self.evaluate(&theta)? } else { None };
+            record = IterRecord {
+                iter,
+                time_s: clock,
+                loss,
+                metrics,
+                rank: report.rank,
+                step_size: report.step_size,
+                extra: report.extra,
+            };
+            for o in &mut self.observers {
+                o.iteration(&record)?;
+            }
+        };
+        let final_metrics = match record.metrics {
+            Some(m) => Some(m),
+            None => self.evaluate(&theta)?,
+        };
+        let outcome = Outcome {
+            theta,
+            termination,
+            iters: iter,
+            time_s: clock,
+            loss,
+            metrics: final_metrics,
+        };
+        for o in &mut self.observers {
+            o.finish(&outcome)?;
+        }
+        Ok(outcome)
+    }
+}

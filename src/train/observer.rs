@@ -1,0 +1,245 @@
+//! Observers of the training loop: progress on stderr, `history.csv`,
+//! `summary.json` and `model.json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{IterRecord, Outcome, Termination};
+use crate::error::{Error, Result};
+use crate::model::{Mlp, SavedModel};
+
+/// Something that watches a run.
+pub trait Observer {
+    /// Called once before the first record, with the optimiser's extra column names.
+    fn start(&mut self, _extra_columns: &[&str]) -> Result<()> {
+        Ok(())
+    }
+    /// Called for the initial θ (iteration 0) and after every step.
+    fn iteration(&mut self, record: &IterRecord) -> Result<()>;
+    /// Called once when the run ends.
+    fn finish(&mut self, _outcome: &Outcome) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into())
+}
+
+/// A progress line on stderr every `every` iterations, and at least every two
+/// seconds of wall time: iteration, loss, l2 error, rank, step, elapsed.
+pub struct Progress {
+    every: usize,
+    last: Option<Instant>,
+    started: Instant,
+    last_l2: Option<f64>,
+}
+
+impl Progress {
+    /// Print every `every` iterations (and at least every 2 s).
+    pub fn new(every: usize) -> Self {
+        Progress {
+            every: every.max(1),
+            last: None,
+            started: Instant::now(),
+            last_l2: None,
+        }
+    }
+
+    fn line(&self, r: &IterRecord) -> String {
+        format!(
+            "iter {:>6}  loss {:.3e}  l2_abs {:>9}  rank {:>5}  step {:>9}  train {:>7.2}s  wall {:>7.2}s",
+            r.iter,
+            r.loss,
+            fmt_opt(self.last_l2),
+            r.rank.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
+            fmt_opt(r.step_size),
+            r.time_s,
+            self.started.elapsed().as_secs_f64()
+        )
+    }
+}
+
+impl Observer for Progress {
+    fn iteration(&mut self, r: &IterRecord) -> Result<()> {
+        if let Some(m) = r.metrics {
+            self.last_l2 = Some(m.l2_abs);
+        }
+        let slow = self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 2.0);
+        if r.iter % self.every == 0 || slow {
+            eprintln!("{}", self.line(r));
+            self.last = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, o: &Outcome) -> Result<()> {
+        let m = o.metrics;
+        eprintln!(
+            "done: {} after {} iterations, {:.2} s training time; loss {:.3e}, l2_abs {}, l2_rel {}, linf {}",
+            o.termination,
+            o.iters,
+            o.time_s,
+            o.loss,
+            fmt_opt(m.map(|m| m.l2_abs)),
+            fmt_opt(m.map(|m| m.l2_rel)),
+            fmt_opt(m.map(|m| m.linf)),
+        );
+        Ok(())
+    }
+}
+
+/// Writes `history.csv`: `iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size`
+/// followed by the optimiser's extra columns; error columns are empty on
+/// iterations where the error was not evaluated.
+pub struct HistoryCsv {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl HistoryCsv {
+    /// Write to `path` (created or truncated at the start of the run).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        HistoryCsv {
+            path: path.into(),
+            out: None,
+        }
+    }
+
+    fn write(&mut self, line: String) -> Result<()> {
+        let out = self.out.as_mut().expect("started");
+        writeln!(out, "{line}").map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:e}")).unwrap_or_default()
+}
+
+impl Observer for HistoryCsv {
+    fn start(&mut self, extra: &[&str]) -> Result<()> {
+        let f = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.out = Some(BufWriter::new(f));
+        let mut header = "iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size".to_string();
+        for c in extra {
+            header.push(',');
+            header.push_str(c);
+        }
+        self.write(header)
+    }
+
+    fn iteration(&mut self, r: &IterRecord) -> Result<()> {
+        let mut line = format!(
+            "{},{:e},{:e},{},{},{},{},{}",
+            r.iter,
+            r.time_s,
+            r.loss,
+            cell(r.metrics.map(|m| m.l2_abs)),
+            cell(r.metrics.map(|m| m.l2_rel)),
+            cell(r.metrics.map(|m| m.linf)),
+            r.rank.map(|k| k.to_string()).unwrap_or_default(),
+            cell(r.step_size),
+        );
+        for v in &r.extra {
+            line.push(',');
+            if v.is_finite() {
+                line.push_str(&format!("{v:e}"));
+            }
+        }
+        self.write(line)
+    }
+
+    fn finish(&mut self, _o: &Outcome) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a run was: recorded in `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunInfo {
+    /// Problem name.
+    pub problem: String,
+    /// Optimiser name.
+    pub optimizer: String,
+    /// Seed of the initialisation.
+    pub seed: u64,
+    /// Number of parameters P.
+    pub params: usize,
+    /// Number of residual rows S.
+    pub samples: usize,
+    /// The full effective configuration (optimiser settings, budget, …).
+    pub config: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    problem: &'a str,
+    optimizer: &'a str,
+    seed: u64,
+    params: usize,
+    samples: usize,
+    iters: usize,
+    time_s: f64,
+    loss: f64,
+    l2_abs: Option<f64>,
+    l2_rel: Option<f64>,
+    linf: Option<f64>,
+    termination: &'a Termination,
+    termination_message: String,
+    config: &'a serde_json::Value,
+}
+
+/// Writes `summary.json` and `model.json` into a run directory when the run ends.
+pub struct RunFiles {
+    dir: PathBuf,
+    info: RunInfo,
+    mlp: Mlp,
+}
+
+impl RunFiles {
+    /// Write into `dir` (which must exist).
+    pub fn new(dir: impl AsRef<Path>, info: RunInfo, mlp: Mlp) -> Self {
+        RunFiles {
+            dir: dir.as_ref().to_path_buf(),
+            info,
+            mlp,
+        }
+    }
+}
+
+impl Observer for RunFiles {
+    fn iteration(&mut self, _r: &IterRecord) -> Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, o: &Outcome) -> Result<()> {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let s = Summary {
+            problem: &self.info.problem,
+            optimizer: &self.info.optimizer,
+            seed: self.info.seed,
+            params: self.info.params,
+            samples: self.info.samples,
+            iters: o.iters,
+            time_s: o.time_s,
+            loss: o.loss,
+            l2_abs: o.metrics.and_then(|m| finite(m.l2_abs)),
+            l2_rel: o.metrics.and_then(|m| finite(m.l2_rel)),
+            linf: o.metrics.and_then(|m| finite(m.linf)),
+            termination: &o.termination,
+            termination_message: o.termination.to_string(),
+            config: &self.info.config,
+        };
+        let path = self.dir.join("summary.json");
+        let text = serde_json::to_string_pretty(&s).expect("summary serialises");
+        std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+        SavedModel::new(&self.mlp, &o.theta).save(self.dir.join("model.json"))
+    }
+}
