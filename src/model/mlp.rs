@@ -368,8 +368,8 @@ impl Mlp {
             y.resize(slot.n_out * cs, 0.0);
             matmul_in_place(&mut y, w, View::col_major(&tape.zs[l], slot.n_in, cs), false);
             let b = &theta[slot.b..slot.b + slot.n_out];
-            for i in 0..s {
-                for (yo, bo) in y[i * slot.n_out..(i + 1) * slot.n_out].iter_mut().zip(b) {
+            for yi in y[..s * slot.n_out].chunks_exact_mut(slot.n_out) {
+                for (yo, bo) in yi.iter_mut().zip(b) {
                     *yo += bo;
                 }
             }
@@ -386,32 +386,17 @@ impl Mlp {
             let (s1, s2) = (&mut tape.s1, &mut tape.s2);
             s1.resize(sn, 0.0);
             s2.resize(sn, 0.0);
-            self.activation.apply_in_place(&y[..sn], &mut h[..sn], s1, s2);
-            let ch = |c: usize| c * sn..(c + 1) * sn;
-            for c in first_lo..first_hi {
-                for ((hk, yk), d1) in h[ch(c)].iter_mut().zip(&y[ch(c)]).zip(s1.iter()) {
-                    *hk = d1 * yk;
-                }
-            }
-            for (q, &(a, bb)) in parents.iter().enumerate() {
-                let c = first_hi + q;
-                let (ya, yb, yc) = (&y[ch(a)], &y[ch(bb)], &y[ch(c)]);
-                for (k, hk) in h[ch(c)].iter_mut().enumerate() {
-                    *hk = s1[k] * yc[k] + s2[k] * ya[k] * yb[k];
-                }
-            }
-            if let Some(c) = lap {
-                let hc = &mut h[ch(c)];
-                for (k, hk) in hc.iter_mut().enumerate() {
-                    *hk = s1[k] * y[c * sn + k];
-                }
-                for f in first_lo..first_hi {
-                    let yf = &y[ch(f)];
-                    for (k, hk) in hc.iter_mut().enumerate() {
-                        *hk += s2[k] * yf[k] * yf[k];
-                    }
-                }
-            }
+            super::simd::activation_channels(
+                self.activation,
+                &y[..n * cs],
+                &mut h[..],
+                s1,
+                s2,
+                sn,
+                first_lo..first_hi,
+                &parents,
+                lap,
+            );
             tape.ys[l] = y;
         }
         Ok(())

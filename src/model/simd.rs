@@ -5,6 +5,10 @@
 //! multiply–add is used, so every path rounds identically and runs are
 //! bit-reproducible whichever kernel a machine picks.
 
+use std::ops::Range;
+
+use super::Activation;
+
 /// Cody–Waite split of ln 2 (fdlibm): `LN2_HI` has trailing zero bits, so `k·LN2_HI` is exact.
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
@@ -87,6 +91,103 @@ pub(crate) fn tanh_in_place(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [
         }
     }
     tanh_block(y, h, d1, d2)
+}
+
+/// Propagate the jet channels through the activation (DESIGN.md §2):
+/// `h₀ = σ(y₀)`, `∂_k h = σ'∂_k y`, `∂_kl h = σ'∂_kl y + σ''∂_k y ∂_l y`,
+/// `Δh = σ'Δy + σ''Σ_k(∂_k y)²`. Channel `c` occupies `c·sn..(c+1)·sn` of
+/// `y` and `h`; `s1`, `s2` receive σ', σ'' of the value channel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn activation_channels(
+    act: Activation,
+    y: &[f64],
+    h: &mut [f64],
+    s1: &mut [f64],
+    s2: &mut [f64],
+    sn: usize,
+    first: Range<usize>,
+    parents: &[(usize, usize)],
+    lap: Option<usize>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { activation_channels_avx2(act, y, h, s1, s2, sn, first, parents, lap) };
+            return;
+        }
+    }
+    activation_channels_body(act, y, h, s1, s2, sn, first, parents, lap)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn activation_channels_avx2(
+    act: Activation,
+    y: &[f64],
+    h: &mut [f64],
+    s1: &mut [f64],
+    s2: &mut [f64],
+    sn: usize,
+    first: Range<usize>,
+    parents: &[(usize, usize)],
+    lap: Option<usize>,
+) {
+    activation_channels_body(act, y, h, s1, s2, sn, first, parents, lap)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn activation_channels_body(
+    act: Activation,
+    y: &[f64],
+    h: &mut [f64],
+    s1: &mut [f64],
+    s2: &mut [f64],
+    sn: usize,
+    first: Range<usize>,
+    parents: &[(usize, usize)],
+    lap: Option<usize>,
+) {
+    let ch = |c: usize| c * sn..(c + 1) * sn;
+    match act {
+        Activation::Tanh => tanh_block(&y[ch(0)], &mut h[ch(0)], s1, s2),
+        Activation::Sin => {
+            for (((yk, hk), ak), bk) in y[ch(0)].iter().zip(h[ch(0)].iter_mut()).zip(s1.iter_mut()).zip(s2.iter_mut()) {
+                let (sv, cv) = yk.sin_cos();
+                *hk = sv;
+                *ak = cv;
+                *bk = -sv;
+            }
+        }
+    }
+    let (s1, s2) = (&*s1, &*s2);
+    for c in first.clone() {
+        for ((hk, yk), d1) in h[ch(c)].iter_mut().zip(&y[ch(c)]).zip(s1) {
+            *hk = d1 * yk;
+        }
+    }
+    for (q, &(a, b)) in parents.iter().enumerate() {
+        let c = first.end + q;
+        let (ya, yb, yc) = (&y[ch(a)], &y[ch(b)], &y[ch(c)]);
+        for ((((hk, d1), d2), yck), (yak, ybk)) in
+            h[ch(c)].iter_mut().zip(s1).zip(s2).zip(yc).zip(ya.iter().zip(yb))
+        {
+            *hk = d1 * yck + d2 * yak * ybk;
+        }
+    }
+    if let Some(c) = lap {
+        let hc = &mut h[ch(c)];
+        for ((hk, d1), yk) in hc.iter_mut().zip(s1).zip(&y[ch(c)]) {
+            *hk = d1 * yk;
+        }
+        for f in first {
+            for ((hk, d2), yf) in hc.iter_mut().zip(s2).zip(&y[ch(f)]) {
+                *hk += d2 * yf * yf;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

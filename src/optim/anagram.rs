@@ -16,12 +16,14 @@
 //! catalogue carries. No termination of its own: it runs until the trainer's
 //! budget or target is reached.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{StepGrid, grid_search};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::{Svd, View};
+use crate::linalg::SystemSvd;
 use crate::residual::Weighting;
 
 /// The singular-value cutoff τ: components with `σ_k < τ` are dropped.
@@ -123,19 +125,43 @@ impl Anagram {
         Anagram { config }
     }
 
-    /// The direction `d = φ̃⁺_τ r̃` at θ, with the rank kept, σ₁ and τ.
-    pub fn direction(&self, obj: &dyn Objective, theta: &[f64]) -> Result<(Vec<f64>, usize, f64, f64)> {
+    /// The direction `d = φ̃⁺_τ r̃` at θ, with what the step reports.
+    pub fn direction(&self, obj: &dyn Objective, theta: &[f64]) -> Result<Direction> {
+        let t0 = Instant::now();
         let sys = obj.system(theta, self.config.weighting)?;
+        let t1 = Instant::now();
         let p = sys.jac_t.nrows();
-        let s = sys.jac_t.ncols();
-        // jac_t is φ̃ᵀ (P × S); its SVD transposed is that of φ̃ = U Σ Vᵀ.
-        let svd = Svd::compute(View::col_major(sys.jac_t.as_slice(), p, s))?.transposed();
+        let svd = SystemSvd::compute(&sys.jac_t, &sys.r)?;
         let sigma1 = svd.s.first().copied().unwrap_or(0.0);
         let tau = self.config.cutoff.threshold(p, sigma1);
         let keep = svd.rank_above(tau);
-        let c = svd.project(&sys.r);
-        Ok((svd.truncated_solve(&c, keep), keep, sigma1, tau))
+        let d = svd.truncated_solve(keep);
+        Ok(Direction {
+            d,
+            keep,
+            sigma1,
+            tau,
+            assemble_s: (t1 - t0).as_secs_f64(),
+            svd_s: t1.elapsed().as_secs_f64(),
+        })
     }
+}
+
+/// An ANaGRAM direction and how it was obtained.
+#[derive(Clone, Debug)]
+pub struct Direction {
+    /// `d = φ̃⁺_τ r̃`.
+    pub d: Vec<f64>,
+    /// Singular directions kept.
+    pub keep: usize,
+    /// Largest singular value σ₁.
+    pub sigma1: f64,
+    /// The threshold τ applied.
+    pub tau: f64,
+    /// Seconds spent assembling `(r̃, φ̃)`.
+    pub assemble_s: f64,
+    /// Seconds spent in the SVD and the solve.
+    pub svd_s: f64,
 }
 
 impl Optimizer for Anagram {
@@ -144,28 +170,30 @@ impl Optimizer for Anagram {
     }
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], _loss: f64) -> Result<StepReport> {
-        let (d, keep, sigma1, tau) = self.direction(obj, theta)?;
-        let (eta, loss) = grid_search(obj, theta, &d, &self.config.line_search)?;
-        for (t, dd) in theta.iter_mut().zip(&d) {
+        let dir = self.direction(obj, theta)?;
+        let t = Instant::now();
+        let (eta, loss) = grid_search(obj, theta, &dir.d, &self.config.line_search)?;
+        let ls_s = t.elapsed().as_secs_f64();
+        for (t, dd) in theta.iter_mut().zip(&dir.d) {
             *t -= eta * dd;
         }
         Ok(StepReport {
             loss,
-            rank: Some(keep),
+            rank: Some(dir.keep),
             step_size: Some(eta),
-            extra: vec![sigma1, tau],
+            extra: vec![dir.sigma1, dir.tau, dir.assemble_s, dir.svd_s, ls_s],
         })
     }
 
     fn extra_columns(&self) -> &'static [&'static str] {
-        &["sigma_max", "cutoff"]
+        &["sigma_max", "cutoff", "t_assemble", "t_svd", "t_linesearch"]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::{Matrix, lstsq_qr, matmul_in_place};
+    use crate::linalg::{Matrix, Svd, View, lstsq_qr, matmul_in_place};
     use crate::residual::System;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -114,24 +114,32 @@ pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]
         let mut trial = Vec::with_capacity(theta.len());
         return steps.iter().map(|&eta| eval(eta, &mut trial)).collect();
     }
-    let chunk = steps.len().div_ceil(w);
-    let parts: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = steps
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut trial = Vec::with_capacity(theta.len());
-                    part.iter().map(|&eta| eval(eta, &mut trial)).collect::<Result<Vec<f64>>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("line-search worker panicked")).collect()
-    });
-    let mut out = Vec::with_capacity(steps.len());
-    for p in parts {
-        out.extend(p?);
+    // A persistent pool: its threads keep their forward-pass buffers
+    // (thread-local tapes) from one line search to the next.
+    use rayon::prelude::*;
+    pool(w).install(|| {
+        steps
+            .par_iter()
+            .map_init(|| Vec::with_capacity(theta.len()), |trial, &eta| eval(eta, trial))
+            .collect()
+    })
+}
+
+fn pool(n: usize) -> &'static rayon::ThreadPool {
+    static POOLS: std::sync::Mutex<Vec<(usize, &'static rayon::ThreadPool)>> = std::sync::Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(k, _)| *k == n) {
+        return p;
     }
-    Ok(out)
+    let p: &'static rayon::ThreadPool = Box::leak(Box::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("natgrad-linesearch-{i}"))
+            .build()
+            .expect("line-search thread pool"),
+    ));
+    pools.push((n, p));
+    p
 }
 
 /// Result of a Wolfe line search.
