@@ -8,5 +8,6 @@ pub mod pde;
 pub mod geometry;
 pub mod residual;
 pub mod optim;
+pub mod parallel;
 pub mod problems;
 pub mod train;

@@ -365,8 +365,13 @@ impl Mlp {
             let w = View::row_major(&theta[slot.w..slot.b], slot.n_out, slot.n_in);
             let last = l + 1 == nl;
             let mut y = if last { std::mem::take(&mut tape.out) } else { std::mem::take(&mut tape.ys[l]) };
-            y.resize(slot.n_out * cs, 0.0);
-            matmul_in_place(&mut y, w, View::col_major(&tape.zs[l], slot.n_in, cs), false);
+            grow(&mut y, slot.n_out * cs);
+            matmul_in_place(
+                &mut y[..slot.n_out * cs],
+                w,
+                View::col_major(&tape.zs[l][..slot.n_in * cs], slot.n_in, cs),
+                false,
+            );
             let b = &theta[slot.b..slot.b + slot.n_out];
             for yi in y[..s * slot.n_out].chunks_exact_mut(slot.n_out) {
                 for (yo, bo) in yi.iter_mut().zip(b) {
@@ -381,17 +386,17 @@ impl Mlp {
             // Channel c of all points is the contiguous range c·s·n..(c+1)·s·n,
             // indexed like the value channel, so every update is a slice op.
             let h = &mut tape.zs[l + 1];
-            h.resize(n * cs, 0.0);
+            grow(h, n * cs);
             let sn = s * n;
             let (s1, s2) = (&mut tape.s1, &mut tape.s2);
-            s1.resize(sn, 0.0);
-            s2.resize(sn, 0.0);
+            grow(s1, sn);
+            grow(s2, sn);
             super::simd::activation_channels(
                 self.activation,
                 &y[..n * cs],
-                &mut h[..],
-                s1,
-                s2,
+                &mut h[..n * cs],
+                &mut s1[..sn],
+                &mut s2[..sn],
                 sn,
                 first_lo..first_hi,
                 &parents,
@@ -413,7 +418,7 @@ impl Mlp {
         for start in (0..s).step_by(CHUNK) {
             let end = (start + CHUNK).min(s);
             self.forward_jets_into(theta, &points[start * d..end * d], &ch, &mut tape)?;
-            out.extend_from_slice(&tape.out);
+            out.extend_from_slice(&tape.out[..(end - start) * self.output_dim()]);
         }
         Ok(out)
     }
@@ -479,8 +484,8 @@ impl Mlp {
                 GradSink::PerPoint(buf) => {
                     // Row block of φ for W at point i: Σ_c ȳ_c(i) z_c(i)ᵀ, each
                     // entry written once from the point's gathered channels.
-                    sc.zi.resize(nc * n_in, 0.0);
-                    sc.yi.resize(nc * n_out, 0.0);
+                    grow(&mut sc.zi, nc * n_in);
+                    grow(&mut sc.yi, nc * n_out);
                     for i in 0..s {
                         for c in 0..nc {
                             sc.zi[c * n_in..(c + 1) * n_in]
@@ -513,8 +518,8 @@ impl Mlp {
                     // column-major n_in × n_out product Z Ȳᵀ.
                     matmul_in_place(
                         &mut buf[slot.w..slot.b],
-                        View::col_major(z, n_in, cs),
-                        View::col_major(ybar, n_out, cs).t(),
+                        View::col_major(&z[..n_in * cs], n_in, cs),
+                        View::col_major(&ybar[..n_out * cs], n_out, cs).t(),
                         true,
                     );
                     for i in 0..s {
@@ -529,8 +534,13 @@ impl Mlp {
             }
             // Z̄ = Wᵀ Ȳ for all channels and points at once.
             let w = View::row_major(&theta[slot.w..slot.b], n_out, n_in);
-            sc.hbar.resize(n_in * cs, 0.0);
-            matmul_in_place(&mut sc.hbar, w.t(), View::col_major(ybar, n_out, cs), false);
+            grow(&mut sc.hbar, n_in * cs);
+            matmul_in_place(
+                &mut sc.hbar[..n_in * cs],
+                w.t(),
+                View::col_major(&ybar[..n_out * cs], n_out, cs),
+                false,
+            );
             // Through the activation of layer l−1 (pre-activation ys[l−1], width n_in).
             let y = &tape.ys[l - 1];
             let hval = &tape.zs[l];
@@ -538,13 +548,18 @@ impl Mlp {
             let sn = s * n_in;
             let ch = |c: usize| c * sn..(c + 1) * sn;
             for v in [&mut sc.d1, &mut sc.d2, &mut sc.d3] {
-                v.resize(sn, 0.0);
+                grow(v, sn);
             }
-            self.activation
-                .derivatives_in_place(&y[..sn], &hval[..sn], &mut sc.d1, &mut sc.d2, &mut sc.d3);
-            let (d1, d2, d3) = (&sc.d1, &sc.d2, &sc.d3);
-            let yb = &mut sc.yb;
-            yb.resize(n_in * cs, 0.0);
+            self.activation.derivatives_in_place(
+                &y[..sn],
+                &hval[..sn],
+                &mut sc.d1[..sn],
+                &mut sc.d2[..sn],
+                &mut sc.d3[..sn],
+            );
+            let (d1, d2, d3) = (&sc.d1[..sn], &sc.d2[..sn], &sc.d3[..sn]);
+            grow(&mut sc.yb, n_in * cs);
+            let yb = &mut sc.yb[..n_in * cs];
             for c in 0..nc {
                 for ((o, hb), a) in yb[ch(c)].iter_mut().zip(&hbar[ch(c)]).zip(d1) {
                     *o = a * hb;
@@ -573,9 +588,9 @@ impl Mlp {
             }
             if let Some(c) = lap {
                 let (yc, hc) = (&y[ch(c)], &hbar[ch(c)]);
-                sc.q.clear();
-                sc.q.resize(sn, 0.0);
-                let q = &mut sc.q;
+                grow(&mut sc.q, sn);
+                let q = &mut sc.q[..sn];
+                q.fill(0.0);
                 for f in first_lo..first_hi {
                     let yf = &y[ch(f)];
                     let out = &mut yb_rest[rest(f)];
@@ -590,6 +605,14 @@ impl Mlp {
             }
             std::mem::swap(&mut sc.ybar, &mut sc.yb);
         }
+    }
+}
+
+/// Make `v` at least `n` long without ever shrinking it, so a buffer shared by
+/// blocks of different sizes is not zero-filled again on every use.
+fn grow(v: &mut Vec<f64>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
     }
 }
 

@@ -1,7 +1,5 @@
 //! Line searches: the natural-gradient grid search and a strong-Wolfe search.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use serde::{Deserialize, Serialize};
 
 use super::Objective;
@@ -80,25 +78,8 @@ pub fn grid_search(obj: &dyn Objective, theta: &[f64], d: &[f64], grid: &StepGri
     })
 }
 
-static WORKERS: AtomicUsize = AtomicUsize::new(0);
-
-/// Number of threads that evaluate line-search candidates concurrently
-/// (`0`, the default, uses every available core). The candidates are
-/// independent and each is evaluated exactly as in a serial run, so results
-/// do not depend on this setting.
-pub fn set_workers(n: usize) {
-    WORKERS.store(n, Ordering::Relaxed);
-}
-
-fn workers() -> usize {
-    match WORKERS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-}
-
 /// `L(θ − η d)` for every η (`+∞` where the loss is not finite), candidates
-/// spread over the worker threads.
+/// spread over the worker threads ([`crate::parallel`]).
 pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]) -> Result<Vec<f64>> {
     let eval = |eta: f64, trial: &mut Vec<f64>| -> Result<f64> {
         trial.clear();
@@ -109,37 +90,17 @@ pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]
             Err(e) => Err(e),
         }
     };
-    let w = workers().clamp(1, steps.len().max(1));
-    if w == 1 {
+    if crate::parallel::workers() <= 1 {
         let mut trial = Vec::with_capacity(theta.len());
         return steps.iter().map(|&eta| eval(eta, &mut trial)).collect();
     }
-    // A persistent pool: its threads keep their forward-pass buffers
-    // (thread-local tapes) from one line search to the next.
     use rayon::prelude::*;
-    pool(w).install(|| {
+    crate::parallel::install(|| {
         steps
             .par_iter()
             .map_init(|| Vec::with_capacity(theta.len()), |trial, &eta| eval(eta, trial))
             .collect()
     })
-}
-
-fn pool(n: usize) -> &'static rayon::ThreadPool {
-    static POOLS: std::sync::Mutex<Vec<(usize, &'static rayon::ThreadPool)>> = std::sync::Mutex::new(Vec::new());
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = pools.iter().find(|(k, _)| *k == n) {
-        return p;
-    }
-    let p: &'static rayon::ThreadPool = Box::leak(Box::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("natgrad-linesearch-{i}"))
-            .build()
-            .expect("line-search thread pool"),
-    ));
-    pools.push((n, p));
-    p
 }
 
 /// Result of a Wolfe line search.

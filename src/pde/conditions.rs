@@ -29,8 +29,11 @@ impl Operator for Dirichlet {
     fn jet_spec(&self) -> JetSpec {
         JetSpec::value()
     }
-    fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
-        u.value() - (self.g)(p.x)
+    fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+        u.value()
+    }
+    fn source(&self, x: &[f64]) -> f64 {
+        (self.g)(x)
     }
 }
 
@@ -54,8 +57,11 @@ impl Operator for InitialCondition {
     fn jet_spec(&self) -> JetSpec {
         JetSpec::value()
     }
-    fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
-        u.value() - (self.g)(p.x)
+    fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+        u.value()
+    }
+    fn source(&self, x: &[f64]) -> f64 {
+        (self.g)(x)
     }
 }
 
@@ -88,6 +94,9 @@ impl Operator for Neumann {
         for &k in &self.axes {
             acc += u.d(k) * n[k];
         }
-        acc - (self.g)(p.x)
+        acc
+    }
+    fn source(&self, x: &[f64]) -> f64 {
+        (self.g)(x)
     }
 }

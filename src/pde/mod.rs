@@ -16,10 +16,10 @@
 //!
 //! impl Operator for Screened {
 //!     fn jet_spec(&self) -> JetSpec { JetSpec::value().with_laplacian() }
-//!     fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
-//!         let f = (p.x[0] * p.x[1]).sin();
-//!         -u.laplacian() + u.value() * (self.k * self.k) - f
+//!     fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+//!         -u.laplacian() + u.value() * (self.k * self.k)
 //!     }
+//!     fn source(&self, x: &[f64]) -> f64 { (x[0] * x[1]).sin() }
 //! }
 //! ```
 
@@ -100,24 +100,33 @@ impl<'a, D: Scalar> Jet<'a, D> {
     }
 }
 
-/// A residual written once, generically over the scalar type.
+/// A residual `r = F(x, J) − f(x)` written once, generically over the scalar type.
 ///
 /// Implement this for PDE operators and boundary conditions; natgrad derives
-/// the linearisation automatically.
+/// the linearisation automatically. The data term `f` is separate so that
+/// each block evaluates it once per point, not once per loss evaluation (a
+/// line search evaluates the loss dozens of times per iteration); `F` may
+/// also depend on `x` directly (variable coefficients).
 pub trait Operator: Send + Sync {
     /// The jet channels `F` reads.
     fn jet_spec(&self) -> JetSpec;
-    /// `F(x, J)`, including any source term (`r = F − f` is written inside).
+    /// `F(x, J)`.
     fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D;
+    /// The data term `f(x)` (default 0).
+    fn source(&self, _x: &[f64]) -> f64 {
+        0.0
+    }
 }
 
 /// The object-safe form of [`Operator`] that residual blocks store.
 pub trait ResidualFn: Send + Sync {
     /// The jet channels needed.
     fn jet_spec(&self) -> JetSpec;
-    /// The residual value.
+    /// The data term `f(x)`.
+    fn source(&self, x: &[f64]) -> f64;
+    /// `F(x, J)` (without the data term).
     fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64;
-    /// The residual value and its partial derivatives `∂F/∂J_c` written into `grad`
+    /// `F(x, J)` and its partial derivatives `∂F/∂J_c` written into `grad`
     /// (same layout as `jet`).
     fn linearise(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize, grad: &mut [f64]) -> f64;
 }
@@ -125,6 +134,10 @@ pub trait ResidualFn: Send + Sync {
 impl<T: Operator> ResidualFn for T {
     fn jet_spec(&self) -> JetSpec {
         Operator::jet_spec(self)
+    }
+
+    fn source(&self, x: &[f64]) -> f64 {
+        Operator::source(self, x)
     }
 
     fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64 {

@@ -172,7 +172,7 @@ mod tests {
                     if ch.has_laplacian() {
                         jet.push(d2(0) + d2(1));
                     }
-                    let r = blk.residual_fn().eval(&p, &jet, &ch, 1);
+                    let r = blk.residual_fn().eval(&p, &jet, &ch, 1) - blk.sources()[i];
                     assert!(r.abs() < 1e-6, "{name} block {} point {i}: residual {r:e}", blk.name());
                 }
             }

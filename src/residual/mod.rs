@@ -19,6 +19,15 @@ use crate::linalg::Matrix;
 use crate::model::{Channels, GradSink, JetTape, Mlp};
 use crate::pde::{Operator, Point, ResidualFn};
 
+/// Points per forward pass when only residuals are needed: small enough that
+/// the channel buffers stay in a core's L2 cache, large enough that each
+/// layer is still one sizeable matrix product.
+const FORWARD_CHUNK: usize = 64;
+
+/// Points per task when assembling `φ`: several tasks per block, so two
+/// workers share the work, each task's buffers cache-sized.
+const ASSEMBLY_CHUNK: usize = 128;
+
 /// Row weights of the least-squares system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -53,19 +62,28 @@ pub struct Block {
     dim: usize,
     points: Vec<f64>,
     normals: Option<Vec<f64>>,
+    sources: Vec<f64>,
     op: Arc<dyn ResidualFn>,
 }
 
 impl Block {
     /// A block of `points` (row-major, `dim` coordinates each) with residual `op`.
+    /// The data term `f(x_i)` of every point is evaluated here, once.
     pub fn new(name: impl Into<String>, dim: usize, points: Vec<f64>, op: impl Operator + 'static) -> Self {
+        let sources = if dim == 0 { vec![] } else { points.chunks(dim).map(|x| op.source(x)).collect() };
         Block {
             name: name.into(),
             dim,
             points,
             normals: None,
+            sources,
             op: Arc::new(op),
         }
+    }
+
+    /// The data term `f(x_i)` at every point.
+    pub fn sources(&self) -> &[f64] {
+        &self.sources
     }
 
     /// Attach outward unit normals (row-major, one per point), e.g. for Neumann conditions.
@@ -211,14 +229,18 @@ impl LeastSquares {
             let mut out = Vec::with_capacity(self.blocks.len());
             for (b, blk) in self.blocks.iter().enumerate() {
                 let ch = &self.channels[b];
-                self.model.forward_jets_into(theta, &blk.points, ch, tape)?;
+                let d = blk.dim;
                 let mut jet = vec![0.0; ch.count() * n_out];
-                let r: Vec<f64> = (0..blk.len())
-                    .map(|i| {
-                        tape.point_jet_in_place(i, &mut jet);
-                        blk.op.eval(&blk.point(i), &jet, ch, n_out)
-                    })
-                    .collect();
+                let mut r = Vec::with_capacity(blk.len());
+                // Chunks of points keep the forward pass's buffers in cache.
+                for start in (0..blk.len()).step_by(FORWARD_CHUNK) {
+                    let end = (start + FORWARD_CHUNK).min(blk.len());
+                    self.model.forward_jets_into(theta, &blk.points[start * d..end * d], ch, tape)?;
+                    for i in start..end {
+                        tape.point_jet_in_place(i - start, &mut jet);
+                        r.push(blk.op.eval(&blk.point(i), &jet, ch, n_out) - blk.sources[i]);
+                    }
+                }
                 if r.iter().any(|v| !v.is_finite()) {
                     return Err(self.non_finite(b, "residual"));
                 }
@@ -242,24 +264,27 @@ impl LeastSquares {
         Ok(self.block_losses(theta)?.iter().sum())
     }
 
-    /// Residuals, their linearisation seeds and the forward tapes of each block.
-    fn linearise_block(&self, b: usize, theta: &[f64]) -> Result<(Vec<f64>, Vec<f64>, JetTape)> {
+    /// Residuals and linearisation seeds of points `range` of block `b`,
+    /// with their forward pass left in `tape`.
+    fn linearise_chunk(&self, b: usize, range: Range<usize>, theta: &[f64], tape: &mut JetTape) -> Result<(Vec<f64>, Vec<f64>)> {
         let blk = &self.blocks[b];
         let ch = &self.channels[b];
+        let d = blk.dim;
         let n_out = self.model.output_dim();
-        let s = blk.len();
+        let s = range.len();
         let nc = ch.count();
-        let tape = self.model.forward_jets(theta, &blk.points, ch)?;
+        self.model
+            .forward_jets_into(theta, &blk.points[range.start * d..range.end * d], ch, tape)?;
         let mut jet = vec![0.0; nc * n_out];
         let mut grad = vec![0.0; nc * n_out];
         let mut seed = vec![0.0; nc * n_out * s];
         let mut r = vec![0.0; s];
-        for i in 0..s {
-            tape.point_jet_in_place(i, &mut jet);
-            r[i] = blk.op.linearise(&blk.point(i), &jet, ch, n_out, &mut grad);
+        for (k, i) in range.enumerate() {
+            tape.point_jet_in_place(k, &mut jet);
+            r[k] = blk.op.linearise(&blk.point(i), &jet, ch, n_out, &mut grad) - blk.sources[i];
             for c in 0..nc {
                 for o in 0..n_out {
-                    seed[(c * s + i) * n_out + o] = grad[c * n_out + o];
+                    seed[(c * s + k) * n_out + o] = grad[c * n_out + o];
                 }
             }
         }
@@ -269,36 +294,70 @@ impl LeastSquares {
         if seed.iter().any(|v| !v.is_finite()) {
             return Err(self.non_finite(b, "residual linearisation ∂F/∂J"));
         }
-        Ok((r, seed, tape))
+        Ok((r, seed))
     }
 
-    /// Assemble `r̃` and `φ̃ᵀ` at θ with one forward and one batched reverse pass per block.
+    /// Every block cut into chunks of at most [`ASSEMBLY_CHUNK`] points, in row order.
+    fn chunks(&self) -> Vec<(usize, Range<usize>)> {
+        let mut out = Vec::new();
+        for (b, blk) in self.blocks.iter().enumerate() {
+            for start in (0..blk.len()).step_by(ASSEMBLY_CHUNK) {
+                out.push((b, start..(start + ASSEMBLY_CHUNK).min(blk.len())));
+            }
+        }
+        out
+    }
+
+    /// Assemble `r̃` and `φ̃ᵀ` at θ: one forward and one batched reverse pass
+    /// per chunk of points, chunks spread over the worker threads, each
+    /// writing its own columns of `φ̃ᵀ`.
     pub fn assemble(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
+        use rayon::prelude::*;
+        thread_local! {
+            static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
+        }
         let p = self.n_params();
         let s_total = self.n_residuals();
         let mut jac_t = Matrix::zeros(p, s_total);
+        let chunks = self.chunks();
+        let mut tasks = Vec::with_capacity(chunks.len());
+        let mut rest = jac_t.as_mut_slice();
+        for (b, range) in chunks {
+            let (cols, tail) = rest.split_at_mut(range.len() * p);
+            rest = tail;
+            tasks.push((b, range, cols));
+        }
+        let results: Vec<Result<Vec<f64>>> = crate::parallel::install(|| {
+            tasks
+                .into_par_iter()
+                .map(|(b, range, cols)| {
+                    TAPE.with_borrow_mut(|tape| {
+                        let (r, seed) = self.linearise_chunk(b, range, theta, tape)?;
+                        self.model.backward(theta, tape, &seed, GradSink::PerPoint(cols))?;
+                        if cols.iter().any(|v| !v.is_finite()) {
+                            return Err(self.non_finite(b, "Jacobian"));
+                        }
+                        Ok(r)
+                    })
+                })
+                .collect()
+        });
         let mut r_all = Vec::with_capacity(s_total);
+        for r in results {
+            r_all.extend(r?);
+        }
         let mut block_losses = Vec::with_capacity(self.blocks.len());
         let mut ranges = Vec::with_capacity(self.blocks.len());
         let mut off = 0;
-        for b in 0..self.blocks.len() {
-            let (r, seed, tape) = self.linearise_block(b, theta)?;
-            let s = r.len();
-            let cols = &mut jac_t.as_mut_slice()[off * p..(off + s) * p];
-            self.model.backward(theta, &tape, &seed, GradSink::PerPoint(cols))?;
-            if cols.iter().any(|v| !v.is_finite()) {
-                return Err(self.non_finite(b, "Jacobian"));
+        for blk in &self.blocks {
+            let s = blk.len();
+            let r = &mut r_all[off..off + s];
+            block_losses.push(r.iter().map(|v| v * v).sum::<f64>() / s as f64);
+            if weighting == Weighting::BlockMean {
+                let sw = (1.0 / s as f64).sqrt();
+                r.iter_mut().for_each(|v| *v *= sw);
+                jac_t.as_mut_slice()[off * p..(off + s) * p].iter_mut().for_each(|v| *v *= sw);
             }
-            let bl = r.iter().map(|v| v * v).sum::<f64>() / s as f64;
-            block_losses.push(bl);
-            let sw = match weighting {
-                Weighting::Uniform => 1.0,
-                Weighting::BlockMean => (1.0 / s as f64).sqrt(),
-            };
-            if sw != 1.0 {
-                cols.iter_mut().for_each(|v| *v *= sw);
-            }
-            r_all.extend(r.iter().map(|v| v * sw));
             ranges.push(off..off + s);
             off += s;
         }
@@ -314,20 +373,22 @@ impl LeastSquares {
 
     /// `L(θ)` and `∇L = 2 Σ_b (1/S_b) φ_bᵀ r_b`, by one reverse pass per block without forming φ.
     pub fn loss_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let mut g = vec![0.0; self.n_params()];
-        let mut loss = 0.0;
-        for b in 0..self.blocks.len() {
-            let (r, mut seed, tape) = self.linearise_block(b, theta)?;
-            let s = r.len();
-            let per_point = seed.len() / s;
-            // seed layout (c·S + i)·n_out + o: scale point i's entries by 2 r_i / S_b.
-            for (k, v) in seed.iter_mut().enumerate() {
-                let i = (k / self.model.output_dim()) % s;
-                *v *= 2.0 * r[i] / s as f64;
+        let p = self.n_params();
+        let n_out = self.model.output_dim();
+        let mut g = vec![0.0; p];
+        let mut block_sq = vec![0.0; self.blocks.len()];
+        let mut tape = JetTape::default();
+        for (b, range) in self.chunks() {
+            let sb = self.blocks[b].len() as f64;
+            let s = range.len();
+            let (r, mut seed) = self.linearise_chunk(b, range, theta, &mut tape)?;
+            // seed layout (c·s + k)·n_out + o: scale point k's entries by 2 r_k / S_b.
+            for (idx, v) in seed.iter_mut().enumerate() {
+                let k = (idx / n_out) % s;
+                *v *= 2.0 * r[k] / sb;
             }
-            debug_assert_eq!(per_point * s, seed.len());
             self.model.backward(theta, &tape, &seed, GradSink::Sum(&mut g))?;
-            loss += r.iter().map(|v| v * v).sum::<f64>() / s as f64;
+            block_sq[b] += r.iter().map(|v| v * v).sum::<f64>();
         }
         if g.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
@@ -336,6 +397,7 @@ impl LeastSquares {
                 iteration: None,
             });
         }
+        let loss = block_sq.iter().zip(&self.blocks).map(|(q, b)| q / b.len() as f64).sum();
         Ok((loss, g))
     }
 }
