@@ -89,7 +89,7 @@ fn tanh_derivatives(t: f64) -> [f64; 4] {
     [t, s1, -2.0 * t * s1, -2.0 * s1 * (1.0 - 3.0 * t * t)]
 }
 
-/// `tanh(y)`, accurate to one ε absolute (see the activation kernels).
+/// `tanh(y)`, within 2ε absolute and 4ε relative of the correctly rounded value (see the activation kernels).
 #[inline]
 pub fn tanh(y: f64) -> f64 {
     super::simd::tanh_kernel(y)

@@ -13,10 +13,12 @@ use super::Activation;
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 
-/// `exp(x)` for `x ∈ [−40, 0]`: range reduction `x = k ln2 + r`, `|r| ≤ ln2/2`,
-/// Taylor polynomial to `r¹³` (truncation 4e-18 relative), exact scaling by `2^k`.
+/// `expm1(x) = eˣ − 1` for `x ∈ [−40, 0]` without cancellation: range
+/// reduction `x = k ln2 + r`, `|r| ≤ ln2/2`, `q = e^r − 1 = r(1 + r/2 + … + r¹²/13!)`
+/// (truncation 4e-18 relative), then `expm1 = 2^k q + (2^k − 1)`; for `k = 0`
+/// that is `q` itself, accurate however small `x` is.
 #[inline(always)]
-fn exp_neg(x: f64) -> f64 {
+fn expm1_neg(x: f64) -> f64 {
     // Round to nearest with the 1.5·2⁵² shifter: no rounding instruction and no
     // float→int conversion, so the whole kernel stays in vector registers.
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
@@ -37,29 +39,19 @@ fn exp_neg(x: f64) -> f64 {
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * r + 1.0;
-    p = p * r + 1.0;
+    let q = r * p;
     let scale = f64::from_bits(ki.wrapping_add(1023) << 52);
-    p * scale
+    scale * q + (scale - 1.0)
 }
 
-/// Branch-free `tanh`: the Taylor series to `y¹⁵` for `|y| < 1/16`, else
-/// `(1 − e)/(1 + e)` with `e = exp(−2|y|)` (|y| clamped at 20, where tanh is 1
-/// in f64). Absolute error within one ε; NaN propagates.
+/// Branch-free `tanh|y| = −m/(2 + m)` with `m = expm1(−2|y|)` (|y| clamped at
+/// 20, where tanh is 1 in f64), sign restored; a few ulp relative everywhere,
+/// NaN propagates.
 #[inline(always)]
 pub(crate) fn tanh_kernel(y: f64) -> f64 {
     let a = y.abs();
-    let z = y * y;
-    let mut p = -929_569.0 / 638_512_875.0;
-    p = p * z + 21_844.0 / 6_081_075.0;
-    p = p * z - 1_382.0 / 155_925.0;
-    p = p * z + 62.0 / 2_835.0;
-    p = p * z - 17.0 / 315.0;
-    p = p * z + 2.0 / 15.0;
-    p = p * z - 1.0 / 3.0;
-    let small = y + y * z * p;
-    let e = exp_neg(-2.0 * if a < 20.0 { a } else { 20.0 });
-    let big = ((1.0 - e) / (1.0 + e)).copysign(y);
-    let t = if a < 0.0625 { small } else { big };
+    let m = expm1_neg(-2.0 * if a < 20.0 { a } else { 20.0 });
+    let t = (-m / (2.0 + m)).copysign(y);
     if y.is_nan() { y } else { t }
 }
 
@@ -192,7 +184,8 @@ fn activation_channels_body(
 
 #[cfg(test)]
 mod tests {
-    /// The vectorised kernel against libm over a dense sweep, and the AVX2
+    /// The vectorised kernel against libm over a dense sweep (within 2ε absolute,
+    /// 4ε relative), and the AVX2
     /// and portable paths bit for bit.
     #[test]
     fn simd_tanh_matches_libm_and_is_path_independent() {
@@ -217,8 +210,8 @@ mod tests {
                 worst_rel = worst_rel.max(((t - b) / b).abs());
             }
         }
-        assert!(worst_abs <= f64::EPSILON, "abs {worst_abs:e}");
-        assert!(worst_rel <= 2e-15, "rel {worst_rel:e}");
+        assert!(worst_abs <= 2.0 * f64::EPSILON, "abs {worst_abs:e}");
+        assert!(worst_rel <= 4.0 * f64::EPSILON, "rel {worst_rel:e}");
         let mut one = [0.0; 4];
         let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
         super::tanh_in_place(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0], &mut one, &mut a, &mut b);
