@@ -41,7 +41,7 @@ fn par() -> Par {
 }
 
 /// A dense, owned, column-major `f64` matrix.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Matrix {
     nrows: usize,
     ncols: usize,
@@ -130,7 +130,25 @@ impl Matrix {
 
     /// The transpose, as a new matrix.
     pub fn transpose(&self) -> Matrix {
-        Matrix::from_fn(self.ncols, self.nrows, |i, j| self.at(j, i))
+        let mut t = Matrix::zeros(0, 0);
+        self.transpose_into(&mut t);
+        t
+    }
+
+    /// Write the transpose into `out`, reusing its allocation (blocked for cache reuse).
+    pub fn transpose_into(&self, out: &mut Matrix) {
+        out.resize(self.ncols, self.nrows);
+        const B: usize = 32;
+        let (m, n) = (self.nrows, self.ncols);
+        for jb in (0..n).step_by(B) {
+            for ib in (0..m).step_by(B) {
+                for j in jb..(jb + B).min(n) {
+                    for i in ib..(ib + B).min(m) {
+                        out.data[i * n + j] = self.data[j * m + i];
+                    }
+                }
+            }
+        }
     }
 
     /// `self · x` for a vector `x` of length `ncols`.
@@ -290,6 +308,29 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
+/// Scratch memory of the SVD, kept between calls so that a training loop does
+/// not allocate (and page-fault) a fresh factorisation workspace every step.
+#[derive(Default)]
+pub struct SvdScratch {
+    mem: Option<(usize, MemBuffer)>,
+}
+
+impl SvdScratch {
+    fn buffer(&mut self, req: faer::dyn_stack::StackReq) -> &mut MemBuffer {
+        let need = req.size_bytes();
+        if self.mem.as_ref().is_none_or(|(have, _)| *have < need) {
+            self.mem = Some((need, MemBuffer::new(req)));
+        }
+        &mut self.mem.as_mut().expect("just set").1
+    }
+}
+
+impl std::fmt::Debug for SvdScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SvdScratch({} bytes)", self.mem.as_ref().map_or(0, |m| m.0))
+    }
+}
+
 /// A thin singular value decomposition `A = U Σ Vᵀ` of an `m × n` matrix.
 ///
 /// `U` is `m × k`, `V` is `n × k`, `k = min(m, n)`; the singular values are
@@ -317,6 +358,22 @@ impl Svd {
     /// Errors with [`Error::LinearAlgebra`] if the iteration does not converge
     /// and with [`Error::NonFinite`] if `a` holds a NaN or infinity.
     pub fn compute(a: View<'_>) -> Result<Svd> {
+        Self::compute_with(a, &mut SvdScratch::default())
+    }
+
+    /// [`Svd::compute`] reusing the factorisation's scratch memory across calls.
+    pub fn compute_with(a: View<'_>, scratch: &mut SvdScratch) -> Result<Svd> {
+        let mut out = Svd {
+            u: Matrix::default(),
+            s: vec![],
+            v: Matrix::default(),
+        };
+        Self::compute_into(a, &mut out, scratch)?;
+        Ok(out)
+    }
+
+    /// [`Svd::compute`] into an existing decomposition, reusing its buffers and the scratch.
+    pub fn compute_into(a: View<'_>, out: &mut Svd, scratch: &mut SvdScratch) -> Result<()> {
         if a.data.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 quantity: "matrix entry given to the SVD",
@@ -326,11 +383,13 @@ impl Svd {
         }
         let (m, n) = (a.nrows, a.ncols);
         let k = m.min(n);
-        let mut u = Matrix::zeros(m, k);
-        let mut v = Matrix::zeros(n, k);
-        let mut s = vec![0.0; k];
+        let Svd { u, s, v } = out;
+        u.resize(m, k);
+        v.resize(n, k);
+        s.clear();
+        s.resize(k, 0.0);
         if k == 0 {
-            return Ok(Svd { u, s, v });
+            return Ok(());
         }
         let params = svd_params();
         let req = svd::svd_scratch::<f64>(
@@ -341,10 +400,10 @@ impl Svd {
             par(),
             params.into(),
         );
-        let mut mem = MemBuffer::new(req);
-        let stack = MemStack::new(&mut mem);
+        let mem = scratch.buffer(req);
+        let stack = MemStack::new(mem);
         {
-            let sd = faer::diag::DiagMut::from_slice_mut(&mut s);
+            let sd = faer::diag::DiagMut::from_slice_mut(s);
             svd::svd(
                 a.faer(),
                 sd,
@@ -361,7 +420,7 @@ impl Svd {
                 "SVD of a {m}×{n} matrix returned non-finite singular values"
             )));
         }
-        Ok(Svd { u, s, v })
+        Ok(())
     }
 
     /// Number of singular values.
@@ -594,9 +653,35 @@ pub struct SystemSvd {
     pub rows: usize,
 }
 
+/// Buffers of [`SystemSvd::compute_with`], reused across training iterations.
+#[derive(Debug, Default)]
+pub struct SystemSvdWorkspace {
+    a: Matrix,
+    tau: Vec<f64>,
+    qtr: Vec<f64>,
+    r_factor: Matrix,
+    small: Option<Svd>,
+    svd: SvdScratch,
+}
+
+impl SystemSvdWorkspace {
+    /// Hand a decomposition back once used, so the next call reuses its buffers.
+    pub fn recycle(&mut self, done: SystemSvd) {
+        if let Some(small) = self.small.as_mut() {
+            small.s = done.s;
+            small.v = done.v;
+        }
+    }
+}
+
 impl SystemSvd {
     /// Decompose `φ` given as its transpose `jac_t` (`P × S`, column i = row i of φ), with right-hand side `r`.
     pub fn compute(jac_t: &Matrix, r: &[f64]) -> Result<Self> {
+        Self::compute_with(jac_t, r, &mut SystemSvdWorkspace::default())
+    }
+
+    /// [`SystemSvd::compute`] with caller-owned buffers (no `S × P` allocation per call).
+    pub fn compute_with(jac_t: &Matrix, r: &[f64], ws: &mut SystemSvdWorkspace) -> Result<Self> {
         let (p, s) = (jac_t.nrows, jac_t.ncols);
         if r.len() != s {
             return Err(Error::DimensionMismatch {
@@ -613,24 +698,37 @@ impl SystemSvd {
             });
         }
         if s > p {
-            let mut a = jac_t.transpose();
-            let mut tau = Vec::new();
-            householder_qr_in_place(&mut a, &mut tau);
-            let mut qtr = r.to_vec();
-            apply_qt_in_place(&a, &tau, &mut qtr);
-            let rmat = Matrix::from_fn(p, p, |i, j| if i <= j { a.at(i, j) } else { 0.0 });
-            let svd = Svd::compute(View::col_major(rmat.as_slice(), p, p))?;
-            let c = svd.u.tr_mul_vec(&qtr[..p]);
-            let outside2 = norm2(&qtr[p..]).powi(2);
+            jac_t.transpose_into(&mut ws.a);
+            householder_qr_in_place(&mut ws.a, &mut ws.tau);
+            ws.qtr.clear();
+            ws.qtr.extend_from_slice(r);
+            apply_qt_in_place(&ws.a, &ws.tau, &mut ws.qtr);
+            ws.r_factor.resize(p, p);
+            for j in 0..p {
+                let src = &ws.a.col(j)[..=j];
+                let dst = ws.r_factor.col_mut(j);
+                dst[..=j].copy_from_slice(src);
+                dst[j + 1..].fill(0.0);
+            }
+            let mut svd = ws.small.take().unwrap_or_else(|| Svd {
+                u: Matrix::default(),
+                s: vec![],
+                v: Matrix::default(),
+            });
+            Svd::compute_into(View::col_major(ws.r_factor.as_slice(), p, p), &mut svd, &mut ws.svd)?;
+            let c = svd.u.tr_mul_vec(&ws.qtr[..p]);
+            let outside2 = norm2(&ws.qtr[p..]).powi(2);
+            let (sv, v) = (std::mem::take(&mut svd.s), std::mem::take(&mut svd.v));
+            ws.small = Some(svd);
             Ok(SystemSvd {
-                s: svd.s,
-                v: svd.v,
+                s: sv,
+                v,
                 c,
                 outside2,
                 rows: s,
             })
         } else {
-            let svd = Svd::compute(View::col_major(jac_t.as_slice(), p, s))?.transposed();
+            let svd = Svd::compute_with(View::col_major(jac_t.as_slice(), p, s), &mut ws.svd)?.transposed();
             let c = svd.project(r);
             let mut res = r.to_vec();
             for (o, x) in res.iter_mut().zip(svd.u.mul_vec(&c)) {

@@ -1,4 +1,4 @@
-//! The worker pool for independent work: line-search candidates and chunks
+//! Worker threads for independent work: line-search candidates and chunks
 //! of collocation points during assembly.
 //!
 //! Every task computes exactly what a serial run would and results are
@@ -24,11 +24,33 @@ pub fn workers() -> usize {
     }
 }
 
-/// Run `f` inside the pool of [`workers`] threads. The pool persists, so its
-/// threads keep their thread-local buffers (forward tapes, reverse-pass
-/// scratch) from one call to the next.
-pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    pool(workers()).install(f)
+/// `items.map(f)` in order, the items cut into one contiguous group per
+/// worker: the calling thread takes the first group itself and the pool's
+/// persistent threads the others (they keep their thread-local buffers —
+/// forward tapes, reverse-pass scratch — from one call to the next).
+pub fn map_groups<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let w = workers().min(items.len()).max(1);
+    if w == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(w);
+    let mut groups: Vec<Vec<T>> = Vec::with_capacity(w);
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        groups.push(it.by_ref().take(per).collect());
+    }
+    let mut results: Vec<Vec<R>> = groups.iter().map(|_| Vec::new()).collect();
+    let mut groups = groups.into_iter();
+    let first = groups.next().expect("w ≥ 2 groups");
+    let (head, tail) = results.split_first_mut().expect("w ≥ 2 groups");
+    let f = &f;
+    pool(w - 1).in_place_scope(|scope| {
+        for (slot, group) in tail.iter_mut().zip(groups) {
+            scope.spawn(move |_| *slot = group.into_iter().map(f).collect());
+        }
+        *head = first.into_iter().map(f).collect();
+    });
+    results.into_iter().flatten().collect()
 }
 
 fn pool(n: usize) -> &'static rayon::ThreadPool {

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::linesearch::{StepGrid, grid_search};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::SystemSvd;
-use crate::residual::Weighting;
+use crate::linalg::{SystemSvd, SystemSvdWorkspace};
+use crate::residual::{System, Weighting};
 
 /// The singular-value cutoff τ: components with `σ_k < τ` are dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,28 +114,36 @@ impl AnagramConfig {
 }
 
 /// The ANaGRAM optimiser (see the module documentation).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Anagram {
     config: AnagramConfig,
+    sys: System,
+    ws: SystemSvdWorkspace,
 }
 
 impl Anagram {
     /// An optimiser with the given settings.
     pub fn new(config: AnagramConfig) -> Self {
-        Anagram { config }
+        Anagram {
+            config,
+            sys: System::default(),
+            ws: SystemSvdWorkspace::default(),
+        }
     }
 
     /// The direction `d = φ̃⁺_τ r̃` at θ, with what the step reports.
-    pub fn direction(&self, obj: &dyn Objective, theta: &[f64]) -> Result<Direction> {
+    pub fn direction(&mut self, obj: &dyn Objective, theta: &[f64]) -> Result<Direction> {
         let t0 = Instant::now();
-        let sys = obj.system(theta, self.config.weighting)?;
+        obj.system_into(theta, self.config.weighting, &mut self.sys)?;
         let t1 = Instant::now();
+        let sys = &self.sys;
         let p = sys.jac_t.nrows();
-        let svd = SystemSvd::compute(&sys.jac_t, &sys.r)?;
+        let svd = SystemSvd::compute_with(&sys.jac_t, &sys.r, &mut self.ws)?;
         let sigma1 = svd.s.first().copied().unwrap_or(0.0);
         let tau = self.config.cutoff.threshold(p, sigma1);
         let keep = svd.rank_above(tau);
         let d = svd.truncated_solve(keep);
+        self.ws.recycle(svd);
         Ok(Direction {
             d,
             keep,
@@ -194,7 +202,6 @@ impl Optimizer for Anagram {
 mod tests {
     use super::*;
     use crate::linalg::{Matrix, Svd, View, lstsq_qr, matmul_in_place};
-    use crate::residual::System;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -215,16 +222,17 @@ mod tests {
         fn loss_gradient(&self, _theta: &[f64]) -> Result<(f64, Vec<f64>)> {
             unreachable!("ANaGRAM needs no gradient")
         }
-        fn system(&self, theta: &[f64], _w: Weighting) -> Result<System> {
+        fn system_into(&self, theta: &[f64], _w: Weighting, sys: &mut System) -> Result<()> {
             let r = self.residual(theta);
             let loss = self.loss(theta)?;
-            Ok(System {
+            *sys = System {
                 block_ranges: vec![0..r.len()],
                 block_losses: vec![loss],
                 loss,
                 r,
                 jac_t: self.a.transpose(),
-            })
+            };
+            Ok(())
         }
     }
 

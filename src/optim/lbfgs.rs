@@ -162,8 +162,8 @@ mod tests {
             let g1 = 200.0 * (t[1] - t[0] * t[0]);
             Ok((self.loss(t)?, vec![g0, g1]))
         }
-        fn system(&self, _t: &[f64], _w: Weighting) -> Result<System> {
-            unreachable!()
+        fn system_into(&self, _t: &[f64], _w: Weighting, _s: &mut System) -> Result<()> {
+            unreachable!("L-BFGS needs no Jacobian")
         }
     }
 

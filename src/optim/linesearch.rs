@@ -90,17 +90,12 @@ pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]
             Err(e) => Err(e),
         }
     };
-    if crate::parallel::workers() <= 1 {
-        let mut trial = Vec::with_capacity(theta.len());
-        return steps.iter().map(|&eta| eval(eta, &mut trial)).collect();
+    thread_local! {
+        static TRIAL: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    use rayon::prelude::*;
-    crate::parallel::install(|| {
-        steps
-            .par_iter()
-            .map_init(|| Vec::with_capacity(theta.len()), |trial, &eta| eval(eta, trial))
-            .collect()
-    })
+    crate::parallel::map_groups(steps.to_vec(), |eta| TRIAL.with_borrow_mut(|trial| eval(eta, trial)))
+        .into_iter()
+        .collect()
 }
 
 /// Result of a Wolfe line search.

@@ -28,8 +28,14 @@ pub trait Objective: Sync {
     fn loss(&self, theta: &[f64]) -> Result<f64>;
     /// `L(θ)` and `∇L(θ)`.
     fn loss_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)>;
+    /// The weighted least-squares system `(r̃, φ̃)` at θ, into `sys` (its buffers are reused).
+    fn system_into(&self, theta: &[f64], weighting: Weighting, sys: &mut System) -> Result<()>;
     /// The weighted least-squares system `(r̃, φ̃)` at θ.
-    fn system(&self, theta: &[f64], weighting: Weighting) -> Result<System>;
+    fn system(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
+        let mut sys = System::default();
+        self.system_into(theta, weighting, &mut sys)?;
+        Ok(sys)
+    }
 }
 
 impl Objective for LeastSquares {
@@ -42,8 +48,8 @@ impl Objective for LeastSquares {
     fn loss_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
         LeastSquares::loss_gradient(self, theta)
     }
-    fn system(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
-        self.assemble(theta, weighting)
+    fn system_into(&self, theta: &[f64], weighting: Weighting, sys: &mut System) -> Result<()> {
+        self.assemble_into(theta, weighting, sys)
     }
 }
 

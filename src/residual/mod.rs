@@ -128,7 +128,7 @@ impl Block {
 }
 
 /// The assembled least-squares system at one θ.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct System {
     /// Weighted residuals `r̃` (length S).
     pub r: Vec<f64>,
@@ -312,13 +312,20 @@ impl LeastSquares {
     /// per chunk of points, chunks spread over the worker threads, each
     /// writing its own columns of `φ̃ᵀ`.
     pub fn assemble(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
-        use rayon::prelude::*;
+        let mut sys = System::default();
+        self.assemble_into(theta, weighting, &mut sys)?;
+        Ok(sys)
+    }
+
+    /// [`LeastSquares::assemble`] into an existing system, reusing its buffers.
+    pub fn assemble_into(&self, theta: &[f64], weighting: Weighting, sys: &mut System) -> Result<()> {
         thread_local! {
             static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
         let p = self.n_params();
         let s_total = self.n_residuals();
-        let mut jac_t = Matrix::zeros(p, s_total);
+        let jac_t = &mut sys.jac_t;
+        jac_t.resize(p, s_total);
         let chunks = self.chunks();
         let mut tasks = Vec::with_capacity(chunks.len());
         let mut rest = jac_t.as_mut_slice();
@@ -327,27 +334,25 @@ impl LeastSquares {
             rest = tail;
             tasks.push((b, range, cols));
         }
-        let results: Vec<Result<Vec<f64>>> = crate::parallel::install(|| {
-            tasks
-                .into_par_iter()
-                .map(|(b, range, cols)| {
-                    TAPE.with_borrow_mut(|tape| {
-                        let (r, seed) = self.linearise_chunk(b, range, theta, tape)?;
-                        self.model.backward(theta, tape, &seed, GradSink::PerPoint(cols))?;
-                        if cols.iter().any(|v| !v.is_finite()) {
-                            return Err(self.non_finite(b, "Jacobian"));
-                        }
-                        Ok(r)
-                    })
-                })
-                .collect()
+        let results: Vec<Result<Vec<f64>>> = crate::parallel::map_groups(tasks, |(b, range, cols)| {
+            TAPE.with_borrow_mut(|tape| {
+                let (r, seed) = self.linearise_chunk(b, range, theta, tape)?;
+                self.model.backward(theta, tape, &seed, GradSink::PerPoint(cols))?;
+                if cols.iter().any(|v| !v.is_finite()) {
+                    return Err(self.non_finite(b, "Jacobian"));
+                }
+                Ok(r)
+            })
         });
-        let mut r_all = Vec::with_capacity(s_total);
+        let r_all = &mut sys.r;
+        r_all.clear();
         for r in results {
             r_all.extend(r?);
         }
-        let mut block_losses = Vec::with_capacity(self.blocks.len());
-        let mut ranges = Vec::with_capacity(self.blocks.len());
+        let block_losses = &mut sys.block_losses;
+        let ranges = &mut sys.block_ranges;
+        block_losses.clear();
+        ranges.clear();
         let mut off = 0;
         for blk in &self.blocks {
             let s = blk.len();
@@ -361,14 +366,8 @@ impl LeastSquares {
             ranges.push(off..off + s);
             off += s;
         }
-        let loss = block_losses.iter().sum();
-        Ok(System {
-            r: r_all,
-            jac_t,
-            loss,
-            block_losses,
-            block_ranges: ranges,
-        })
+        sys.loss = block_losses.iter().sum();
+        Ok(())
     }
 
     /// `L(θ)` and `∇L = 2 Σ_b (1/S_b) φ_bᵀ r_b`, by one reverse pass per block without forming φ.

@@ -1,0 +1,143 @@
+//! The command line end to end: listing, bad input, a short solve and its outputs.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn natgrad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_natgrad"))
+        .args(args)
+        .output()
+        .expect("runs the binary")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("natgrad-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn list_names_problems_and_optimizers() {
+    let o = natgrad(&["list"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for name in ["laplace2d", "heat", "anagram", "adam", "lbfgs"] {
+        assert!(text.contains(name), "`{name}` missing from:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_not_panics() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["solve", "nope"], "unknown problem `nope`"),
+        (&["solve", "laplace2d", "--optimizer", "sgd2"], "unknown optimizer `sgd2`"),
+        (&["solve", "laplace2d", "--cutoff", "abc"], "`abc` is not a cutoff"),
+        (&["solve", "laplace2d", "--cutoff", "-1"], "must be finite and ≥ 0"),
+        (&["solve", "laplace2d", "--weighting", "odd"], "unknown weighting `odd`"),
+        (&["solve", "laplace2d", "--max-seconds", "-2"], "budget.max_seconds"),
+        (&["solve", "laplace2d", "--optimizer", "adam", "--cutoff", "1e-6"], "--cutoff applies to anagram"),
+    ];
+    for (args, msg) in cases {
+        let o = natgrad(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(msg), "{args:?}: expected `{msg}` in:\n{e}");
+        assert!(!e.contains("panicked"), "{args:?} panicked:\n{e}");
+    }
+    // Malformed numbers are caught by the argument parser (exit code 2).
+    let o = natgrad(&["solve", "laplace2d", "--max-iters", "-3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--max-iters"));
+}
+
+fn read_history(dir: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+#[test]
+fn short_solve_writes_history_summary_and_model() {
+    let out = tmp("solve");
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--max-iters",
+        "8",
+        "--eval-every",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("iter"), "no progress lines:\n{}", stderr(&o));
+    let rows = read_history(&out);
+    assert_eq!(rows[0][..8], ["iter", "time_s", "loss", "l2_abs", "l2_rel", "linf", "rank", "step_size"]);
+    assert_eq!(rows.len(), 1 + 9, "header + iterations 0..=8");
+    let loss0: f64 = rows[1][2].parse().unwrap();
+    let loss8: f64 = rows[9][2].parse().unwrap();
+    assert!(loss8 < loss0, "loss did not decrease: {loss0} → {loss8}");
+    assert!(!rows[5][3].is_empty() && rows[6][3].is_empty(), "errors every 4 iterations");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in ["problem", "optimizer", "seed", "params", "samples", "iters", "time_s", "loss", "l2_abs", "l2_rel", "linf", "termination"] {
+        assert!(summary.get(key).is_some(), "summary lacks `{key}`: {summary}");
+    }
+    assert_eq!(summary["problem"], "laplace2d");
+    assert_eq!(summary["params"], 129);
+    assert_eq!(summary["samples"], 900);
+    assert_eq!(summary["iters"], 8);
+    assert_eq!(summary["termination"]["reason"], "max-iters");
+    let (mlp, theta) = natgrad::model::SavedModel::load(out.join("model.json")).unwrap();
+    assert_eq!(mlp.widths(), &[2, 32, 1]);
+    assert_eq!(theta.len(), 129);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// The same seed gives the same history, bit for bit in every column but time.
+#[test]
+fn same_seed_same_history() {
+    let runs: Vec<Vec<Vec<String>>> = (0..2)
+        .map(|k| {
+            let out = tmp(&format!("det{k}"));
+            let o = natgrad(&["solve", "heat", "--max-iters", "5", "--quiet", "--out", out.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let rows = read_history(&out);
+            std::fs::remove_dir_all(&out).ok();
+            rows
+        })
+        .collect();
+    assert_eq!(runs[0].len(), runs[1].len());
+    let timing: Vec<usize> = runs[0][0]
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.starts_with("t") && c.as_str() != "termination")
+        .map(|(i, _)| i)
+        .collect();
+    for (a, b) in runs[0].iter().zip(&runs[1]).skip(1) {
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            if !timing.contains(&i) {
+                assert_eq!(x, y, "column {}", runs[0][0][i]);
+            }
+        }
+    }
+}
+
+#[test]
+fn baselines_decrease_the_loss_on_heat() {
+    for opt in ["adam", "lbfgs"] {
+        let out = tmp(opt);
+        let o = natgrad(&["solve", "heat", "--optimizer", opt, "--max-iters", "20", "--quiet", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+        let rows = read_history(&out);
+        let first: f64 = rows[1][2].parse().unwrap();
+        let last: f64 = rows.last().unwrap()[2].parse().unwrap();
+        assert!(last < first, "{opt}: {first} → {last}");
+        std::fs::remove_dir_all(&out).ok();
+    }
+}
