@@ -1,13 +1,42 @@
-//! natgrad: physics-informed neural networks trained by natural-gradient methods.
+//! # natgrad
+//!
+//! Physics-informed neural networks trained by natural-gradient methods.
+//!
+//! A PINN models the solution `u` of `D[u] = f in Ω, B[u] = g on ∂Ω` by a
+//! network `u_θ`. natgrad stacks the residuals of every collocation block
+//! into `r ∈ ℝ^S` and their Jacobian `φ = ∂r/∂θ ∈ ℝ^{S×P}` — computed exactly
+//! with batched forward jets and one batched reverse pass ([`model`],
+//! [`residual`]) — and steps with ANaGRAM, the truncated-SVD natural gradient
+//! `θ ← θ − η φ⁺_τ r` ([`optim`]).
+//!
+//! The data flow of one step (DESIGN.md §1):
+//!
+//! * [`problems`] — the benchmark catalogue: network, blocks of points with
+//!   their residual functions ([`pde`]), evaluation set and reference;
+//! * [`residual::LeastSquares`] — `r`, `φ` and the loss `L = Σ_b mean_b r²`;
+//! * [`linalg`] — the only module that calls faer: accurate SVD, QR, RCE;
+//! * [`optim`] — ANaGRAM, Adam, L-BFGS behind [`optim::Optimizer`];
+//! * [`train::Trainer`] — budgets, observers, typed termination reasons.
+//!
+//! ```no_run
+//! # fn main() -> natgrad::Result<()> {
+//! use natgrad::train::RunSpec;
+//! let spec = RunSpec::defaults("laplace2d")?; // the paper's optimiser and budget
+//! let outcome = spec.run()?;                  // writes runs/laplace2d-anagram-0/
+//! println!("{}", outcome.termination);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
 pub mod error;
+pub mod geometry;
 pub mod linalg;
 pub mod model;
-
-pub use error::{Error, Result};
-pub mod pde;
-pub mod geometry;
-pub mod residual;
 pub mod optim;
 pub mod parallel;
+pub mod pde;
 pub mod problems;
+pub mod residual;
 pub mod train;
+
+pub use error::{Error, Result};

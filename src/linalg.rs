@@ -138,14 +138,13 @@ impl Matrix {
     /// Write the transpose into `out`, reusing its allocation (blocked for cache reuse).
     pub fn transpose_into(&self, out: &mut Matrix) {
         out.resize(self.ncols, self.nrows);
-        const B: usize = 32;
+        const B: usize = 16;
         let (m, n) = (self.nrows, self.ncols);
-        for jb in (0..n).step_by(B) {
-            for ib in (0..m).step_by(B) {
-                for j in jb..(jb + B).min(n) {
-                    for i in ib..(ib + B).min(m) {
-                        out.data[i * n + j] = self.data[j * m + i];
-                    }
+        for ib in (0..m).step_by(B) {
+            let ie = (ib + B).min(m);
+            for (j, src) in self.data.chunks_exact(m).enumerate() {
+                for (i, v) in src[ib..ie].iter().enumerate() {
+                    out.data[(ib + i) * n + j] = *v;
                 }
             }
         }
@@ -243,7 +242,11 @@ pub fn matmul_in_place(dst: &mut [f64], a: View<'_>, b: View<'_>, accumulate: bo
     assert_eq!(a.ncols, b.nrows, "matmul: inner dimensions");
     assert_eq!(dst.len(), a.nrows * b.ncols, "matmul: output size");
     let out = MatMut::from_column_major_slice_mut(dst, a.nrows, b.ncols);
-    let acc = if accumulate { Accum::Add } else { Accum::Replace };
+    let acc = if accumulate {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
     faer::linalg::matmul::matmul(out, acc, a.faer(), b.faer(), 1.0, par());
 }
 
@@ -265,7 +268,11 @@ pub fn norm2(x: &[f64]) -> f64 {
     }
     let scale = x.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     if scale == 0.0 || !scale.is_finite() {
-        return if x.iter().any(|v| v.is_nan()) { f64::NAN } else { scale };
+        return if x.iter().any(|v| v.is_nan()) {
+            f64::NAN
+        } else {
+            scale
+        };
     }
     let inv = 1.0 / scale;
     scale * x.iter().map(|v| (v * inv) * (v * inv)).sum::<f64>().sqrt()
@@ -327,7 +334,11 @@ impl SvdScratch {
 
 impl std::fmt::Debug for SvdScratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SvdScratch({} bytes)", self.mem.as_ref().map_or(0, |m| m.0))
+        write!(
+            f,
+            "SvdScratch({} bytes)",
+            self.mem.as_ref().map_or(0, |m| m.0)
+        )
     }
 }
 
@@ -460,7 +471,13 @@ impl Svd {
     pub fn filtered_solve(&self, c: &[f64], keep: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
         let keep = keep.min(self.s.len());
         let w: Vec<f64> = (0..keep)
-            .map(|k| if self.s[k] > 0.0 { f(self.s[k]) * c[k] } else { 0.0 })
+            .map(|k| {
+                if self.s[k] > 0.0 {
+                    f(self.s[k]) * c[k]
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mut x = vec![0.0; self.v.nrows()];
         if keep > 0 {
@@ -595,15 +612,30 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
             w.clear();
             w.resize(nb * trail, 0.0);
             {
-                let a2 = faer::MatRef::from_column_major_slice_with_stride(&a.data[a2_off + k..], mk, trail, m);
+                let a2 = faer::MatRef::from_column_major_slice_with_stride(
+                    &a.data[a2_off + k..],
+                    mk,
+                    trail,
+                    m,
+                );
                 let out = MatMut::from_column_major_slice_mut(&mut w, nb, trail);
                 let vv = MatRef::from_column_major_slice(&v, mk, nb);
                 faer::linalg::matmul::matmul(out, Accum::Replace, vv.transpose(), a2, 1.0, par());
             }
             let mut w2 = vec![0.0; nb * trail];
-            matmul_in_place(&mut w2, View::col_major(&t, nb, nb).t(), View::col_major(&w, nb, trail), false);
+            matmul_in_place(
+                &mut w2,
+                View::col_major(&t, nb, nb).t(),
+                View::col_major(&w, nb, trail),
+                false,
+            );
             {
-                let a2 = faer::MatMut::from_column_major_slice_with_stride_mut(&mut a.data[a2_off + k..], mk, trail, m);
+                let a2 = faer::MatMut::from_column_major_slice_with_stride_mut(
+                    &mut a.data[a2_off + k..],
+                    mk,
+                    trail,
+                    m,
+                );
                 let vv = MatRef::from_column_major_slice(&v, mk, nb);
                 let ww = MatRef::from_column_major_slice(&w2, nb, trail);
                 faer::linalg::matmul::matmul(a2, Accum::Add, vv, ww, -1.0, par());
@@ -715,7 +747,11 @@ impl SystemSvd {
                 s: vec![],
                 v: Matrix::default(),
             });
-            Svd::compute_into(View::col_major(ws.r_factor.as_slice(), p, p), &mut svd, &mut ws.svd)?;
+            Svd::compute_into(
+                View::col_major(ws.r_factor.as_slice(), p, p),
+                &mut svd,
+                &mut ws.svd,
+            )?;
             let c = svd.u.tr_mul_vec(&ws.qtr[..p]);
             let outside2 = norm2(&ws.qtr[p..]).powi(2);
             let (sv, v) = (std::mem::take(&mut svd.s), std::mem::take(&mut svd.v));
@@ -728,7 +764,8 @@ impl SystemSvd {
                 rows: s,
             })
         } else {
-            let svd = Svd::compute_with(View::col_major(jac_t.as_slice(), p, s), &mut ws.svd)?.transposed();
+            let svd = Svd::compute_with(View::col_major(jac_t.as_slice(), p, s), &mut ws.svd)?
+                .transposed();
             let c = svd.project(r);
             let mut res = r.to_vec();
             for (o, x) in res.iter_mut().zip(svd.u.mul_vec(&c)) {
@@ -753,7 +790,13 @@ impl SystemSvd {
     pub fn filtered_solve(&self, keep: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
         let keep = keep.min(self.s.len());
         let w: Vec<f64> = (0..keep)
-            .map(|k| if self.s[k] > 0.0 { f(self.s[k]) * self.c[k] } else { 0.0 })
+            .map(|k| {
+                if self.s[k] > 0.0 {
+                    f(self.s[k]) * self.c[k]
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mut x = vec![0.0; self.v.nrows()];
         if keep > 0 {
@@ -804,6 +847,7 @@ pub fn lstsq_qr(a: &Matrix, b: &[f64]) -> Result<Vec<f64>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
@@ -811,7 +855,9 @@ mod tests {
 
     fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
         // Modified Gram–Schmidt, twice, on Gaussian columns.
-        let mut q = Matrix::from_fn(n, k, |_, _| rng.sample::<f64, _>(rand_distr::StandardNormal));
+        let mut q = Matrix::from_fn(n, k, |_, _| {
+            rng.sample::<f64, _>(rand_distr::StandardNormal)
+        });
         for _pass in 0..2 {
             for j in 0..k {
                 for i in 0..j {
@@ -837,7 +883,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let u0 = random_orthonormal(&mut rng, m, n);
         let v0 = random_orthonormal(&mut rng, n, n);
-        let sig: Vec<f64> = (0..n).map(|k| 10f64.powf(-15.0 * k as f64 / (n - 1) as f64)).collect();
+        let sig: Vec<f64> = (0..n)
+            .map(|k| 10f64.powf(-15.0 * k as f64 / (n - 1) as f64))
+            .collect();
         let mut us = u0.clone();
         for j in 0..n {
             us.col_mut(j).iter_mut().for_each(|x| *x *= sig[j]);
@@ -863,13 +911,23 @@ mod tests {
             View::col_major(svd.v.as_slice(), n, n).t(),
             false,
         );
-        let diff: Vec<f64> = rec.as_slice().iter().zip(a.as_slice()).map(|(x, y)| x - y).collect();
+        let diff: Vec<f64> = rec
+            .as_slice()
+            .iter()
+            .zip(a.as_slice())
+            .map(|(x, y)| x - y)
+            .collect();
         let rel = norm2(&diff) / norm2(a.as_slice());
         assert!(rel <= 1e-14, "reconstruction error {rel:e}");
         // Singular values agree to a few ε·σ₁, none spuriously zero.
         for k in 0..n {
             assert!(svd.s[k] > 0.0, "singular value {k} is zero");
-            assert!((svd.s[k] - sig[k]).abs() <= 50.0 * f64::EPSILON, "σ_{k}: {} vs {}", svd.s[k], sig[k]);
+            assert!(
+                (svd.s[k] - sig[k]).abs() <= 50.0 * f64::EPSILON,
+                "σ_{k}: {} vs {}",
+                svd.s[k],
+                sig[k]
+            );
         }
         // Orthonormality of U.
         let mut utu = Matrix::zeros(n, n);
@@ -919,7 +977,11 @@ mod tests {
                 }
             }
             let direct = norm2(&res) / (m as f64).sqrt();
-            assert!((rce[k] - direct).abs() < 1e-14, "RCE_{k}: {} vs {direct}", rce[k]);
+            assert!(
+                (rce[k] - direct).abs() < 1e-14,
+                "RCE_{k}: {} vs {direct}",
+                rce[k]
+            );
         }
         assert!((rce[0] - norm2(&r) / (m as f64).sqrt()).abs() < 1e-15);
     }
@@ -938,7 +1000,9 @@ mod tests {
         let k = m.min(n);
         let u0 = random_orthonormal(&mut rng, m, k);
         let v0 = random_orthonormal(&mut rng, n, k);
-        let sig: Vec<f64> = (0..k).map(|i| 10f64.powf(-15.0 * i as f64 / (k - 1) as f64)).collect();
+        let sig: Vec<f64> = (0..k)
+            .map(|i| 10f64.powf(-15.0 * i as f64 / (k - 1) as f64))
+            .collect();
         let mut us = u0.clone();
         for j in 0..k {
             us.col_mut(j).iter_mut().for_each(|x| *x *= sig[j]);
@@ -967,7 +1031,12 @@ mod tests {
             let direct = Svd::compute(View::col_major(phi.as_slice(), m, n)).unwrap();
             for k in 0..sig.len() {
                 assert!(sys.s[k] > 0.0, "{m}×{n}: σ_{k} lost");
-                assert!((sys.s[k] - sig[k]).abs() <= 50.0 * f64::EPSILON, "{m}×{n} σ_{k}: {} vs {}", sys.s[k], sig[k]);
+                assert!(
+                    (sys.s[k] - sig[k]).abs() <= 50.0 * f64::EPSILON,
+                    "{m}×{n} σ_{k}: {} vs {}",
+                    sys.s[k],
+                    sig[k]
+                );
             }
             let c_direct = direct.project(&r);
             let rce_direct = direct.rce_curve(&r, &c_direct);
@@ -978,14 +1047,27 @@ mod tests {
             let rn = norm2(&r);
             let k_all = sig.len();
             for k in 0..k_all {
-                let gap = (sig[k] - sig.get(k + 1).copied().unwrap_or(0.0))
-                    .min(if k > 0 { sig[k - 1] - sig[k] } else { f64::INFINITY });
+                let gap = (sig[k] - sig.get(k + 1).copied().unwrap_or(0.0)).min(if k > 0 {
+                    sig[k - 1] - sig[k]
+                } else {
+                    f64::INFINITY
+                });
                 let tol = 1e-14 * rn / gap;
                 // Singular vectors are defined up to sign.
-                assert!((sys.c[k].abs() - c_direct[k].abs()).abs() <= tol, "{m}×{n} c_{k}: {} vs {}", sys.c[k], c_direct[k]);
+                assert!(
+                    (sys.c[k].abs() - c_direct[k].abs()).abs() <= tol,
+                    "{m}×{n} c_{k}: {} vs {}",
+                    sys.c[k],
+                    c_direct[k]
+                );
                 let gap_n = sig[k] - sig.get(k + 1).copied().unwrap_or(0.0);
                 let n = k + 1;
-                assert!((rce[n] - rce_direct[n]).abs() <= 1e-14 * rn / gap_n, "{m}×{n} RCE_{n}: {} vs {}", rce[n], rce_direct[n]);
+                assert!(
+                    (rce[n] - rce_direct[n]).abs() <= 1e-14 * rn / gap_n,
+                    "{m}×{n} RCE_{n}: {} vs {}",
+                    rce[n],
+                    rce_direct[n]
+                );
             }
             assert!((rce[0] - rce_direct[0]).abs() <= 1e-14 * rn);
             for keep in [10, sig.len() / 2] {
@@ -994,7 +1076,11 @@ mod tests {
                 let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
                 // Truncated solves move by ~ε/σ_keep relative under backward-stable perturbations.
                 let tol = 1e-14 / sig[keep - 1];
-                assert!(norm2(&d) <= tol * norm2(&y), "{m}×{n} keep {keep}: {:e}", norm2(&d) / norm2(&y));
+                assert!(
+                    norm2(&d) <= tol * norm2(&y),
+                    "{m}×{n} keep {keep}: {:e}",
+                    norm2(&d) / norm2(&y)
+                );
             }
         }
     }
@@ -1013,7 +1099,11 @@ mod tests {
             apply_qt_in_place(&qr, &tau, &mut col);
             for i in 0..300 {
                 let expect = if i <= j { qr.at(i, j) } else { 0.0 };
-                assert!((col[i] - expect).abs() < 1e-14, "({i},{j}): {} vs {expect}", col[i]);
+                assert!(
+                    (col[i] - expect).abs() < 1e-14,
+                    "({i},{j}): {} vs {expect}",
+                    col[i]
+                );
             }
         }
     }

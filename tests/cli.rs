@@ -34,12 +34,37 @@ fn list_names_problems_and_optimizers() {
 fn bad_input_gives_one_line_errors_not_panics() {
     let cases: &[(&[&str], &str)] = &[
         (&["solve", "nope"], "unknown problem `nope`"),
-        (&["solve", "laplace2d", "--optimizer", "sgd2"], "unknown optimizer `sgd2`"),
-        (&["solve", "laplace2d", "--cutoff", "abc"], "`abc` is not a cutoff"),
-        (&["solve", "laplace2d", "--cutoff", "-1"], "must be finite and ≥ 0"),
-        (&["solve", "laplace2d", "--weighting", "odd"], "unknown weighting `odd`"),
-        (&["solve", "laplace2d", "--max-seconds", "-2"], "budget.max_seconds"),
-        (&["solve", "laplace2d", "--optimizer", "adam", "--cutoff", "1e-6"], "--cutoff applies to anagram"),
+        (
+            &["solve", "laplace2d", "--optimizer", "sgd2"],
+            "unknown optimizer `sgd2`",
+        ),
+        (
+            &["solve", "laplace2d", "--cutoff", "abc"],
+            "`abc` is not a cutoff",
+        ),
+        (
+            &["solve", "laplace2d", "--cutoff", "-1"],
+            "must be finite and ≥ 0",
+        ),
+        (
+            &["solve", "laplace2d", "--weighting", "odd"],
+            "unknown weighting `odd`",
+        ),
+        (
+            &["solve", "laplace2d", "--max-seconds", "-2"],
+            "budget.max_seconds",
+        ),
+        (
+            &[
+                "solve",
+                "laplace2d",
+                "--optimizer",
+                "adam",
+                "--cutoff",
+                "1e-6",
+            ],
+            "--cutoff applies to anagram",
+        ),
     ];
     for (args, msg) in cases {
         let o = natgrad(args);
@@ -56,7 +81,9 @@ fn bad_input_gives_one_line_errors_not_panics() {
 
 fn read_history(dir: &std::path::Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join("history.csv")).unwrap();
-    text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
+    text.lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 #[test]
@@ -75,18 +102,53 @@ fn short_solve_writes_history_summary_and_model() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("iter"), "no progress lines:\n{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("iter"),
+        "no progress lines:\n{}",
+        stderr(&o)
+    );
     let rows = read_history(&out);
-    assert_eq!(rows[0][..8], ["iter", "time_s", "loss", "l2_abs", "l2_rel", "linf", "rank", "step_size"]);
+    assert_eq!(
+        rows[0][..8],
+        [
+            "iter",
+            "time_s",
+            "loss",
+            "l2_abs",
+            "l2_rel",
+            "linf",
+            "rank",
+            "step_size"
+        ]
+    );
     assert_eq!(rows.len(), 1 + 9, "header + iterations 0..=8");
     let loss0: f64 = rows[1][2].parse().unwrap();
     let loss8: f64 = rows[9][2].parse().unwrap();
     assert!(loss8 < loss0, "loss did not decrease: {loss0} → {loss8}");
-    assert!(!rows[5][3].is_empty() && rows[6][3].is_empty(), "errors every 4 iterations");
+    assert!(
+        !rows[5][3].is_empty() && rows[6][3].is_empty(),
+        "errors every 4 iterations"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    for key in ["problem", "optimizer", "seed", "params", "samples", "iters", "time_s", "loss", "l2_abs", "l2_rel", "linf", "termination"] {
-        assert!(summary.get(key).is_some(), "summary lacks `{key}`: {summary}");
+    for key in [
+        "problem",
+        "optimizer",
+        "seed",
+        "params",
+        "samples",
+        "iters",
+        "time_s",
+        "loss",
+        "l2_abs",
+        "l2_rel",
+        "linf",
+        "termination",
+    ] {
+        assert!(
+            summary.get(key).is_some(),
+            "summary lacks `{key}`: {summary}"
+        );
     }
     assert_eq!(summary["problem"], "laplace2d");
     assert_eq!(summary["params"], 129);
@@ -105,7 +167,15 @@ fn same_seed_same_history() {
     let runs: Vec<Vec<Vec<String>>> = (0..2)
         .map(|k| {
             let out = tmp(&format!("det{k}"));
-            let o = natgrad(&["solve", "heat", "--max-iters", "5", "--quiet", "--out", out.to_str().unwrap()]);
+            let o = natgrad(&[
+                "solve",
+                "heat",
+                "--max-iters",
+                "5",
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
             assert!(o.status.success(), "{}", stderr(&o));
             let rows = read_history(&out);
             std::fs::remove_dir_all(&out).ok();
@@ -132,7 +202,17 @@ fn same_seed_same_history() {
 fn baselines_decrease_the_loss_on_heat() {
     for opt in ["adam", "lbfgs"] {
         let out = tmp(opt);
-        let o = natgrad(&["solve", "heat", "--optimizer", opt, "--max-iters", "20", "--quiet", "--out", out.to_str().unwrap()]);
+        let o = natgrad(&[
+            "solve",
+            "heat",
+            "--optimizer",
+            opt,
+            "--max-iters",
+            "20",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{opt}: {}", stderr(&o));
         let rows = read_history(&out);
         let first: f64 = rows[1][2].parse().unwrap();

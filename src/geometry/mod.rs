@@ -22,7 +22,10 @@ impl Interval {
     /// `[lo, hi]`; errors unless `lo < hi` and both are finite.
     pub fn new(lo: f64, hi: f64) -> Result<Self> {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(Error::config("interval", format!("need finite lo < hi, got [{lo}, {hi}]")));
+            return Err(Error::config(
+                "interval",
+                format!("need finite lo < hi, got [{lo}, {hi}]"),
+            ));
         }
         Ok(Interval { lo, hi })
     }
@@ -92,7 +95,10 @@ impl BoxDomain {
 
     /// Whether `x` lies in the closed box.
     pub fn contains(&self, x: &[f64]) -> bool {
-        x.len() == self.dim() && x.iter().zip(&self.sides).all(|(v, s)| *v >= s.lo && *v <= s.hi)
+        x.len() == self.dim()
+            && x.iter()
+                .zip(&self.sides)
+                .all(|(v, s)| *v >= s.lo && *v <= s.hi)
     }
 
     /// The face `x_axis = lo` or `hi`, named `x{axis}=lo|hi`.
@@ -124,7 +130,11 @@ impl BoxDomain {
                 got: free.len(),
             });
         }
-        let fixed = if face.upper { self.sides[face.axis].hi } else { self.sides[face.axis].lo };
+        let fixed = if face.upper {
+            self.sides[face.axis].hi
+        } else {
+            self.sides[face.axis].lo
+        };
         let mut axes: Vec<Vec<f64>> = free.to_vec();
         axes.insert(face.axis, vec![fixed]);
         Ok(tensor_grid(&axes))
@@ -139,7 +149,10 @@ impl BoxDomain {
         if self.dim() != 2 || n < 2 {
             return Err(Error::config(
                 "boundary_loop_2d",
-                format!("needs a 2-D box and n ≥ 2, got dimension {} and n = {n}", self.dim()),
+                format!(
+                    "needs a 2-D box and n ≥ 2, got dimension {} and n = {n}",
+                    self.dim()
+                ),
             ));
         }
         let (a, b) = (self.sides[0], self.sides[1]);
@@ -193,7 +206,9 @@ mod tests {
             assert!(!sq.contains(&out), "normal at {x:?} points inward");
         }
         // Distinct points (corners once).
-        let mut v: Vec<(i64, i64)> = (0..116).map(|i| ((b[2 * i] * 1e9) as i64, (b[2 * i + 1] * 1e9) as i64)).collect();
+        let mut v: Vec<(i64, i64)> = (0..116)
+            .map(|i| ((b[2 * i] * 1e9) as i64, (b[2 * i + 1] * 1e9) as i64))
+            .collect();
         v.sort();
         v.dedup();
         assert_eq!(v.len(), 116);
@@ -201,24 +216,37 @@ mod tests {
 
     #[test]
     fn faces_and_samplers() {
-        let bx = BoxDomain::new(vec![Interval::new(0.0, 1.0).unwrap(), Interval::new(-1.0, 1.0).unwrap()]).unwrap();
+        let bx = BoxDomain::new(vec![
+            Interval::new(0.0, 1.0).unwrap(),
+            Interval::new(-1.0, 1.0).unwrap(),
+        ])
+        .unwrap();
         assert_eq!(bx.measure(), 2.0);
         let faces = bx.faces();
         assert_eq!(faces.len(), 4);
         let f = &faces[3];
-        let pts = bx.face_points(f, &[linspace(0.0, 1.0, 5, Ends::Both)]).unwrap();
+        let pts = bx
+            .face_points(f, &[linspace(0.0, 1.0, 5, Ends::Both)])
+            .unwrap();
         assert_eq!(pts.len(), 10);
         assert!(pts.chunks(2).all(|p| p[1] == 1.0));
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let u = uniform_interior(&bx, 1000, &mut rng);
         assert!(u.chunks(2).all(|p| bx.contains(p)));
         let fb = uniform_faces(&bx, 200, &mut rng);
-        assert!(fb.chunks(2).all(|p| bx.contains(p) && (p[0] == 0.0 || p[0] == 1.0 || p[1] == -1.0 || p[1] == 1.0)));
+        assert!(
+            fb.chunks(2)
+                .all(|p| bx.contains(p)
+                    && (p[0] == 0.0 || p[0] == 1.0 || p[1] == -1.0 || p[1] == 1.0))
+        );
         let h = halton(&bx, 4096, 0).unwrap();
         assert!(h.chunks(2).all(|p| bx.contains(p)));
         let mean0: f64 = h.chunks(2).map(|p| p[0]).sum::<f64>() / 4096.0;
         let mean1: f64 = h.chunks(2).map(|p| p[1]).sum::<f64>() / 4096.0;
-        assert!((mean0 - 0.5).abs() < 2e-3 && mean1.abs() < 4e-3, "Halton means {mean0} {mean1}");
+        assert!(
+            (mean0 - 0.5).abs() < 2e-3 && mean1.abs() < 4e-3,
+            "Halton means {mean0} {mean1}"
+        );
         assert!(Interval::new(1.0, 0.0).is_err());
     }
 }

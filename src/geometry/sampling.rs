@@ -21,7 +21,11 @@ pub enum Ends {
 /// `n` equispaced nodes of `[lo, hi]` (spacing `(hi−lo)/(n−1)`), minus the excluded ends.
 pub fn linspace(lo: f64, hi: f64, n: usize, ends: Ends) -> Vec<f64> {
     if n < 2 {
-        return if n == 1 && matches!(ends, Ends::Both | Ends::Lower) { vec![lo] } else { vec![] };
+        return if n == 1 && matches!(ends, Ends::Both | Ends::Lower) {
+            vec![lo]
+        } else {
+            vec![]
+        };
     }
     let (a, b) = match ends {
         Ends::Both => (0, n),
@@ -31,7 +35,13 @@ pub fn linspace(lo: f64, hi: f64, n: usize, ends: Ends) -> Vec<f64> {
     };
     let m = (n - 1) as f64;
     (a..b)
-        .map(|i| if i == n - 1 { hi } else { lo + (hi - lo) * (i as f64 / m) })
+        .map(|i| {
+            if i == n - 1 {
+                hi
+            } else {
+                lo + (hi - lo) * (i as f64 / m)
+            }
+        })
         .collect()
 }
 
@@ -101,12 +111,15 @@ fn radical_inverse(mut i: u64, base: u64) -> f64 {
 /// Deterministic: no seed. Supports up to 32 dimensions.
 pub fn halton(domain: &BoxDomain, n: usize, skip: u64) -> Result<Vec<f64>> {
     const PRIMES: [u64; 32] = [
-        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107,
-        109, 113, 127, 131,
+        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+        97, 101, 103, 107, 109, 113, 127, 131,
     ];
     let d = domain.dim();
     if d > PRIMES.len() {
-        return Err(Error::config("sampler", format!("Halton supports up to 32 dimensions, got {d}")));
+        return Err(Error::config(
+            "sampler",
+            format!("Halton supports up to 32 dimensions, got {d}"),
+        ));
     }
     let mut out = Vec::with_capacity(n * d);
     for i in 0..n as u64 {

@@ -169,7 +169,11 @@ mod tests {
 
     #[test]
     fn closure_and_order() {
-        let c = JetSpec::value().with_second(1, 0).with_first(2).resolve(3).unwrap();
+        let c = JetSpec::value()
+            .with_second(1, 0)
+            .with_first(2)
+            .resolve(3)
+            .unwrap();
         assert_eq!(c.first_axes(), &[0, 1, 2]);
         assert_eq!(c.count(), 5);
         assert_eq!(c.second_index(0, 1), Some(4));

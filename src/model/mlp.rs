@@ -45,7 +45,14 @@ impl Activation {
     }
 
     /// `σ'`, `σ''`, `σ'''` elementwise, given the pre-activations `y` and outputs `h = σ(y)`.
-    pub fn derivatives_in_place(self, y: &[f64], h: &[f64], d1: &mut [f64], d2: &mut [f64], d3: &mut [f64]) {
+    pub fn derivatives_in_place(
+        self,
+        y: &[f64],
+        h: &[f64],
+        d1: &mut [f64],
+        d2: &mut [f64],
+        d3: &mut [f64],
+    ) {
         for k in 0..y.len() {
             let [_, a, b, c] = self.derivatives_given(y[k], h[k]);
             d1[k] = a;
@@ -59,7 +66,12 @@ impl Activation {
         match self {
             Activation::Tanh => super::simd::tanh_in_place(y, h, d1, d2),
             Activation::Sin => {
-                for (((yk, hk), ak), bk) in y.iter().zip(h.iter_mut()).zip(d1.iter_mut()).zip(d2.iter_mut()) {
+                for (((yk, hk), ak), bk) in y
+                    .iter()
+                    .zip(h.iter_mut())
+                    .zip(d1.iter_mut())
+                    .zip(d2.iter_mut())
+                {
                     let (sv, cv) = yk.sin_cos();
                     *hk = sv;
                     *ak = cv;
@@ -178,6 +190,11 @@ impl JetTape {
     /// Number of points.
     pub fn n_points(&self) -> usize {
         self.s
+    }
+
+    /// Number of network outputs.
+    pub fn n_outputs(&self) -> usize {
+        self.n_out
     }
 
     /// Channel `c` of output `o` at point `i`.
@@ -300,7 +317,7 @@ impl Mlp {
             });
         }
         let d = self.input_dim();
-        if points.len() % d != 0 {
+        if !points.len().is_multiple_of(d) {
             return Err(Error::DimensionMismatch {
                 context: format!("point buffer (row-major, {d} coordinates per point)"),
                 expected: d * points.len().div_ceil(d),
@@ -317,7 +334,12 @@ impl Mlp {
     /// only. Through the activation `h = σ(y)`:
     /// `∂_k h = σ'∂_k y`, `∂_kl h = σ'∂_kl y + σ''∂_k y ∂_l y`,
     /// `Δh = σ'Δy + σ''Σ_k(∂_k y)²`. Cost `O(S·P·C)`.
-    pub fn forward_jets(&self, theta: &[f64], points: &[f64], channels: &Channels) -> Result<JetTape> {
+    pub fn forward_jets(
+        &self,
+        theta: &[f64],
+        points: &[f64],
+        channels: &Channels,
+    ) -> Result<JetTape> {
         let mut tape = JetTape::default();
         self.forward_jets_into(theta, points, channels, &mut tape)?;
         Ok(tape)
@@ -325,7 +347,13 @@ impl Mlp {
 
     /// [`Mlp::forward_jets`] into a caller-owned tape whose buffers are reused
     /// (no allocation once they are large enough).
-    pub fn forward_jets_into(&self, theta: &[f64], points: &[f64], channels: &Channels, tape: &mut JetTape) -> Result<()> {
+    pub fn forward_jets_into(
+        &self,
+        theta: &[f64],
+        points: &[f64],
+        channels: &Channels,
+        tape: &mut JetTape,
+    ) -> Result<()> {
         let s = self.check(theta, points)?;
         let d = self.input_dim();
         if channels.dim() != d {
@@ -364,7 +392,11 @@ impl Mlp {
         for (l, slot) in layers.iter().enumerate() {
             let w = View::row_major(&theta[slot.w..slot.b], slot.n_out, slot.n_in);
             let last = l + 1 == nl;
-            let mut y = if last { std::mem::take(&mut tape.out) } else { std::mem::take(&mut tape.ys[l]) };
+            let mut y = if last {
+                std::mem::take(&mut tape.out)
+            } else {
+                std::mem::take(&mut tape.ys[l])
+            };
             grow(&mut y, slot.n_out * cs);
             matmul_in_place(
                 &mut y[..slot.n_out * cs],
@@ -431,7 +463,13 @@ impl Mlp {
     /// (`Z̄ = Wᵀ Ȳ`, one product per layer) and reverses the activation's
     /// channel mixing (σ'', σ''' terms). Per-sample gradients of a dense layer
     /// are `Σ_c ȳ_c(i) z_c(i)ᵀ` for W and `ȳ_value(i)` for b.
-    pub fn backward(&self, theta: &[f64], tape: &JetTape, seed: &[f64], sink: GradSink<'_>) -> Result<()> {
+    pub fn backward(
+        &self,
+        theta: &[f64],
+        tape: &JetTape,
+        seed: &[f64],
+        sink: GradSink<'_>,
+    ) -> Result<()> {
         thread_local! {
             static SCRATCH: std::cell::RefCell<BackwardScratch> = std::cell::RefCell::new(BackwardScratch::default());
         }
@@ -465,7 +503,13 @@ impl Mlp {
         Ok(())
     }
 
-    fn backward_with(&self, theta: &[f64], tape: &JetTape, mut sink: GradSink<'_>, sc: &mut BackwardScratch) {
+    fn backward_with(
+        &self,
+        theta: &[f64],
+        tape: &JetTape,
+        mut sink: GradSink<'_>,
+        sc: &mut BackwardScratch,
+    ) {
         let p = self.n_params();
         let s = tape.s;
         let nc = tape.channels.count();
@@ -490,8 +534,9 @@ impl Mlp {
                         for c in 0..nc {
                             sc.zi[c * n_in..(c + 1) * n_in]
                                 .copy_from_slice(&z[(c * s + i) * n_in..(c * s + i + 1) * n_in]);
-                            sc.yi[c * n_out..(c + 1) * n_out]
-                                .copy_from_slice(&ybar[(c * s + i) * n_out..(c * s + i + 1) * n_out]);
+                            sc.yi[c * n_out..(c + 1) * n_out].copy_from_slice(
+                                &ybar[(c * s + i) * n_out..(c * s + i + 1) * n_out],
+                            );
                         }
                         let col = &mut buf[i * p..(i + 1) * p];
                         let wblock = &mut col[slot.w..slot.b];
@@ -504,7 +549,9 @@ impl Mlp {
                             for c in 1..nc {
                                 let a = sc.yi[c * n_out + o];
                                 if a != 0.0 {
-                                    for (r, zz) in row.iter_mut().zip(&sc.zi[c * n_in..(c + 1) * n_in]) {
+                                    for (r, zz) in
+                                        row.iter_mut().zip(&sc.zi[c * n_in..(c + 1) * n_in])
+                                    {
                                         *r += a * zz;
                                     }
                                 }

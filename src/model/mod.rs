@@ -49,12 +49,18 @@ impl SavedModel {
     /// Rebuild the network, checking format, version and parameter count.
     pub fn into_parts(self) -> Result<(Mlp, Vec<f64>)> {
         if self.format != MODEL_FORMAT {
-            return Err(Error::config("format", format!("expected `{MODEL_FORMAT}`, got `{}`", self.format)));
+            return Err(Error::config(
+                "format",
+                format!("expected `{MODEL_FORMAT}`, got `{}`", self.format),
+            ));
         }
         if self.version != MODEL_VERSION {
             return Err(Error::config(
                 "version",
-                format!("model file version {} is not supported (this build reads {MODEL_VERSION})", self.version),
+                format!(
+                    "model file version {} is not supported (this build reads {MODEL_VERSION})",
+                    self.version
+                ),
             ));
         }
         let mlp = Mlp::new(self.widths, self.activation)?;
@@ -79,7 +85,8 @@ impl SavedModel {
 
     /// Read and validate a model file.
     pub fn load(path: impl AsRef<Path>) -> Result<(Mlp, Vec<f64>)> {
-        let text = std::fs::read_to_string(path.as_ref()).map_err(|e| Error::io(path.as_ref(), e))?;
+        let text =
+            std::fs::read_to_string(path.as_ref()).map_err(|e| Error::io(path.as_ref(), e))?;
         let saved: SavedModel = serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: path.as_ref().display().to_string(),
             reason: e.to_string(),
@@ -89,6 +96,7 @@ impl SavedModel {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
@@ -139,12 +147,17 @@ mod tests {
                             let c = grad_ch.first_index(l).unwrap();
                             let fd2 = (gp.at(o, c, 0) - gm.at(o, c, 0)) / (2.0 * h);
                             let jet2 = tape.at(o, ch.second_index(k, l).unwrap(), i);
-                            assert!((fd2 - jet2).abs() < 1e-8, "{act:?} ∂_{k}{l}u: fd {fd2} jet {jet2}");
+                            assert!(
+                                (fd2 - jet2).abs() < 1e-8,
+                                "{act:?} ∂_{k}{l}u: fd {fd2} jet {jet2}"
+                            );
                         }
                     }
                 }
                 for o in 0..2 {
-                    let lap: f64 = (0..d).map(|k| tape.at(o, ch.second_index(k, k).unwrap(), i)).sum();
+                    let lap: f64 = (0..d)
+                        .map(|k| tape.at(o, ch.second_index(k, k).unwrap(), i))
+                        .sum();
                     let jl = tape.at(o, ch.laplacian_index().unwrap(), i);
                     assert!((lap - jl).abs() < 1e-12, "Δu {lap} vs {jl}");
                 }
@@ -166,10 +179,13 @@ mod tests {
             let x = random_points(&mut rng, s, 2);
             let ch = full_spec(2);
             let nc = ch.count();
-            let seed: Vec<f64> = (0..2 * nc * s).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let seed: Vec<f64> = (0..2 * nc * s)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
             let tape = mlp.forward_jets(&theta, &x, &ch).unwrap();
             let mut jac = vec![0.0; p * s];
-            mlp.backward(&theta, &tape, &seed, GradSink::PerPoint(&mut jac)).unwrap();
+            mlp.backward(&theta, &tape, &seed, GradSink::PerPoint(&mut jac))
+                .unwrap();
             let f = |th: &[f64], i: usize| -> f64 {
                 let t = mlp.forward_jets(th, &x, &ch).unwrap();
                 let mut acc = 0.0;
@@ -189,11 +205,15 @@ mod tests {
                     tm[q] -= h;
                     let fd = (f(&tp, i) - f(&tm, i)) / (2.0 * h);
                     let an = jac[i * p + q];
-                    assert!((fd - an).abs() < 1e-7 * (1.0 + an.abs()), "{act:?} point {i} param {q}: fd {fd} vs {an}");
+                    assert!(
+                        (fd - an).abs() < 1e-7 * (1.0 + an.abs()),
+                        "{act:?} point {i} param {q}: fd {fd} vs {an}"
+                    );
                 }
             }
             let mut sum = vec![0.0; p];
-            mlp.backward(&theta, &tape, &seed, GradSink::Sum(&mut sum)).unwrap();
+            mlp.backward(&theta, &tape, &seed, GradSink::Sum(&mut sum))
+                .unwrap();
             for q in 0..p {
                 let col_sum: f64 = (0..s).map(|i| jac[i * p + q]).sum();
                 assert!((sum[q] - col_sum).abs() < 1e-12 * (1.0 + col_sum.abs()));
@@ -227,10 +247,12 @@ mod tests {
         assert_eq!(t2, theta);
         let mut bad = SavedModel::new(&mlp, &theta);
         bad.theta.pop();
-        assert!(matches!(bad.into_parts(), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            bad.into_parts(),
+            Err(Error::DimensionMismatch { .. })
+        ));
         std::fs::write(&path, "{ not json").unwrap();
         assert!(matches!(SavedModel::load(&path), Err(Error::Parse { .. })));
         std::fs::remove_dir_all(&dir).ok();
     }
 }
-

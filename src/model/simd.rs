@@ -10,8 +10,8 @@ use std::ops::Range;
 use super::Activation;
 
 /// Cody–Waite split of ln 2 (fdlibm): `LN2_HI` has trailing zero bits, so `k·LN2_HI` is exact.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 /// `expm1(x) = eˣ − 1` for `x ∈ [−40, 0]` without cancellation: range
 /// reduction `x = k ln2 + r`, `|r| ≤ ln2/2`, `q = e^r − 1 = r(1 + r/2 + … + r¹²/13!)`
@@ -66,7 +66,12 @@ fn tanh_block(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
         .zip(d1[..n].chunks_exact_mut(L))
         .zip(d2[..n].chunks_exact_mut(L))
     {
-        let t: [f64; L] = std::array::from_fn(|i| tanh_kernel(yc[i]));
+        // A plain loop, not a closure: closures do not inherit the caller's
+        // target features, and an outlined scalar call here costs 2×.
+        let mut t = [0.0; L];
+        for i in 0..L {
+            t[i] = tanh_kernel(yc[i]);
+        }
         for i in 0..L {
             let a = 1.0 - t[i] * t[i];
             hc[i] = t[i];
@@ -163,7 +168,12 @@ fn activation_channels_body(
     match act {
         Activation::Tanh => tanh_block(&y[ch(0)], &mut h[ch(0)], s1, s2),
         Activation::Sin => {
-            for (((yk, hk), ak), bk) in y[ch(0)].iter().zip(h[ch(0)].iter_mut()).zip(s1.iter_mut()).zip(s2.iter_mut()) {
+            for (((yk, hk), ak), bk) in y[ch(0)]
+                .iter()
+                .zip(h[ch(0)].iter_mut())
+                .zip(s1.iter_mut())
+                .zip(s2.iter_mut())
+            {
                 let (sv, cv) = yk.sin_cos();
                 *hk = sv;
                 *ak = cv;
@@ -180,8 +190,12 @@ fn activation_channels_body(
     for (q, &(a, b)) in parents.iter().enumerate() {
         let c = first.end + q;
         let (ya, yb, yc) = (&y[ch(a)], &y[ch(b)], &y[ch(c)]);
-        for ((((hk, d1), d2), yck), (yak, ybk)) in
-            h[ch(c)].iter_mut().zip(s1).zip(s2).zip(yc).zip(ya.iter().zip(yb))
+        for ((((hk, d1), d2), yck), (yak, ybk)) in h[ch(c)]
+            .iter_mut()
+            .zip(s1)
+            .zip(s2)
+            .zip(yc)
+            .zip(ya.iter().zip(yb))
         {
             *hk = d1 * yck + d2 * yak * ybk;
         }
@@ -231,7 +245,12 @@ mod tests {
         assert!(worst_rel <= 4.0 * f64::EPSILON, "rel {worst_rel:e}");
         let mut one = [0.0; 4];
         let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
-        super::tanh_in_place(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0], &mut one, &mut a, &mut b);
+        super::tanh_in_place(
+            &[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0],
+            &mut one,
+            &mut a,
+            &mut b,
+        );
         assert!(one[0].is_nan());
         assert_eq!(&one[1..], &[1.0, -1.0, 0.0]);
     }

@@ -49,7 +49,10 @@ impl AdamConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::config(format!("optimizer.{name}"), format!("must be finite and > 0, got {v}")))
+                Err(Error::config(
+                    format!("optimizer.{name}"),
+                    format!("must be finite and > 0, got {v}"),
+                ))
             }
         };
         pos("lr", self.lr)?;
@@ -57,7 +60,10 @@ impl AdamConfig {
         pos("decay_factor", self.decay_factor)?;
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(Error::config(format!("optimizer.{name}"), format!("must be in [0, 1), got {b}")));
+                return Err(Error::config(
+                    format!("optimizer.{name}"),
+                    format!("must be in [0, 1), got {b}"),
+                ));
             }
         }
         Ok(())
@@ -85,7 +91,12 @@ impl Adam {
     }
 
     fn lr(&self) -> f64 {
-        let n = self.config.decay_steps.iter().filter(|&&s| self.t >= s).count();
+        let n = self
+            .config
+            .decay_steps
+            .iter()
+            .filter(|&&s| self.t >= s)
+            .count();
         self.config.lr * self.config.decay_factor.powi(n as i32)
     }
 }

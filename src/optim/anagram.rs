@@ -60,7 +60,9 @@ impl Cutoff {
         let bad = || {
             Error::config(
                 "cutoff",
-                format!("`{text}` is not a cutoff; use a number (absolute), `rel:X` (relative to σ₁) or `default`"),
+                format!(
+                    "`{text}` is not a cutoff; use a number (absolute), `rel:X` (relative to σ₁) or `default`"
+                ),
             )
         };
         let c = if text == "default" {
@@ -88,7 +90,10 @@ impl Cutoff {
         if v.is_finite() && v >= 0.0 {
             Ok(())
         } else {
-            Err(Error::config("optimizer.cutoff", format!("must be finite and ≥ 0, got {v}")))
+            Err(Error::config(
+                "optimizer.cutoff",
+                format!("must be finite and ≥ 0, got {v}"),
+            ))
         }
     }
 }
@@ -199,6 +204,7 @@ impl Optimizer for Anagram {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::linalg::{Matrix, Svd, View, lstsq_qr, matmul_in_place};
@@ -238,7 +244,12 @@ mod tests {
 
     impl Linear {
         fn residual(&self, theta: &[f64]) -> Vec<f64> {
-            self.a.mul_vec(theta).iter().zip(&self.b).map(|(x, y)| x - y).collect()
+            self.a
+                .mul_vec(theta)
+                .iter()
+                .zip(&self.b)
+                .map(|(x, y)| x - y)
+                .collect()
         }
     }
 
@@ -263,7 +274,10 @@ mod tests {
         let a = Matrix::from_fn(s, p, |_, _| rng.random_range(-1.0..1.0));
         let b: Vec<f64> = (0..s).map(|_| rng.random_range(-1.0..1.0)).collect();
         let theta0: Vec<f64> = (0..p).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let obj = Linear { a: a.clone(), b: b.clone() };
+        let obj = Linear {
+            a: a.clone(),
+            b: b.clone(),
+        };
         let theta1 = one_step(&obj, Cutoff::Absolute { value: 1e-12 }, &theta0);
         let x = lstsq_qr(&a, &b).unwrap();
         for (u, v) in theta1.iter().zip(&x) {
@@ -307,7 +321,10 @@ mod tests {
                 *e -= c * v;
             }
         }
-        for cutoff in [Cutoff::Absolute { value: 0.1 }, Cutoff::Relative { factor: 0.1 / 3.0 }] {
+        for cutoff in [
+            Cutoff::Absolute { value: 0.1 },
+            Cutoff::Relative { factor: 0.1 / 3.0 },
+        ] {
             let theta1 = one_step(&obj, cutoff, &theta0);
             for (u, v) in theta1.iter().zip(&expected) {
                 assert!((u - v).abs() < 1e-12, "{cutoff:?}: {u} vs {v}");
@@ -317,8 +334,14 @@ mod tests {
 
     #[test]
     fn cutoff_parsing() {
-        assert_eq!(Cutoff::parse("1e-6").unwrap(), Cutoff::Absolute { value: 1e-6 });
-        assert_eq!(Cutoff::parse("rel:1e-7").unwrap(), Cutoff::Relative { factor: 1e-7 });
+        assert_eq!(
+            Cutoff::parse("1e-6").unwrap(),
+            Cutoff::Absolute { value: 1e-6 }
+        );
+        assert_eq!(
+            Cutoff::parse("rel:1e-7").unwrap(),
+            Cutoff::Relative { factor: 1e-7 }
+        );
         assert_eq!(Cutoff::parse("default").unwrap(), Cutoff::Default);
         assert!(Cutoff::parse("-1").is_err());
         assert!(Cutoff::parse("abc").is_err());

@@ -54,7 +54,10 @@ impl LbfgsConfig {
         if !(0.0 < self.c1 && self.c1 < self.c2 && self.c2 < 1.0) {
             return Err(Error::config(
                 "optimizer.c1/c2",
-                format!("need 0 < c1 < c2 < 1, got c1 = {}, c2 = {}", self.c1, self.c2),
+                format!(
+                    "need 0 < c1 < c2 < 1, got c1 = {}, c2 = {}",
+                    self.c1, self.c2
+                ),
             ));
         }
         Ok(())
@@ -123,7 +126,12 @@ impl Optimizer for Lbfgs {
         };
         let c = &self.config;
         let wp = strong_wolfe(obj, theta, loss0, &g0, &p, alpha0, c.c1, c.c2, c.max_evals)?;
-        let s: Vec<f64> = wp.theta.iter().zip(theta.iter()).map(|(a, b)| a - b).collect();
+        let s: Vec<f64> = wp
+            .theta
+            .iter()
+            .zip(theta.iter())
+            .map(|(a, b)| a - b)
+            .collect();
         let y: Vec<f64> = wp.grad.iter().zip(&g0).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
         if sy > 1e-12 * norm2(&s) * norm2(&y) {
@@ -176,7 +184,10 @@ mod tests {
             loss = opt.step(&Rosenbrock, &mut theta, loss).unwrap().loss;
         }
         assert!(loss < 1e-20, "loss {loss:e}");
-        assert!((theta[0] - 1.0).abs() < 1e-9 && (theta[1] - 1.0).abs() < 1e-9, "{theta:?}");
+        assert!(
+            (theta[0] - 1.0).abs() < 1e-9 && (theta[1] - 1.0).abs() < 1e-9,
+            "{theta:?}"
+        );
     }
 
     #[test]

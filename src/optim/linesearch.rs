@@ -36,7 +36,11 @@ impl StepGrid {
             StepGrid::Halving { count } => (0..count).map(|k| 0.5f64.powi(k as i32)).collect(),
             StepGrid::Quadratic { count, exponent } => (0..count)
                 .map(|i| {
-                    let s = if count > 1 { i as f64 / (count - 1) as f64 } else { 0.0 };
+                    let s = if count > 1 {
+                        i as f64 / (count - 1) as f64
+                    } else {
+                        0.0
+                    };
                     0.5f64.powf(exponent * s * s)
                 })
                 .collect(),
@@ -46,12 +50,15 @@ impl StepGrid {
     /// Check the grid's parameters.
     pub fn validate(&self, field: &str) -> Result<()> {
         match *self {
-            StepGrid::Halving { count } | StepGrid::Quadratic { count, .. } if count == 0 => {
-                Err(Error::config(format!("{field}.count"), "must be at least 1"))
-            }
-            StepGrid::Quadratic { exponent, .. } if !(exponent.is_finite() && exponent >= 0.0) => Err(
-                Error::config(format!("{field}.exponent"), format!("must be finite and ≥ 0, got {exponent}")),
+            StepGrid::Halving { count } | StepGrid::Quadratic { count, .. } if count == 0 => Err(
+                Error::config(format!("{field}.count"), "must be at least 1"),
             ),
+            StepGrid::Quadratic { exponent, .. } if !(exponent.is_finite() && exponent >= 0.0) => {
+                Err(Error::config(
+                    format!("{field}.exponent"),
+                    format!("must be finite and ≥ 0, got {exponent}"),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -62,7 +69,12 @@ impl StepGrid {
 /// candidate is taken even if it does not decrease the loss; the smallest
 /// steps make that harmless). Non-finite candidates are skipped; if all are
 /// non-finite the search fails with [`Error::NonFinite`].
-pub fn grid_search(obj: &dyn Objective, theta: &[f64], d: &[f64], grid: &StepGrid) -> Result<(f64, f64)> {
+pub fn grid_search(
+    obj: &dyn Objective,
+    theta: &[f64],
+    d: &[f64],
+    grid: &StepGrid,
+) -> Result<(f64, f64)> {
     let steps = grid.steps();
     let losses = losses_along(obj, theta, d, &steps)?;
     let mut best: Option<(f64, f64)> = None;
@@ -80,7 +92,12 @@ pub fn grid_search(obj: &dyn Objective, theta: &[f64], d: &[f64], grid: &StepGri
 
 /// `L(θ − η d)` for every η (`+∞` where the loss is not finite), candidates
 /// spread over the worker threads ([`crate::parallel`]).
-pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]) -> Result<Vec<f64>> {
+pub fn losses_along(
+    obj: &dyn Objective,
+    theta: &[f64],
+    d: &[f64],
+    steps: &[f64],
+) -> Result<Vec<f64>> {
     let eval = |eta: f64, trial: &mut Vec<f64>| -> Result<f64> {
         trial.clear();
         trial.extend(theta.iter().zip(d).map(|(x, dd)| x - eta * dd));
@@ -93,9 +110,11 @@ pub fn losses_along(obj: &dyn Objective, theta: &[f64], d: &[f64], steps: &[f64]
     thread_local! {
         static TRIAL: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    crate::parallel::map_groups(steps.to_vec(), |eta| TRIAL.with_borrow_mut(|trial| eval(eta, trial)))
-        .into_iter()
-        .collect()
+    crate::parallel::map_groups(steps.to_vec(), |eta| {
+        TRIAL.with_borrow_mut(|trial| eval(eta, trial))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Result of a Wolfe line search.
@@ -182,7 +201,7 @@ pub fn strong_wolfe(
             break;
         }
         if evals >= max_evals {
-            return best.ok_or_else(|| non_finite_search());
+            return best.ok_or_else(non_finite_search);
         }
         a_prev = a;
         l_prev = l;

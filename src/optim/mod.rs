@@ -92,9 +92,18 @@ pub enum OptimizerConfig {
 
 /// Names of the implemented optimisers with a one-line description.
 pub const OPTIMIZERS: &[(&str, &str)] = &[
-    ("anagram", "ANaGRAM: truncated-SVD natural gradient φ⁺r with a grid line search (Schwencke & Furtlehner 2025)"),
-    ("adam", "Adam on the loss, step-decay schedule (Kingma & Ba 2015)"),
-    ("lbfgs", "L-BFGS with a strong-Wolfe line search (Nocedal & Wright, Alg. 7.5)"),
+    (
+        "anagram",
+        "ANaGRAM: truncated-SVD natural gradient φ⁺r with a grid line search (Schwencke & Furtlehner 2025)",
+    ),
+    (
+        "adam",
+        "Adam on the loss, step-decay schedule (Kingma & Ba 2015)",
+    ),
+    (
+        "lbfgs",
+        "L-BFGS with a strong-Wolfe line search (Nocedal & Wright, Alg. 7.5)",
+    ),
 ];
 
 impl OptimizerConfig {
@@ -107,7 +116,11 @@ impl OptimizerConfig {
             _ => Err(Error::UnknownName {
                 kind: "optimizer",
                 name: name.into(),
-                known: OPTIMIZERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: OPTIMIZERS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }

@@ -78,13 +78,18 @@ pub struct Neumann {
 impl Neumann {
     /// `∂_n u = g` on a boundary whose points carry normals, over the given axes.
     pub fn new(axes: Vec<usize>, g: impl Fn(&[f64]) -> f64 + Send + Sync + 'static) -> Self {
-        Neumann { g: Arc::new(g), axes }
+        Neumann {
+            g: Arc::new(g),
+            axes,
+        }
     }
 }
 
 impl Operator for Neumann {
     fn jet_spec(&self) -> JetSpec {
-        self.axes.iter().fold(JetSpec::value(), |s, &k| s.with_first(k))
+        self.axes
+            .iter()
+            .fold(JetSpec::value(), |s, &k| s.with_first(k))
     }
     fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
         let n = p

@@ -37,12 +37,17 @@ pub(super) fn build() -> Problem {
     let g = linspace(0.0, 1.0, 30, Ends::Neither);
     let interior = tensor_grid(&[g.clone(), g]);
     let initial = domain
-        .face_points(&domain.face(0, false), &[linspace(0.0, 1.0, 30, Ends::Lower)])
+        .face_points(
+            &domain.face(0, false),
+            &[linspace(0.0, 1.0, 30, Ends::Lower)],
+        )
         .expect("2-D face");
     let walls_t = linspace(0.0, 1.0, 30, Ends::Upper);
     let left = domain.face(1, false);
     let right = domain.face(1, true);
-    let left_pts = domain.face_points(&left, std::slice::from_ref(&walls_t)).expect("2-D face");
+    let left_pts = domain
+        .face_points(&left, std::slice::from_ref(&walls_t))
+        .expect("2-D face");
     let right_pts = domain.face_points(&right, &[walls_t]).expect("2-D face");
     let n_wall = left_pts.len() / 2;
     let e = linspace(0.0, 1.0, 300, Ends::Neither);
@@ -53,9 +58,16 @@ pub(super) fn build() -> Problem {
         init: Init::Normal { std: 0.1 },
         blocks: vec![
             Block::new("interior", 2, interior, Heat),
-            Block::new("initial", 2, initial, InitialCondition::new(|x| (PI * x[1]).sin())),
-            Block::new("x=0", 2, left_pts, Dirichlet::zero()).with_normals(left.normal.repeat(n_wall)),
-            Block::new("x=1", 2, right_pts, Dirichlet::zero()).with_normals(right.normal.repeat(n_wall)),
+            Block::new(
+                "initial",
+                2,
+                initial,
+                InitialCondition::new(|x| (PI * x[1]).sin()),
+            ),
+            Block::new("x=0", 2, left_pts, Dirichlet::zero())
+                .with_normals(left.normal.repeat(n_wall)),
+            Block::new("x=1", 2, right_pts, Dirichlet::zero())
+                .with_normals(right.normal.repeat(n_wall)),
         ],
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         defaults: Defaults {

@@ -15,8 +15,14 @@ use crate::residual::{Block, LeastSquares};
 
 /// Names and one-line descriptions of the catalogue's problems.
 pub const PROBLEMS: &[(&str, &str)] = &[
-    ("laplace2d", "−Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on ∂; net [2,32,1]; 784 + 116 grid points"),
-    ("heat", "u_t − ¼u_xx = 0 on [0,1]², u(0,x) = sin(πx), u = 0 at x ∈ {0,1}; net [2,64,1]; 784 + 3×29 points"),
+    (
+        "laplace2d",
+        "−Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on ∂; net [2,32,1]; 784 + 116 grid points",
+    ),
+    (
+        "heat",
+        "u_t − ¼u_xx = 0 on [0,1]², u(0,x) = sin(πx), u = 0 at x ∈ {0,1}; net [2,64,1]; 784 + 3×29 points",
+    ),
 ];
 
 /// Default budget and optimiser of a catalogue problem (its papers' settings).
@@ -121,23 +127,35 @@ pub fn build(name: &str) -> Result<Problem> {
         _ => Err(Error::UnknownName {
             kind: "problem",
             name: name.into(),
-            known: PROBLEMS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            known: PROBLEMS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 
     #[test]
     fn catalogue_sizes_follow_benchmarks_md() {
-        let expect = [("laplace2d", 129, vec![784, 116], 198 * 198), ("heat", 257, vec![784, 29, 29, 29], 298 * 298)];
+        let expect = [
+            ("laplace2d", 129, vec![784, 116], 198 * 198),
+            ("heat", 257, vec![784, 29, 29, 29], 298 * 298),
+        ];
         for (name, p, blocks, n_eval) in expect {
             let pb = build(name).unwrap();
             let ls = pb.least_squares().unwrap();
             assert_eq!(ls.n_params(), p, "{name}");
-            assert_eq!(ls.blocks().iter().map(|b| b.len()).collect::<Vec<_>>(), blocks, "{name}");
+            assert_eq!(
+                ls.blocks().iter().map(|b| b.len()).collect::<Vec<_>>(),
+                blocks,
+                "{name}"
+            );
             assert_eq!(pb.reference.values.len(), n_eval, "{name}");
         }
         assert!(matches!(build("nope"), Err(Error::UnknownName { .. })));
@@ -148,7 +166,8 @@ mod tests {
     /// block's own residual function (this catches sign errors in sources).
     #[test]
     fn exact_solutions_satisfy_the_residuals() {
-        let cases: [(&str, fn(&[f64]) -> f64); 2] = [("laplace2d", laplace2d::exact), ("heat", heat::exact)];
+        let cases: [(&str, fn(&[f64]) -> f64); 2] =
+            [("laplace2d", laplace2d::exact), ("heat", heat::exact)];
         for (name, u) in cases {
             let pb = build(name).unwrap();
             for blk in &pb.blocks {
@@ -162,7 +181,8 @@ mod tests {
                         y
                     };
                     let d1 = |k: usize| (u(&shift(k, h)) - u(&shift(k, -h))) / (2.0 * h);
-                    let d2 = |k: usize| (u(&shift(k, h)) - 2.0 * u(p.x) + u(&shift(k, -h))) / (h * h);
+                    let d2 =
+                        |k: usize| (u(&shift(k, h)) - 2.0 * u(p.x) + u(&shift(k, -h))) / (h * h);
                     let mut jet = vec![u(p.x)];
                     jet.extend(ch.first_axes().iter().map(|&k| d1(k)));
                     for &(k, l) in ch.second_pairs() {
@@ -173,7 +193,11 @@ mod tests {
                         jet.push(d2(0) + d2(1));
                     }
                     let r = blk.residual_fn().eval(&p, &jet, &ch, 1) - blk.sources()[i];
-                    assert!(r.abs() < 1e-6, "{name} block {} point {i}: residual {r:e}", blk.name());
+                    assert!(
+                        r.abs() < 1e-6,
+                        "{name} block {} point {i}: residual {r:e}",
+                        blk.name()
+                    );
                 }
             }
         }

@@ -69,8 +69,17 @@ pub struct Block {
 impl Block {
     /// A block of `points` (row-major, `dim` coordinates each) with residual `op`.
     /// The data term `f(x_i)` of every point is evaluated here, once.
-    pub fn new(name: impl Into<String>, dim: usize, points: Vec<f64>, op: impl Operator + 'static) -> Self {
-        let sources = if dim == 0 { vec![] } else { points.chunks(dim).map(|x| op.source(x)).collect() };
+    pub fn new(
+        name: impl Into<String>,
+        dim: usize,
+        points: Vec<f64>,
+        op: impl Operator + 'static,
+    ) -> Self {
+        let sources = if dim == 0 {
+            vec![]
+        } else {
+            points.chunks(dim).map(|x| op.source(x)).collect()
+        };
         Block {
             name: name.into(),
             dim,
@@ -154,7 +163,10 @@ impl LeastSquares {
     /// Check the blocks against the network and resolve each block's jet channels.
     pub fn new(model: Mlp, blocks: Vec<Block>) -> Result<Self> {
         if blocks.is_empty() {
-            return Err(Error::config("blocks", "a problem needs at least one residual block"));
+            return Err(Error::config(
+                "blocks",
+                "a problem needs at least one residual block",
+            ));
         }
         let d = model.input_dim();
         let mut channels = Vec::with_capacity(blocks.len());
@@ -169,11 +181,16 @@ impl LeastSquares {
             if b.points.is_empty() || b.points.len() % d != 0 {
                 return Err(Error::config(
                     format!("block `{}`", b.name),
-                    format!("needs a non-empty row-major point list with {d} coordinates per point"),
+                    format!(
+                        "needs a non-empty row-major point list with {d} coordinates per point"
+                    ),
                 ));
             }
             if let Some(i) = b.points.iter().position(|v| !v.is_finite()) {
-                return Err(Error::config(format!("block `{}`", b.name), format!("coordinate {i} is not finite")));
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    format!("coordinate {i} is not finite"),
+                ));
             }
             if let Some(n) = &b.normals
                 && n.len() != b.points.len()
@@ -186,7 +203,11 @@ impl LeastSquares {
             }
             channels.push(b.op.jet_spec().resolve(d)?);
         }
-        Ok(LeastSquares { model, blocks, channels })
+        Ok(LeastSquares {
+            model,
+            blocks,
+            channels,
+        })
     }
 
     /// The network.
@@ -224,22 +245,20 @@ impl LeastSquares {
             // the loss dozens of times per iteration.
             static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
-        let n_out = self.model.output_dim();
         TAPE.with_borrow_mut(|tape| {
             let mut out = Vec::with_capacity(self.blocks.len());
             for (b, blk) in self.blocks.iter().enumerate() {
                 let ch = &self.channels[b];
                 let d = blk.dim;
-                let mut jet = vec![0.0; ch.count() * n_out];
                 let mut r = Vec::with_capacity(blk.len());
                 // Chunks of points keep the forward pass's buffers in cache.
                 for start in (0..blk.len()).step_by(FORWARD_CHUNK) {
                     let end = (start + FORWARD_CHUNK).min(blk.len());
-                    self.model.forward_jets_into(theta, &blk.points[start * d..end * d], ch, tape)?;
-                    for i in start..end {
-                        tape.point_jet_in_place(i - start, &mut jet);
-                        r.push(blk.op.eval(&blk.point(i), &jet, ch, n_out) - blk.sources[i]);
-                    }
+                    let pts = &blk.points[start * d..end * d];
+                    self.model.forward_jets_into(theta, pts, ch, tape)?;
+                    let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
+                    blk.op
+                        .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
                 }
                 if r.iter().any(|v| !v.is_finite()) {
                     return Err(self.non_finite(b, "residual"));
@@ -266,15 +285,25 @@ impl LeastSquares {
 
     /// Residuals and linearisation seeds of points `range` of block `b`,
     /// with their forward pass left in `tape`.
-    fn linearise_chunk(&self, b: usize, range: Range<usize>, theta: &[f64], tape: &mut JetTape) -> Result<(Vec<f64>, Vec<f64>)> {
+    fn linearise_chunk(
+        &self,
+        b: usize,
+        range: Range<usize>,
+        theta: &[f64],
+        tape: &mut JetTape,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         let blk = &self.blocks[b];
         let ch = &self.channels[b];
         let d = blk.dim;
         let n_out = self.model.output_dim();
         let s = range.len();
         let nc = ch.count();
-        self.model
-            .forward_jets_into(theta, &blk.points[range.start * d..range.end * d], ch, tape)?;
+        self.model.forward_jets_into(
+            theta,
+            &blk.points[range.start * d..range.end * d],
+            ch,
+            tape,
+        )?;
         let mut jet = vec![0.0; nc * n_out];
         let mut grad = vec![0.0; nc * n_out];
         let mut seed = vec![0.0; nc * n_out * s];
@@ -318,7 +347,12 @@ impl LeastSquares {
     }
 
     /// [`LeastSquares::assemble`] into an existing system, reusing its buffers.
-    pub fn assemble_into(&self, theta: &[f64], weighting: Weighting, sys: &mut System) -> Result<()> {
+    pub fn assemble_into(
+        &self,
+        theta: &[f64],
+        weighting: Weighting,
+        sys: &mut System,
+    ) -> Result<()> {
         thread_local! {
             static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
@@ -334,16 +368,18 @@ impl LeastSquares {
             rest = tail;
             tasks.push((b, range, cols));
         }
-        let results: Vec<Result<Vec<f64>>> = crate::parallel::map_groups(tasks, |(b, range, cols)| {
-            TAPE.with_borrow_mut(|tape| {
-                let (r, seed) = self.linearise_chunk(b, range, theta, tape)?;
-                self.model.backward(theta, tape, &seed, GradSink::PerPoint(cols))?;
-                if cols.iter().any(|v| !v.is_finite()) {
-                    return Err(self.non_finite(b, "Jacobian"));
-                }
-                Ok(r)
-            })
-        });
+        let results: Vec<Result<Vec<f64>>> =
+            crate::parallel::map_groups(tasks, |(b, range, cols)| {
+                TAPE.with_borrow_mut(|tape| {
+                    let (r, seed) = self.linearise_chunk(b, range, theta, tape)?;
+                    self.model
+                        .backward(theta, tape, &seed, GradSink::PerPoint(cols))?;
+                    if cols.iter().any(|v| !v.is_finite()) {
+                        return Err(self.non_finite(b, "Jacobian"));
+                    }
+                    Ok(r)
+                })
+            });
         let r_all = &mut sys.r;
         r_all.clear();
         for r in results {
@@ -361,7 +397,9 @@ impl LeastSquares {
             if weighting == Weighting::BlockMean {
                 let sw = (1.0 / s as f64).sqrt();
                 r.iter_mut().for_each(|v| *v *= sw);
-                jac_t.as_mut_slice()[off * p..(off + s) * p].iter_mut().for_each(|v| *v *= sw);
+                jac_t.as_mut_slice()[off * p..(off + s) * p]
+                    .iter_mut()
+                    .for_each(|v| *v *= sw);
             }
             ranges.push(off..off + s);
             off += s;
@@ -386,7 +424,8 @@ impl LeastSquares {
                 let k = (idx / n_out) % s;
                 *v *= 2.0 * r[k] / sb;
             }
-            self.model.backward(theta, &tape, &seed, GradSink::Sum(&mut g))?;
+            self.model
+                .backward(theta, &tape, &seed, GradSink::Sum(&mut g))?;
             block_sq[b] += r.iter().map(|v| v * v).sum::<f64>();
         }
         if g.iter().any(|v| !v.is_finite()) {
@@ -396,12 +435,17 @@ impl LeastSquares {
                 iteration: None,
             });
         }
-        let loss = block_sq.iter().zip(&self.blocks).map(|(q, b)| q / b.len() as f64).sum();
+        let loss = block_sq
+            .iter()
+            .zip(&self.blocks)
+            .map(|(q, b)| q / b.len() as f64)
+            .sum();
         Ok((loss, g))
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::model::{Activation, Init};
@@ -441,7 +485,8 @@ mod tests {
 
     fn test_problem(act: Activation) -> (LeastSquares, Vec<f64>) {
         let mut rng = ChaCha8Rng::seed_from_u64(21);
-        let mut pts = |n: usize| -> Vec<f64> { (0..2 * n).map(|_| rng.random_range(0.0..1.0)).collect() };
+        let mut pts =
+            |n: usize| -> Vec<f64> { (0..2 * n).map(|_| rng.random_range(0.0..1.0)).collect() };
         let mlp = Mlp::new(vec![2, 6, 5, 1], act).unwrap();
         let theta = mlp.init(Init::Normal { std: 0.5 }, 4);
         let nb = vec![1.0, 0.0, 0.6, 0.8, 0.0, -1.0];
@@ -451,7 +496,12 @@ mod tests {
             Block::new("mixed", 2, pts(3), MixedSecond),
             Block::new("dirichlet", 2, pts(2), Dirichlet::new(|x| x[0] - x[1])),
             Block::new("neumann", 2, pts(3), Neumann::new(vec![0, 1], |x| x[0])).with_normals(nb),
-            Block::new("initial", 2, pts(2), InitialCondition::new(|x| (3.0 * x[1]).sin())),
+            Block::new(
+                "initial",
+                2,
+                pts(2),
+                InitialCondition::new(|x| (3.0 * x[1]).sin()),
+            ),
         ];
         (LeastSquares::new(mlp, blocks).unwrap(), theta)
     }
@@ -484,7 +534,13 @@ mod tests {
                     assert!(
                         (fd - an).abs() < 2e-7 * (1.0 + an.abs()),
                         "{act:?} row {i} (block {}), param {q}: fd {fd} vs {an}",
-                        sys.block_ranges.iter().zip(ls.blocks()).find(|(r, _)| r.contains(&i)).unwrap().1.name()
+                        sys.block_ranges
+                            .iter()
+                            .zip(ls.blocks())
+                            .find(|(r, _)| r.contains(&i))
+                            .unwrap()
+                            .1
+                            .name()
                     );
                 }
             }
@@ -503,7 +559,11 @@ mod tests {
             tp[q] += h;
             tm[q] -= h;
             let fd = (ls.loss(&tp).unwrap() - ls.loss(&tm).unwrap()) / (2.0 * h);
-            assert!((fd - g[q]).abs() < 1e-6 * (1.0 + g[q].abs()), "param {q}: fd {fd} vs {}", g[q]);
+            assert!(
+                (fd - g[q]).abs() < 1e-6 * (1.0 + g[q].abs()),
+                "param {q}: fd {fd} vs {}",
+                g[q]
+            );
         }
         // With block-mean weights, 2 φ̃ᵀ r̃ is the gradient and ‖r̃‖² the loss.
         let sys = ls.assemble(&theta, Weighting::BlockMean).unwrap();
@@ -519,7 +579,10 @@ mod tests {
     fn bad_blocks_are_rejected() {
         let mlp = Mlp::new(vec![2, 3, 1], Activation::Tanh).unwrap();
         let wrong_dim = Block::new("b", 3, vec![0.0; 6], Dirichlet::zero());
-        assert!(matches!(LeastSquares::new(mlp.clone(), vec![wrong_dim]), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            LeastSquares::new(mlp.clone(), vec![wrong_dim]),
+            Err(Error::DimensionMismatch { .. })
+        ));
         let nan = Block::new("b", 2, vec![0.0, f64::NAN], Dirichlet::zero());
         assert!(LeastSquares::new(mlp.clone(), vec![nan]).is_err());
         assert!(LeastSquares::new(mlp, vec![]).is_err());

@@ -99,9 +99,15 @@ impl fmt::Display for Termination {
                 iteration,
                 block,
                 quantity,
-            } => write!(f, "non-finite {quantity} in block `{block}` at iteration {iteration}"),
+            } => write!(
+                f,
+                "non-finite {quantity} in block `{block}` at iteration {iteration}"
+            ),
             Termination::LinearAlgebra { iteration, message } => {
-                write!(f, "linear algebra failure at iteration {iteration}: {message}")
+                write!(
+                    f,
+                    "linear algebra failure at iteration {iteration}: {message}"
+                )
             }
         }
     }
@@ -143,11 +149,14 @@ pub struct Outcome {
     pub metrics: Option<Metrics>,
 }
 
+/// Computes error metrics at θ.
+type Evaluator<'a> = Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>;
+
 /// The executor: runs an optimiser on an objective within a budget.
 pub struct Trainer<'a> {
     budget: Budget,
     eval_every: usize,
-    evaluator: Option<Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>>,
+    evaluator: Option<Evaluator<'a>>,
     observers: Vec<Box<dyn Observer + 'a>>,
 }
 
@@ -188,7 +197,12 @@ impl<'a> Trainer<'a> {
     /// iteration (invalid budget, an observer's I/O, an initial θ whose loss
     /// is not finite); numerical faults during training end the run with a
     /// [`Termination`] and keep the last good θ.
-    pub fn run(mut self, obj: &dyn Objective, opt: &mut dyn Optimizer, theta: Vec<f64>) -> Result<Outcome> {
+    pub fn run(
+        mut self,
+        obj: &dyn Objective,
+        opt: &mut dyn Optimizer,
+        theta: Vec<f64>,
+    ) -> Result<Outcome> {
         self.budget.validate()?;
         let mut theta = theta;
         let mut clock = 0.0;
@@ -233,7 +247,9 @@ impl<'a> Trainer<'a> {
                         quantity: "loss".into(),
                     };
                 }
-                Err(Error::NonFinite { quantity, block, .. }) => {
+                Err(Error::NonFinite {
+                    quantity, block, ..
+                }) => {
                     break Termination::NonFinite {
                         iteration: next,
                         block,
@@ -241,13 +257,18 @@ impl<'a> Trainer<'a> {
                     };
                 }
                 Err(Error::LinearAlgebra(message)) => {
-                    break Termination::LinearAlgebra { iteration: next, message };
+                    break Termination::LinearAlgebra {
+                        iteration: next,
+                        message,
+                    };
                 }
                 Err(e) => return Err(e),
             };
             iter = next;
             loss = report.loss;
-            let last = iter >= self.budget.max_iters || clock >= self.budget.max_seconds || loss <= self.budget.target_loss;
+            let last = iter >= self.budget.max_iters
+                || clock >= self.budget.max_seconds
+                || loss <= self.budget.target_loss;
             let due = last || (self.eval_every > 0 && iter % self.eval_every == 0);
             metrics = if due { self.evaluate(&theta)? } else { None };
             record = IterRecord {
@@ -279,5 +300,150 @@ impl<'a> Trainer<'a> {
             o.finish(&outcome)?;
         }
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::StepReport;
+    use crate::residual::{System, Weighting};
+
+    /// L(θ) = Σθ², finite only while θ₀ < 10.
+    struct Bowl;
+    impl Objective for Bowl {
+        fn n_params(&self) -> usize {
+            2
+        }
+        fn loss(&self, t: &[f64]) -> Result<f64> {
+            if t[0] >= 10.0 {
+                return Err(Error::NonFinite {
+                    quantity: "residual",
+                    block: "interior".into(),
+                    iteration: None,
+                });
+            }
+            Ok(t.iter().map(|v| v * v).sum())
+        }
+        fn loss_gradient(&self, t: &[f64]) -> Result<(f64, Vec<f64>)> {
+            Ok((self.loss(t)?, t.iter().map(|v| 2.0 * v).collect()))
+        }
+        fn system_into(&self, _t: &[f64], _w: Weighting, _s: &mut System) -> Result<()> {
+            unreachable!()
+        }
+    }
+
+    /// Halves θ each step; from step `blow_at` on it jumps θ₀ to 10 (non-finite loss).
+    struct Scripted {
+        steps: usize,
+        blow_at: usize,
+    }
+    impl Optimizer for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn step(
+            &mut self,
+            obj: &dyn Objective,
+            theta: &mut [f64],
+            _loss: f64,
+        ) -> Result<StepReport> {
+            self.steps += 1;
+            let mut next: Vec<f64> = theta.iter().map(|v| v * 0.5).collect();
+            if self.steps >= self.blow_at {
+                next[0] = 10.0;
+            }
+            let loss = obj.loss(&next)?;
+            theta.copy_from_slice(&next);
+            Ok(StepReport {
+                loss,
+                ..Default::default()
+            })
+        }
+    }
+
+    fn budget(max_iters: usize, target_loss: f64) -> Budget {
+        Budget {
+            max_iters,
+            max_seconds: 60.0,
+            target_loss,
+        }
+    }
+
+    #[test]
+    fn non_finite_step_stops_and_keeps_last_good_theta() {
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: 4,
+        };
+        let out = Trainer::new(budget(100, 0.0))
+            .run(&Bowl, &mut opt, vec![1.0, 2.0])
+            .unwrap();
+        assert_eq!(
+            out.termination,
+            Termination::NonFinite {
+                iteration: 4,
+                block: "interior".into(),
+                quantity: "residual".into()
+            }
+        );
+        assert_eq!(out.iters, 3);
+        assert_eq!(out.theta, vec![0.125, 0.25]);
+        assert_eq!(out.loss, 0.125 * 0.125 + 0.25 * 0.25);
+        assert!(
+            out.termination
+                .to_string()
+                .contains("block `interior` at iteration 4")
+        );
+    }
+
+    #[test]
+    fn budgets_and_target_end_the_run() {
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: usize::MAX,
+        };
+        let out = Trainer::new(budget(5, 0.0))
+            .run(&Bowl, &mut opt, vec![1.0, 1.0])
+            .unwrap();
+        assert_eq!(
+            (out.termination.clone(), out.iters),
+            (Termination::MaxIters, 5)
+        );
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: usize::MAX,
+        };
+        let out = Trainer::new(budget(100, 1e-6))
+            .run(&Bowl, &mut opt, vec![1.0, 1.0])
+            .unwrap();
+        assert_eq!(out.termination, Termination::TargetLoss);
+        assert!(
+            out.loss <= 1e-6 && out.iters == 11,
+            "{} after {}",
+            out.loss,
+            out.iters
+        );
+        assert!(
+            Trainer::new(Budget {
+                max_seconds: -1.0,
+                ..budget(1, 0.0)
+            })
+            .run(&Bowl, &mut opt, vec![1.0, 1.0])
+            .is_err()
+        );
+    }
+
+    /// An initial θ whose loss is not finite is an error, not a silent run.
+    #[test]
+    fn non_finite_start_is_an_error() {
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: usize::MAX,
+        };
+        let e = Trainer::new(budget(5, 0.0))
+            .run(&Bowl, &mut opt, vec![11.0, 0.0])
+            .unwrap_err();
+        assert!(e.to_string().contains("iteration 0"), "{e}");
     }
 }

@@ -70,7 +70,7 @@ impl Observer for Progress {
             self.last_l2 = Some(m.l2_abs);
         }
         let slow = self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 2.0);
-        if r.iter % self.every == 0 || slow {
+        if r.iter.is_multiple_of(self.every) || slow {
             eprintln!("{}", self.line(r));
             self.last = Some(Instant::now());
         }

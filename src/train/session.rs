@@ -53,7 +53,12 @@ impl RunSpec {
 
     /// `runs/<problem>-<optimizer>-<seed>`.
     pub fn default_out(&self) -> PathBuf {
-        PathBuf::from("runs").join(format!("{}-{}-{}", self.problem, self.optimizer.name(), self.seed))
+        PathBuf::from("runs").join(format!(
+            "{}-{}-{}",
+            self.problem,
+            self.optimizer.name(),
+            self.seed
+        ))
     }
 
     /// Check the whole specification.

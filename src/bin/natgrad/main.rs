@@ -12,7 +12,11 @@ use natgrad::residual::Weighting;
 use natgrad::train::{RunSpec, Termination};
 
 #[derive(Parser)]
-#[command(name = "natgrad", version, about = "PINNs trained by natural-gradient methods, to machine precision")]
+#[command(
+    name = "natgrad",
+    version,
+    about = "PINNs trained by natural-gradient methods, to machine precision"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,25 +38,25 @@ struct SolveArgs {
     #[arg(long)]
     optimizer: Option<String>,
     /// Maximum number of iterations.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_iters: Option<usize>,
     /// Maximum training time in seconds.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_seconds: Option<f64>,
     /// Stop when the loss reaches this value.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     target_loss: Option<f64>,
     /// Seed of the initialisation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
     /// ANaGRAM cutoff: a number (absolute), `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cutoff: Option<String>,
     /// Row weighting of the natural-gradient system: `uniform` or `block-mean`.
     #[arg(long)]
     weighting: Option<String>,
     /// Evaluate the error every K iterations.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     eval_every: usize,
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
@@ -61,7 +65,7 @@ struct SolveArgs {
     #[arg(long)]
     quiet: bool,
     /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     threads: usize,
 }
 
@@ -101,7 +105,9 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     spec.progress_every = (!args.quiet).then_some(100);
     natgrad::linalg::set_threads(args.threads);
     let out = spec.out.clone().expect("set above");
-    let outcome = spec.run().with_context(|| format!("solving `{}`", spec.problem))?;
+    let outcome = spec
+        .run()
+        .with_context(|| format!("solving `{}`", spec.problem))?;
     if !args.quiet {
         eprintln!("wrote {}", out.display());
     }
@@ -125,7 +131,9 @@ fn main() -> ExitCode {
         Command::Solve(args) => solve(args).map(Some),
     };
     match result {
-        Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => ExitCode::from(3),
+        Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {
+            ExitCode::from(3)
+        }
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
