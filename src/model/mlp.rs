@@ -61,26 +61,6 @@ impl Activation {
         }
     }
 
-    /// `h = σ(y)`, `d1 = σ'(y)`, `d2 = σ''(y)` elementwise.
-    pub fn apply_in_place(self, y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
-        match self {
-            Activation::Tanh => super::simd::tanh_in_place(y, h, d1, d2),
-            Activation::Sin => {
-                for (((yk, hk), ak), bk) in y
-                    .iter()
-                    .zip(h.iter_mut())
-                    .zip(d1.iter_mut())
-                    .zip(d2.iter_mut())
-                {
-                    let (sv, cv) = yk.sin_cos();
-                    *hk = sv;
-                    *ak = cv;
-                    *bk = -sv;
-                }
-            }
-        }
-    }
-
     /// Parse `"tanh"` or `"sin"`.
     pub fn parse(name: &str) -> Result<Self> {
         match name {

@@ -88,25 +88,6 @@ fn tanh_block(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn tanh_block_avx2(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
-    tanh_block(y, h, d1, d2)
-}
-
-/// `h = tanh y`, `d1 = 1 − h²`, `d2 = −2h(1 − h²)` elementwise.
-pub(crate) fn tanh_in_place(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { tanh_block_avx2(y, h, d1, d2) };
-            return;
-        }
-    }
-    tanh_block(y, h, d1, d2)
-}
-
 /// Propagate the jet channels through the activation (DESIGN.md §2):
 /// `h₀ = σ(y₀)`, `∂_k h = σ'∂_k y`, `∂_kl h = σ'∂_kl y + σ''∂_k y ∂_l y`,
 /// `Δh = σ'Δy + σ''Σ_k(∂_k y)²`. Channel `c` occupies `c·sn..(c+1)·sn` of
@@ -215,6 +196,7 @@ fn activation_channels_body(
 
 #[cfg(test)]
 mod tests {
+    use super::Activation;
     /// The vectorised kernel against libm over a dense sweep (within 2ε absolute,
     /// 4ε relative), and the AVX2
     /// and portable paths bit for bit.
@@ -228,7 +210,17 @@ mod tests {
             .collect();
         let n = ys.len();
         let (mut h, mut d1, mut d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-        super::tanh_in_place(&ys, &mut h, &mut d1, &mut d2);
+        super::activation_channels(
+            Activation::Tanh,
+            &ys,
+            &mut h,
+            &mut d1,
+            &mut d2,
+            n,
+            1..1,
+            &[],
+            None,
+        );
         let (mut h2, mut e1, mut e2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         super::tanh_block(&ys, &mut h2, &mut e1, &mut e2);
         assert_eq!(h, h2);
@@ -245,11 +237,16 @@ mod tests {
         assert!(worst_rel <= 4.0 * f64::EPSILON, "rel {worst_rel:e}");
         let mut one = [0.0; 4];
         let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
-        super::tanh_in_place(
+        super::activation_channels(
+            Activation::Tanh,
             &[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0],
             &mut one,
             &mut a,
             &mut b,
+            4,
+            1..1,
+            &[],
+            None,
         );
         assert!(one[0].is_nan());
         assert_eq!(&one[1..], &[1.0, -1.0, 0.0]);
