@@ -880,23 +880,7 @@ mod tests {
     #[test]
     fn tall_graded_svd_is_accurate() {
         let (m, n) = (1000, 200);
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let u0 = random_orthonormal(&mut rng, m, n);
-        let v0 = random_orthonormal(&mut rng, n, n);
-        let sig: Vec<f64> = (0..n)
-            .map(|k| 10f64.powf(-15.0 * k as f64 / (n - 1) as f64))
-            .collect();
-        let mut us = u0.clone();
-        for j in 0..n {
-            us.col_mut(j).iter_mut().for_each(|x| *x *= sig[j]);
-        }
-        let mut a = Matrix::zeros(m, n);
-        matmul_in_place(
-            a.as_mut_slice(),
-            View::col_major(us.as_slice(), m, n),
-            View::col_major(v0.as_slice(), n, n).t(),
-            false,
-        );
+        let (a, sig) = graded(m, n, 7);
         let svd = Svd::compute(View::col_major(a.as_slice(), m, n)).unwrap();
         // Reconstruction.
         let mut usv = svd.u.clone();

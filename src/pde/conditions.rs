@@ -37,33 +37,10 @@ impl Operator for Dirichlet {
     }
 }
 
-/// Initial condition `r = u(t₀, x) − g(x)` on points of the initial slice.
-///
-/// Identical in form to [`Dirichlet`]; kept as its own type so that problem
-/// definitions and logs say what the block is.
-#[derive(Clone)]
-pub struct InitialCondition {
-    g: SourceFn,
-}
-
-impl InitialCondition {
-    /// `u(t₀, ·) = g`; `g` receives the full point `(t₀, x)`.
-    pub fn new(g: impl Fn(&[f64]) -> f64 + Send + Sync + 'static) -> Self {
-        InitialCondition { g: Arc::new(g) }
-    }
-}
-
-impl Operator for InitialCondition {
-    fn jet_spec(&self) -> JetSpec {
-        JetSpec::value()
-    }
-    fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
-        u.value()
-    }
-    fn source(&self, x: &[f64]) -> f64 {
-        (self.g)(x)
-    }
-}
+/// Initial condition `r = u(t₀, x) − g(x)` on points of the initial slice:
+/// the same residual as [`Dirichlet`], placed on the `t = t₀` face (`g`
+/// receives the full point `(t₀, x)`).
+pub type InitialCondition = Dirichlet;
 
 /// Neumann condition `r = ∂_n u − g = Σ_k n_k ∂_k u − g` with the block's outward normals.
 ///
