@@ -6,11 +6,13 @@
 //! trainer keeps the last good iterate.
 
 mod adam;
+mod amstramgram;
 mod anagram;
 mod lbfgs;
 pub mod linesearch;
 
 pub use adam::{Adam, AdamConfig};
+pub use amstramgram::{Amstramgram, AmstramgramConfig, elbow};
 pub use anagram::{Anagram, AnagramConfig, Cutoff};
 pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use linesearch::StepGrid;
@@ -84,6 +86,8 @@ pub trait Optimizer {
 pub enum OptimizerConfig {
     /// [`Anagram`].
     Anagram(AnagramConfig),
+    /// [`Amstramgram`].
+    Amstramgram(AmstramgramConfig),
     /// [`Adam`].
     Adam(AdamConfig),
     /// [`Lbfgs`].
@@ -95,6 +99,10 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     (
         "anagram",
         "ANaGRAM: truncated-SVD natural gradient φ⁺r with a grid line search (Schwencke & Furtlehner 2025)",
+    ),
+    (
+        "amstramgram",
+        "AMStraMGRAM (experimental, not yet at the papers' accuracy): ANaGRAM with two adaptive cutoffs from the RCE curve",
     ),
     (
         "adam",
@@ -111,6 +119,7 @@ impl OptimizerConfig {
     pub fn default_for(name: &str) -> Result<Self> {
         match name {
             "anagram" => Ok(OptimizerConfig::Anagram(AnagramConfig::default())),
+            "amstramgram" => Ok(OptimizerConfig::Amstramgram(AmstramgramConfig::default())),
             "adam" => Ok(OptimizerConfig::Adam(AdamConfig::default())),
             "lbfgs" => Ok(OptimizerConfig::Lbfgs(LbfgsConfig::default())),
             _ => Err(Error::UnknownName {
@@ -129,6 +138,7 @@ impl OptimizerConfig {
     pub fn name(&self) -> &'static str {
         match self {
             OptimizerConfig::Anagram(_) => "anagram",
+            OptimizerConfig::Amstramgram(_) => "amstramgram",
             OptimizerConfig::Adam(_) => "adam",
             OptimizerConfig::Lbfgs(_) => "lbfgs",
         }
@@ -138,6 +148,7 @@ impl OptimizerConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             OptimizerConfig::Anagram(c) => c.validate(),
+            OptimizerConfig::Amstramgram(c) => c.validate(),
             OptimizerConfig::Adam(c) => c.validate(),
             OptimizerConfig::Lbfgs(c) => c.validate(),
         }
@@ -148,6 +159,7 @@ impl OptimizerConfig {
         self.validate()?;
         Ok(match self {
             OptimizerConfig::Anagram(c) => Box::new(Anagram::new(c.clone())),
+            OptimizerConfig::Amstramgram(c) => Box::new(Amstramgram::new(c.clone())),
             OptimizerConfig::Adam(c) => Box::new(Adam::new(c.clone())),
             OptimizerConfig::Lbfgs(c) => Box::new(Lbfgs::new(c.clone())),
         })
