@@ -469,22 +469,7 @@ impl Svd {
 
     /// Filtered solve `x = Σ_{k < keep} V_k f(σ_k) c_k` (e.g. Tikhonov `σ/(σ²+λ)`).
     pub fn filtered_solve(&self, c: &[f64], keep: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
-        let keep = keep.min(self.s.len());
-        let w: Vec<f64> = (0..keep)
-            .map(|k| {
-                if self.s[k] > 0.0 {
-                    f(self.s[k]) * c[k]
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let mut x = vec![0.0; self.v.nrows()];
-        if keep > 0 {
-            let vk = View::col_major(&self.v.data[..self.v.nrows * keep], self.v.nrows, keep);
-            matmul_in_place(&mut x, vk, View::col_major(&w, keep, 1), false);
-        }
-        x
+        filtered_combination(&self.v, &self.s, c, keep, f)
     }
 
     /// Number of singular values `σ_k ≥ tau`.
@@ -508,17 +493,7 @@ impl Svd {
         for (o, x) in outside.iter_mut().zip(&uc) {
             *o -= x;
         }
-        let out2 = norm2(&outside).powi(2);
-        let mut rce = vec![0.0; m + 1];
-        let mut tail = 0.0;
-        let sn = r.len().max(1) as f64;
-        for n in (0..=m).rev() {
-            rce[n] = ((out2 + tail) / sn).sqrt();
-            if n > 0 {
-                tail += c[n - 1] * c[n - 1];
-            }
-        }
-        rce
+        rce_from_tail_sums(norm2(&outside).powi(2), &c[..m], r.len())
     }
 }
 
@@ -788,22 +763,7 @@ impl SystemSvd {
 
     /// `x = Σ_{k < keep} V_k f(σ_k) c_k` (hard truncation: `f(σ) = 1/σ`; Tikhonov: `σ/(σ²+λ)`).
     pub fn filtered_solve(&self, keep: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
-        let keep = keep.min(self.s.len());
-        let w: Vec<f64> = (0..keep)
-            .map(|k| {
-                if self.s[k] > 0.0 {
-                    f(self.s[k]) * self.c[k]
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let mut x = vec![0.0; self.v.nrows()];
-        if keep > 0 {
-            let vk = View::col_major(&self.v.data[..self.v.nrows * keep], self.v.nrows, keep);
-            matmul_in_place(&mut x, vk, View::col_major(&w, keep, 1), false);
-        }
-        x
+        filtered_combination(&self.v, &self.s, &self.c, keep, f)
     }
 
     /// The truncated pseudo-inverse solution `Σ_{k < keep} V_k c_k / σ_k`.
@@ -814,18 +774,44 @@ impl SystemSvd {
     /// `RCE_n = ‖r − Σ_{k≤n} U_k c_k‖/√S` for `n = 0..k` (k + 1 values), from
     /// tail sums accumulated from the end plus the explicit outside part.
     pub fn rce_curve(&self) -> Vec<f64> {
-        let m = self.s.len();
-        let mut rce = vec![0.0; m + 1];
-        let mut tail = 0.0;
-        let sn = self.rows.max(1) as f64;
-        for n in (0..=m).rev() {
-            rce[n] = ((self.outside2 + tail) / sn).sqrt();
-            if n > 0 {
-                tail += self.c[n - 1] * self.c[n - 1];
-            }
-        }
-        rce
+        rce_from_tail_sums(self.outside2, &self.c, self.rows)
     }
+}
+
+/// `x = Σ_{k < keep} V_k f(σ_k) c_k`, skipping zero singular values.
+fn filtered_combination(
+    v: &Matrix,
+    s: &[f64],
+    c: &[f64],
+    keep: usize,
+    f: impl Fn(f64) -> f64,
+) -> Vec<f64> {
+    let keep = keep.min(s.len());
+    let w: Vec<f64> = (0..keep)
+        .map(|k| if s[k] > 0.0 { f(s[k]) * c[k] } else { 0.0 })
+        .collect();
+    let mut x = vec![0.0; v.nrows()];
+    if keep > 0 {
+        let vk = View::col_major(&v.data[..v.nrows * keep], v.nrows, keep);
+        matmul_in_place(&mut x, vk, View::col_major(&w, keep, 1), false);
+    }
+    x
+}
+
+/// `RCE_n = √((outside² + Σ_{k>n} c_k²)/rows)` for `n = 0..=c.len()`, the
+/// tail sums accumulated from the end (never differences of large numbers).
+fn rce_from_tail_sums(outside2: f64, c: &[f64], rows: usize) -> Vec<f64> {
+    let m = c.len();
+    let mut rce = vec![0.0; m + 1];
+    let mut tail = 0.0;
+    let sn = rows.max(1) as f64;
+    for n in (0..=m).rev() {
+        rce[n] = ((outside2 + tail) / sn).sqrt();
+        if n > 0 {
+            tail += c[n - 1] * c[n - 1];
+        }
+    }
+    rce
 }
 
 /// Least-squares solution of `A x ≈ b` by Householder QR, for **well-conditioned,
