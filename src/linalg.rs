@@ -669,9 +669,55 @@ pub struct SystemSvdWorkspace {
     r_factor: Matrix,
     small: Option<Svd>,
     svd: SvdScratch,
+    /// `U` of the last decomposition when it was wide (`S ≤ P`).
+    u_wide: Matrix,
+    /// Shape of the last decomposition: `Some(true)` tall, `Some(false)` wide.
+    last_tall: Option<bool>,
 }
 
 impl SystemSvdWorkspace {
+    /// Project another vector `r` (length S) on the left singular vectors of
+    /// the **last** decomposition computed with this workspace: returns
+    /// `(Uᵀ r, ‖r − U Uᵀ r‖²)`, the inputs of an RCE curve of `r` in that
+    /// basis. Tall case: `Qᵀ r` through the stored Householder reflectors, so
+    /// the small singular directions are as accurate as in the decomposition
+    /// itself (forming `U = φ V Σ⁻¹` would lose them).
+    pub fn reproject(&self, r: &[f64]) -> Result<(Vec<f64>, f64)> {
+        let tall = self.last_tall.ok_or_else(|| {
+            Error::LinearAlgebra("reproject called before any decomposition".into())
+        })?;
+        let rows = if tall {
+            self.a.nrows
+        } else {
+            self.u_wide.nrows()
+        };
+        if r.len() != rows {
+            return Err(Error::DimensionMismatch {
+                context: "vector reprojected on the last SVD basis".into(),
+                expected: rows,
+                got: r.len(),
+            });
+        }
+        if tall {
+            let p = self.a.ncols;
+            let mut qtr = r.to_vec();
+            apply_qt_in_place(&self.a, &self.tau, &mut qtr);
+            let u = &self
+                .small
+                .as_ref()
+                .expect("tall decomposition keeps its U")
+                .u;
+            Ok((u.tr_mul_vec(&qtr[..p]), norm2(&qtr[p..]).powi(2)))
+        } else {
+            let c = self.u_wide.tr_mul_vec(r);
+            let mut res = r.to_vec();
+            for (o, x) in res.iter_mut().zip(self.u_wide.mul_vec(&c)) {
+                *o -= x;
+            }
+            Ok((c, norm2(&res).powi(2)))
+        }
+    }
+
     /// Hand a decomposition back once used, so the next call reuses its buffers.
     pub fn recycle(&mut self, done: SystemSvd) {
         if let Some(small) = self.small.as_mut() {
@@ -731,6 +777,7 @@ impl SystemSvd {
             let outside2 = norm2(&ws.qtr[p..]).powi(2);
             let (sv, v) = (std::mem::take(&mut svd.s), std::mem::take(&mut svd.v));
             ws.small = Some(svd);
+            ws.last_tall = Some(true);
             Ok(SystemSvd {
                 s: sv,
                 v,
@@ -746,6 +793,8 @@ impl SystemSvd {
             for (o, x) in res.iter_mut().zip(svd.u.mul_vec(&c)) {
                 *o -= x;
             }
+            ws.u_wide = svd.u;
+            ws.last_tall = Some(false);
             Ok(SystemSvd {
                 outside2: norm2(&res).powi(2),
                 s: svd.s,
@@ -800,7 +849,7 @@ fn filtered_combination(
 
 /// `RCE_n = √((outside² + Σ_{k>n} c_k²)/rows)` for `n = 0..=c.len()`, the
 /// tail sums accumulated from the end (never differences of large numbers).
-fn rce_from_tail_sums(outside2: f64, c: &[f64], rows: usize) -> Vec<f64> {
+pub fn rce_from_tail_sums(outside2: f64, c: &[f64], rows: usize) -> Vec<f64> {
     let m = c.len();
     let mut rce = vec![0.0; m + 1];
     let mut tail = 0.0;
@@ -1052,6 +1101,44 @@ mod tests {
                     norm2(&d) / norm2(&y)
                 );
             }
+        }
+    }
+
+    /// Reprojecting a vector on the last decomposition's basis gives exactly
+    /// what a decomposition with that vector as right-hand side gives (same
+    /// φ, so the same reflectors and U): tall and wide cases, bit for bit up
+    /// to the order of operations.
+    #[test]
+    fn reproject_matches_a_fresh_decomposition() {
+        for (m, n) in [(900, 129), (120, 200)] {
+            let (phi, _) = graded(m, n, 23);
+            let jac_t = phi.transpose();
+            let mut rng = ChaCha8Rng::seed_from_u64(24);
+            let r1: Vec<f64> = (0..m).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let r2: Vec<f64> = (0..m).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut ws = SystemSvdWorkspace::default();
+            assert!(ws.reproject(&r2).is_err(), "no basis yet");
+            let first = SystemSvd::compute_with(&jac_t, &r1, &mut ws).unwrap();
+            let (c, outside2) = ws.reproject(&r2).unwrap();
+            let fresh = SystemSvd::compute(&jac_t, &r2).unwrap();
+            let rn2 = norm2(&r2).powi(2);
+            for k in 0..c.len() {
+                assert!(
+                    (c[k] - fresh.c[k]).abs() <= 1e-13 * rn2.sqrt(),
+                    "{m}×{n} c_{k}: {} vs {}",
+                    c[k],
+                    fresh.c[k]
+                );
+            }
+            assert!((outside2 - fresh.outside2).abs() <= 1e-13 * rn2);
+            // Reconstruction: ‖c‖² + outside² = ‖r‖² (U orthonormal).
+            let total = norm2(&c).powi(2) + outside2;
+            assert!((total - rn2).abs() <= 1e-12 * rn2, "{total} vs {rn2}");
+            assert!(matches!(
+                ws.reproject(&r2[..m - 1]),
+                Err(Error::DimensionMismatch { .. })
+            ));
+            drop(first);
         }
     }
 

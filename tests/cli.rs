@@ -158,6 +158,67 @@ fn short_solve_writes_history_summary_and_model() {
     let (mlp, theta) = natgrad::model::SavedModel::load(out.join("model.json")).unwrap();
     assert_eq!(mlp.widths(), &[2, 32, 1]);
     assert_eq!(theta.len(), 129);
+    // spectra.csv: at the logged iterations 4 and 8, one row per n = 0..=129.
+    let spectra = std::fs::read_to_string(out.join("spectra.csv")).unwrap();
+    let lines: Vec<&str> = spectra.lines().collect();
+    assert_eq!(
+        lines[0],
+        "iter,n,sigma,rce,sqrt_loss,kept,kept_wide,rank1,rank2,precision"
+    );
+    assert_eq!(lines.len(), 1 + 2 * 130);
+    let row: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!((row[0], row[1]), ("4", "1"));
+    let (sigma, rce): (f64, f64) = (row[2].parse().unwrap(), row[3].parse().unwrap());
+    assert!(sigma > 0.0 && rce > 0.0);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// AMStraMGRAM through the CLI with a parameter set by `--param`: the
+/// spectra carry its ranks and precision; a bad parameter is a one-line error.
+#[test]
+fn amstramgram_params_and_spectra() {
+    let out = tmp("ams");
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--optimizer",
+        "amstramgram",
+        "--param",
+        "start_precision=1e-5",
+        "--max-iters",
+        "3",
+        "--eval-every",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let spectra = std::fs::read_to_string(out.join("spectra.csv")).unwrap();
+    let first: Vec<&str> = spectra.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[0], "1");
+    assert!(first[7].parse::<usize>().is_ok() && first[8].parse::<usize>().is_ok());
+    assert_eq!(first[9].parse::<f64>().unwrap(), 1e-5);
+    let rows = read_history(&out);
+    let l0: f64 = rows[1][2].parse().unwrap();
+    let l3: f64 = rows[4][2].parse().unwrap();
+    assert!(l3 < l0, "{l0} → {l3}");
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--optimizer",
+        "amstramgram",
+        "--param",
+        "precison=1e-5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("optimizer.precison") && e.lines().count() <= 2,
+        "{e}"
+    );
     std::fs::remove_dir_all(&out).ok();
 }
 

@@ -130,6 +130,7 @@ impl Optimizer for Adam {
             rank: None,
             step_size: Some(lr),
             extra: vec![],
+            spectrum: None,
         })
     }
 }

@@ -148,6 +148,7 @@ impl Optimizer for Lbfgs {
             rank: None,
             step_size: Some(wp.alpha),
             extra: vec![],
+            spectrum: None,
         })
     }
 }

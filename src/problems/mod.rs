@@ -166,8 +166,8 @@ mod tests {
     /// block's own residual function (this catches sign errors in sources).
     #[test]
     fn exact_solutions_satisfy_the_residuals() {
-        let cases: [(&str, fn(&[f64]) -> f64); 2] =
-            [("laplace2d", laplace2d::exact), ("heat", heat::exact)];
+        type Exact = fn(&[f64]) -> f64;
+        let cases: [(&str, Exact); 2] = [("laplace2d", laplace2d::exact), ("heat", heat::exact)];
         for (name, u) in cases {
             let pb = build(name).unwrap();
             for blk in &pb.blocks {

@@ -8,7 +8,7 @@
 mod observer;
 mod session;
 
-pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo};
+pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
 pub use session::RunSpec;
 
 use std::fmt;
@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::optim::{Objective, Optimizer};
+use crate::optim::{Objective, Optimizer, Spectrum};
 use crate::problems::Metrics;
 
 /// Stopping criteria; the first one met ends the run.
@@ -130,6 +130,8 @@ pub struct IterRecord {
     pub step_size: Option<f64>,
     /// Optimiser-specific values ([`Optimizer::extra_columns`]).
     pub extra: Vec<f64>,
+    /// The step's spectrum, on iterations where the error is evaluated.
+    pub spectrum: Option<Spectrum>,
 }
 
 /// The end of a run.
@@ -218,6 +220,7 @@ impl<'a> Trainer<'a> {
             rank: None,
             step_size: None,
             extra: vec![f64::NAN; opt.extra_columns().len()],
+            spectrum: None,
         };
         for o in &mut self.observers {
             o.start(opt.extra_columns())?;
@@ -279,6 +282,7 @@ impl<'a> Trainer<'a> {
                 rank: report.rank,
                 step_size: report.step_size,
                 extra: report.extra,
+                spectrum: if due { report.spectrum } else { None },
             };
             for o in &mut self.observers {
                 o.iteration(&record)?;

@@ -161,6 +161,74 @@ impl Observer for HistoryCsv {
     }
 }
 
+/// Writes `spectra.csv` (only for methods that report a spectrum), one row per singular value at every iteration
+/// whose record carries a [`Spectrum`](crate::optim::Spectrum) (the logged
+/// iterations): `iter,n,sigma,rce,sqrt_loss,kept,kept_wide,rank1,rank2,precision`.
+/// Row `n = 0` has an empty `sigma` and `rce` = RMS of the whole residual;
+/// row `n ≥ 1` has σ_n and the RCE after n components. The per-iteration
+/// columns repeat on each row, so the file is ready for plotting tools.
+pub struct SpectraCsv {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl SpectraCsv {
+    /// Write to `path` (created or truncated at the start of the run).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SpectraCsv {
+            path: path.into(),
+            out: None,
+        }
+    }
+}
+
+impl Observer for SpectraCsv {
+    fn iteration(&mut self, r: &IterRecord) -> Result<()> {
+        let Some(sp) = &r.spectrum else {
+            return Ok(());
+        };
+        if self.out.is_none() {
+            // Created on the first spectrum: methods without one write no file.
+            let f = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+            let mut out = BufWriter::new(f);
+            writeln!(
+                out,
+                "iter,n,sigma,rce,sqrt_loss,kept,kept_wide,rank1,rank2,precision"
+            )
+            .map_err(|e| Error::io(&self.path, e))?;
+            self.out = Some(out);
+        }
+        let out = self.out.as_mut().expect("opened above");
+        let opt = |v: Option<usize>| v.map(|k| k.to_string()).unwrap_or_default();
+        let tail = format!(
+            "{:e},{},{},{},{},{}",
+            sp.sqrt_loss,
+            sp.kept,
+            opt(sp.kept_wide),
+            opt(sp.rank1),
+            opt(sp.rank2),
+            cell(sp.precision)
+        );
+        for (n, rce) in sp.rce.iter().enumerate() {
+            let sigma = if n == 0 {
+                String::new()
+            } else {
+                format!("{:e}", sp.singular_values[n - 1])
+            };
+            writeln!(out, "{},{n},{sigma},{rce:e},{tail}", r.iter)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _o: &Outcome) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// What a run was: recorded in `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunInfo {

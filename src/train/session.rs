@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{Budget, HistoryCsv, Outcome, Progress, RunFiles, RunInfo, Trainer};
+use super::{Budget, HistoryCsv, Outcome, Progress, RunFiles, RunInfo, SpectraCsv, Trainer};
 use crate::error::{Error, Result};
 use crate::optim::OptimizerConfig;
 use crate::problems;
@@ -106,6 +106,7 @@ impl RunSpec {
             };
             trainer = trainer
                 .observe(HistoryCsv::new(dir.join("history.csv")))
+                .observe(SpectraCsv::new(dir.join("spectra.csv")))
                 .observe(RunFiles::new(dir, info, mlp));
         }
         trainer.run(&ls, opt.as_mut(), theta)

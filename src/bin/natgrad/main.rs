@@ -27,7 +27,7 @@ enum Command {
     /// List the catalogue's problems and the optimisers.
     List,
     /// Train a network on a catalogue problem and write the run directory.
-    Solve(SolveArgs),
+    Solve(Box<SolveArgs>),
 }
 
 #[derive(clap::Args)]
@@ -55,6 +55,14 @@ struct SolveArgs {
     /// Row weighting of the natural-gradient system: `uniform` or `block-mean`.
     #[arg(long)]
     weighting: Option<String>,
+    /// Set an optimiser parameter, e.g. `--param precision=1e-10` (repeatable;
+    /// the names are the fields of the optimiser's config, see the docs).
+    #[arg(
+        long = "param",
+        value_name = "KEY=VALUE",
+        allow_negative_numbers = true
+    )]
+    params: Vec<String>,
     /// Evaluate the error every K iterations.
     #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     eval_every: usize,
@@ -89,6 +97,12 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
             OptimizerConfig::Anagram(a) => a.weighting = w,
             other => anyhow::bail!("--weighting applies to anagram, not to {}", other.name()),
         }
+    }
+    for kv in &args.params {
+        let Some((k, v)) = kv.split_once('=') else {
+            anyhow::bail!("--param expects KEY=VALUE, got `{kv}`");
+        };
+        spec.optimizer.set(k.trim(), v.trim())?;
     }
     if let Some(n) = args.max_iters {
         spec.budget.max_iters = n;
@@ -128,7 +142,7 @@ fn main() -> ExitCode {
             }
             Ok(None)
         }
-        Command::Solve(args) => solve(args).map(Some),
+        Command::Solve(args) => solve(*args).map(Some),
     };
     match result {
         Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {
