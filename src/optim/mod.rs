@@ -74,10 +74,7 @@ impl Objective for LeastSquares {
     ) -> Result<()> {
         out.clear();
         for r in self.residuals(theta)? {
-            let w = match weighting {
-                Weighting::Uniform => 1.0,
-                Weighting::BlockMean => (1.0 / r.len() as f64).sqrt(),
-            };
+            let w = weighting.row_factor(r.len());
             out.extend(r.iter().map(|v| v * w));
         }
         Ok(())
@@ -265,6 +262,23 @@ impl OptimizerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The residual alone equals the assembled system's residual, for both weightings.
+    #[test]
+    fn residuals_into_matches_the_system() {
+        let pb = crate::problems::build("heat").unwrap();
+        let ls = pb.least_squares().unwrap();
+        let theta = pb.initial_theta(1).unwrap();
+        for w in [Weighting::Uniform, Weighting::BlockMean] {
+            let sys = ls.system(&theta, w).unwrap();
+            let mut r = Vec::new();
+            ls.residuals_into(&theta, w, &mut r).unwrap();
+            assert_eq!(r.len(), sys.r.len());
+            for (a, b) in r.iter().zip(&sys.r) {
+                assert!((a - b).abs() <= 1e-14 * (1.0 + b.abs()), "{w:?}: {a} vs {b}");
+            }
+        }
+    }
 
     /// `set` reads JSON values, names unknown keys and bad values, and validates.
     #[test]

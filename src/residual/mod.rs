@@ -53,6 +53,14 @@ impl Weighting {
             }),
         }
     }
+
+    /// The factor `√w_b` applied to the rows (residuals and Jacobian rows) of a block of `len` points.
+    pub fn row_factor(self, len: usize) -> f64 {
+        match self {
+            Weighting::Uniform => 1.0,
+            Weighting::BlockMean => (1.0 / len.max(1) as f64).sqrt(),
+        }
+    }
 }
 
 /// A set of collocation points sharing one residual function.
@@ -394,8 +402,8 @@ impl LeastSquares {
             let s = blk.len();
             let r = &mut r_all[off..off + s];
             block_losses.push(r.iter().map(|v| v * v).sum::<f64>() / s as f64);
-            if weighting == Weighting::BlockMean {
-                let sw = (1.0 / s as f64).sqrt();
+            if weighting != Weighting::Uniform {
+                let sw = weighting.row_factor(s);
                 r.iter_mut().for_each(|v| *v *= sw);
                 jac_t.as_mut_slice()[off * p..(off + s) * p]
                     .iter_mut()
