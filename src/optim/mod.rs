@@ -275,7 +275,10 @@ mod tests {
             ls.residuals_into(&theta, w, &mut r).unwrap();
             assert_eq!(r.len(), sys.r.len());
             for (a, b) in r.iter().zip(&sys.r) {
-                assert!((a - b).abs() <= 1e-14 * (1.0 + b.abs()), "{w:?}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "{w:?}: {a} vs {b}"
+                );
             }
         }
     }
