@@ -707,14 +707,9 @@ impl SystemSvdWorkspace {
                 .as_ref()
                 .expect("tall decomposition keeps its U")
                 .u;
-            Ok((u.tr_mul_vec(&qtr[..p]), norm2(&qtr[p..]).powi(2)))
+            Ok(split_rotated(u, &qtr, p))
         } else {
-            let c = self.u_wide.tr_mul_vec(r);
-            let mut res = r.to_vec();
-            for (o, x) in res.iter_mut().zip(self.u_wide.mul_vec(&c)) {
-                *o -= x;
-            }
-            Ok((c, norm2(&res).powi(2)))
+            Ok(split_on_basis(&self.u_wide, r))
         }
     }
 
@@ -773,8 +768,7 @@ impl SystemSvd {
                 &mut svd,
                 &mut ws.svd,
             )?;
-            let c = svd.u.tr_mul_vec(&ws.qtr[..p]);
-            let outside2 = norm2(&ws.qtr[p..]).powi(2);
+            let (c, outside2) = split_rotated(&svd.u, &ws.qtr, p);
             let (sv, v) = (std::mem::take(&mut svd.s), std::mem::take(&mut svd.v));
             ws.small = Some(svd);
             ws.last_tall = Some(true);
@@ -788,15 +782,11 @@ impl SystemSvd {
         } else {
             let svd = Svd::compute_with(View::col_major(jac_t.as_slice(), p, s), &mut ws.svd)?
                 .transposed();
-            let c = svd.project(r);
-            let mut res = r.to_vec();
-            for (o, x) in res.iter_mut().zip(svd.u.mul_vec(&c)) {
-                *o -= x;
-            }
+            let (c, outside2) = split_on_basis(&svd.u, r);
             ws.u_wide = svd.u;
             ws.last_tall = Some(false);
             Ok(SystemSvd {
-                outside2: norm2(&res).powi(2),
+                outside2,
                 s: svd.s,
                 v: svd.v,
                 c,
@@ -845,6 +835,22 @@ fn filtered_combination(
         matmul_in_place(&mut x, vk, View::col_major(&w, keep, 1), false);
     }
     x
+}
+
+/// `(c, ‖r − U c‖²)` with `c = Uᵀ r`, for orthonormal columns `U` (the remainder formed explicitly).
+fn split_on_basis(u: &Matrix, r: &[f64]) -> (Vec<f64>, f64) {
+    let c = u.tr_mul_vec(r);
+    let mut res = r.to_vec();
+    for (o, x) in res.iter_mut().zip(u.mul_vec(&c)) {
+        *o -= x;
+    }
+    (c, norm2(&res).powi(2))
+}
+
+/// The same split from `qtr = Qᵀ r` of a tall QR `φ = Q R` with `R = U_R Σ Vᵀ`
+/// (`p` columns): `c = U_Rᵀ qtr[..p]`, outside² = `‖qtr[p..]‖²`.
+fn split_rotated(u_r: &Matrix, qtr: &[f64], p: usize) -> (Vec<f64>, f64) {
+    (u_r.tr_mul_vec(&qtr[..p]), norm2(&qtr[p..]).powi(2))
 }
 
 /// `RCE_n = √((outside² + Σ_{k>n} c_k²)/rows)` for `n = 0..=c.len()`, the
