@@ -183,6 +183,17 @@ impl JetTape {
         self.out[(c * self.s + i) * self.n_out + o]
     }
 
+    /// Overwrite the jet of point `i` from `buf` (layout of [`JetTape::point_jet_in_place`]);
+    /// used by output transforms, which rewrite the output jets after the
+    /// forward pass (the reverse pass never reads them).
+    pub fn set_point_jet(&mut self, i: usize, buf: &[f64]) {
+        for c in 0..self.channels.count() {
+            for o in 0..self.n_out {
+                self.out[(c * self.s + i) * self.n_out + o] = buf[c * self.n_out + o];
+            }
+        }
+    }
+
     /// Copy the jet of point `i` into `buf` (`C · n_out` values, index `c·n_out + o`).
     pub fn point_jet_in_place(&self, i: usize, buf: &mut [f64]) {
         for c in 0..self.channels.count() {

@@ -5,9 +5,11 @@
 mod jet;
 mod mlp;
 mod simd;
+mod transform;
 
 pub use jet::{Channels, JetSpec};
 pub use mlp::{Activation, GradSink, Init, JetTape, LayerSlot, Mlp};
+pub use transform::{FieldFn, OutputTransform, PointJets, TransformPlan};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -32,6 +34,11 @@ pub struct SavedModel {
     pub activation: Activation,
     /// Flat parameters in the layout documented on [`Mlp`].
     pub theta: Vec<f64>,
+    /// When the problem used hard constraints, the formula `u = g + ψ·N_θ`
+    /// (informational: the file holds the network `N_θ`; the transform is
+    /// rebuilt from the problem definition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_transform: Option<String>,
 }
 
 impl SavedModel {
@@ -43,6 +50,7 @@ impl SavedModel {
             widths: mlp.widths().to_vec(),
             activation: mlp.activation(),
             theta: theta.to_vec(),
+            output_transform: None,
         }
     }
 

@@ -70,6 +70,7 @@ pub(super) fn build() -> Problem {
                 .with_normals(right.normal.repeat(n_wall)),
         ],
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
+        transform: None,
         defaults: Defaults {
             optimizer: OptimizerConfig::Anagram(AnagramConfig {
                 cutoff: Cutoff::Absolute { value: 1e-5 },

@@ -51,6 +51,7 @@ pub(super) fn build() -> Problem {
             Block::new("boundary", 2, boundary, Dirichlet::zero()).with_normals(normals),
         ],
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
+        transform: None,
         defaults: Defaults {
             optimizer: OptimizerConfig::Anagram(AnagramConfig {
                 cutoff: Cutoff::Absolute { value: 1e-6 },

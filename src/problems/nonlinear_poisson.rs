@@ -60,6 +60,7 @@ pub(super) fn build() -> Problem {
             Block::new("boundary", 2, boundary, Dirichlet::new(exact)).with_normals(normals),
         ],
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
+        transform: None,
         defaults: Defaults {
             optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
             max_iters: 1000,

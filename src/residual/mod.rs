@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
-use crate::model::{Channels, GradSink, JetTape, Mlp};
+use crate::model::{Channels, GradSink, JetTape, Mlp, OutputTransform, PointJets, TransformPlan};
 use crate::pde::{Operator, Point, ResidualFn};
 
 /// Points per forward pass when only residuals are needed: small enough that
@@ -165,6 +165,15 @@ pub struct LeastSquares {
     model: Mlp,
     blocks: Vec<Block>,
     channels: Vec<Channels>,
+    transform: Option<Arc<Transformed>>,
+}
+
+/// An output transform with, per block, its product-rule plan and the jets
+/// of `g` and `ψ` at every (fixed) point.
+struct Transformed {
+    transform: OutputTransform,
+    plans: Vec<TransformPlan>,
+    jets: Vec<Vec<PointJets>>,
 }
 
 impl LeastSquares {
@@ -215,7 +224,62 @@ impl LeastSquares {
             model,
             blocks,
             channels,
+            transform: None,
         })
+    }
+
+    /// Model the solution as `u = g + ψ·N_θ` (hard constraints, see
+    /// [`OutputTransform`]): every block's residual then sees the jet of `u`.
+    /// The network must have one output.
+    pub fn with_transform(mut self, transform: OutputTransform) -> Result<Self> {
+        if self.model.output_dim() != 1 {
+            return Err(Error::config(
+                "output transform",
+                format!(
+                    "needs a single-output network, this one has {} outputs",
+                    self.model.output_dim()
+                ),
+            ));
+        }
+        let d = self.model.input_dim();
+        let mut plans = Vec::with_capacity(self.blocks.len());
+        let mut jets = Vec::with_capacity(self.blocks.len());
+        for (b, blk) in self.blocks.iter().enumerate() {
+            let ch = OutputTransform::augment(&self.channels[b]).resolve(d)?;
+            plans.push(transform.plan(&ch)?);
+            jets.push(
+                blk.points
+                    .chunks_exact(d)
+                    .map(|x| transform.point_jets(x, &ch))
+                    .collect(),
+            );
+            self.channels[b] = ch;
+        }
+        self.transform = Some(Arc::new(Transformed {
+            transform,
+            plans,
+            jets,
+        }));
+        Ok(self)
+    }
+
+    /// The output transform, if any.
+    pub fn transform(&self) -> Option<&OutputTransform> {
+        self.transform.as_ref().map(|t| &t.transform)
+    }
+
+    /// Replace the network jets of points `range` of block `b` (in `tape`)
+    /// by the jets of `u = g + ψN`.
+    fn transform_tape(&self, b: usize, start: usize, tape: &mut JetTape) {
+        if let Some(t) = &self.transform {
+            let mut jet = vec![0.0; tape.channels().count()];
+            let mut scratch = Vec::new();
+            for k in 0..tape.n_points() {
+                tape.point_jet_in_place(k, &mut jet);
+                t.plans[b].apply_in_place(&t.jets[b][start + k], &mut jet, &mut scratch);
+                tape.set_point_jet(k, &jet);
+            }
+        }
     }
 
     /// The network.
@@ -264,6 +328,7 @@ impl LeastSquares {
                     let end = (start + FORWARD_CHUNK).min(blk.len());
                     let pts = &blk.points[start * d..end * d];
                     self.model.forward_jets_into(theta, pts, ch, tape)?;
+                    self.transform_tape(b, start, tape);
                     let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
                     blk.op
                         .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
@@ -316,9 +381,17 @@ impl LeastSquares {
         let mut grad = vec![0.0; nc * n_out];
         let mut seed = vec![0.0; nc * n_out * s];
         let mut r = vec![0.0; s];
+        let transform = self.transform.as_deref();
+        let mut scratch = Vec::new();
         for (k, i) in range.enumerate() {
             tape.point_jet_in_place(k, &mut jet);
+            if let Some(t) = transform {
+                t.plans[b].apply_in_place(&t.jets[b][i], &mut jet, &mut scratch);
+            }
             r[k] = blk.op.linearise(&blk.point(i), &jet, ch, n_out, &mut grad) - blk.sources[i];
+            if let Some(t) = transform {
+                t.plans[b].pull_back_in_place(&t.jets[b][i], &mut grad, &mut scratch);
+            }
             for c in 0..nc {
                 for o in 0..n_out {
                     seed[(c * s + k) * n_out + o] = grad[c * n_out + o];
@@ -458,6 +531,7 @@ mod tests {
     use super::*;
     use crate::model::{Activation, Init};
     use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Neumann, Scalar};
+    use num_dual::DualNum;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -524,6 +598,14 @@ mod tests {
     fn jacobian_rows_match_finite_differences() {
         for act in [Activation::Tanh, Activation::Sin] {
             let (ls, theta) = test_problem(act);
+            check_jacobian(&ls, &theta, &format!("{act:?}"));
+        }
+    }
+
+    /// Every row of φ against central differences of the residuals in θ.
+    fn check_jacobian(ls: &LeastSquares, theta: &[f64], label: &str) {
+        {
+            let theta = theta.to_vec();
             let sys = ls.assemble(&theta, Weighting::Uniform).unwrap();
             let p = ls.n_params();
             let s = ls.n_residuals();
@@ -541,7 +623,7 @@ mod tests {
                     let an = sys.jac_t.at(q, i);
                     assert!(
                         (fd - an).abs() < 2e-7 * (1.0 + an.abs()),
-                        "{act:?} row {i} (block {}), param {q}: fd {fd} vs {an}",
+                        "{label} row {i} (block {}), param {q}: fd {fd} vs {an}",
                         sys.block_ranges
                             .iter()
                             .zip(ls.blocks())
@@ -553,6 +635,78 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn hard_constrained(act: Activation) -> (LeastSquares, Vec<f64>) {
+        let (ls, theta) = test_problem(act);
+        let t = OutputTransform::new(
+            "u = sin(x)·y + x(1 − x)·y·N",
+            |x| x[0].sin() * x[1],
+            |x| x[0] * (x[0] * -1.0 + 1.0) * x[1],
+        );
+        (ls.with_transform(t).unwrap(), theta)
+    }
+
+    /// With an output transform, φ still matches finite differences in θ
+    /// (the pull-back is the transpose of the product rule).
+    #[test]
+    fn transformed_jacobian_matches_finite_differences() {
+        for act in [Activation::Tanh, Activation::Sin] {
+            let (ls, theta) = hard_constrained(act);
+            check_jacobian(&ls, &theta, &format!("transformed {act:?}"));
+        }
+    }
+
+    /// With an output transform, each residual equals the operator applied to
+    /// a finite-difference jet (in x) of `u = g + ψ·N_θ` built from values
+    /// only: this checks the product rule and the hyper-dual jets of g, ψ.
+    #[test]
+    fn transformed_residuals_match_finite_difference_jets() {
+        let (ls, theta) = hard_constrained(Activation::Tanh);
+        let t = ls.transform().unwrap().clone();
+        let mlp = ls.model().clone();
+        let u = |x: &[f64]| t.value(x, mlp.values(&theta, x).unwrap()[0]);
+        let r = ls.residuals(&theta).unwrap();
+        for (b, blk) in ls.blocks().iter().enumerate() {
+            let ch = &ls.channels[b];
+            for i in 0..blk.len() {
+                let p = blk.point(i);
+                let at = |dk: &[(usize, f64)]| {
+                    let mut y = p.x.to_vec();
+                    for &(k, d) in dk {
+                        y[k] += d;
+                    }
+                    u(&y)
+                };
+                let h = 1e-4;
+                let d1 = |k: usize| (at(&[(k, h)]) - at(&[(k, -h)])) / (2.0 * h);
+                let d2 = |k: usize, l: usize| {
+                    if k == l {
+                        (at(&[(k, h)]) - 2.0 * u(p.x) + at(&[(k, -h)])) / (h * h)
+                    } else {
+                        (at(&[(k, h), (l, h)]) - at(&[(k, h), (l, -h)]) - at(&[(k, -h), (l, h)])
+                            + at(&[(k, -h), (l, -h)]))
+                            / (4.0 * h * h)
+                    }
+                };
+                let mut jet = vec![u(p.x)];
+                jet.extend(ch.first_axes().iter().map(|&k| d1(k)));
+                jet.extend(ch.second_pairs().iter().map(|&(k, l)| d2(k, l)));
+                if ch.has_laplacian() {
+                    jet.push(d2(0, 0) + d2(1, 1));
+                }
+                let fd = blk.residual_fn().eval(&p, &jet, ch, 1) - blk.sources()[i];
+                assert!(
+                    (fd - r[b][i]).abs() < 1e-5 * (1.0 + fd.abs()),
+                    "block {} point {i}: transformed {} vs finite differences {fd}",
+                    blk.name(),
+                    r[b][i]
+                );
+            }
+        }
+        // The constraint holds exactly where ψ vanishes: x = 0.
+        let x = [0.0, 0.7];
+        assert_eq!(u(&x), x[0].sin() * x[1]);
     }
 
     #[test]

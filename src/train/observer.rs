@@ -244,6 +244,8 @@ pub struct RunInfo {
     pub samples: usize,
     /// The full effective configuration (optimiser settings, budget, …).
     pub config: serde_json::Value,
+    /// The hard-constraint output transform `u = g + ψ·N_θ`, if the problem has one.
+    pub output_transform: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -253,6 +255,8 @@ struct Summary<'a> {
     seed: u64,
     params: usize,
     samples: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_transform: Option<&'a str>,
     iters: usize,
     time_s: f64,
     loss: f64,
@@ -295,6 +299,7 @@ impl Observer for RunFiles {
             seed: self.info.seed,
             params: self.info.params,
             samples: self.info.samples,
+            output_transform: self.info.output_transform.as_deref(),
             iters: o.iters,
             time_s: o.time_s,
             loss: o.loss,
@@ -308,6 +313,8 @@ impl Observer for RunFiles {
         let path = self.dir.join("summary.json");
         let text = serde_json::to_string_pretty(&s).expect("summary serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
-        SavedModel::new(&self.mlp, &o.theta).save(self.dir.join("model.json"))
+        let mut model = SavedModel::new(&self.mlp, &o.theta);
+        model.output_transform = self.info.output_transform.clone();
+        model.save(self.dir.join("model.json"))
     }
 }

@@ -76,11 +76,10 @@ impl RunSpec {
         let mlp = pb.mlp()?;
         let theta = pb.initial_theta(self.seed)?;
         let mut opt = self.optimizer.build()?;
-        let reference = pb.reference.clone();
-        let eval_mlp = mlp.clone();
+        let eval_pb = pb.clone();
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
-            .evaluator(move |th| reference.metrics(&eval_mlp, th));
+            .evaluator(move |th| eval_pb.metrics(th));
         if let Some(every) = self.progress_every {
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {} iterations / {} s",
@@ -103,6 +102,7 @@ impl RunSpec {
                 params: ls.n_params(),
                 samples: ls.n_residuals(),
                 config: serde_json::to_value(self).expect("spec serialises"),
+                output_transform: pb.transform.as_ref().map(|t| t.description().to_string()),
             };
             trainer = trainer
                 .observe(HistoryCsv::new(dir.join("history.csv")))
