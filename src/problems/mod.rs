@@ -5,6 +5,7 @@
 //! Problems are defined in BENCHMARKS.md; every point convention is stated on
 //! the problem's constructor.
 
+mod burgers;
 mod heat;
 mod laplace2d;
 mod laplace5d;
@@ -28,6 +29,10 @@ pub const PROBLEMS: &[(&str, &str)] = &[
     (
         "laplace5d",
         "−Δu = π² Σ sin(πx_k) on [0,1]⁵, u = Σ sin(πx_k) on ∂; net [5,64,1]; 4000 + 500 random points",
+    ),
+    (
+        "burgers",
+        "u_t + u u_x = (0.01/π) u_xx, u(0,x) = −sin(πx), hard constraints; net [2,24,24,1]; 1800 graded grid points",
     ),
     (
         "nonlinear-poisson",
@@ -170,6 +175,7 @@ pub fn build(name: &str) -> Result<Problem> {
         "laplace2d" => Ok(laplace2d::build()),
         "heat" => Ok(heat::build()),
         "laplace5d" => Ok(laplace5d::build()),
+        "burgers" => burgers::build(),
         "nonlinear-poisson" => Ok(nonlinear_poisson::build()),
         _ => Err(Error::UnknownName {
             kind: "problem",
@@ -194,6 +200,7 @@ mod tests {
             ("laplace2d", 129, vec![784, 116], 198 * 198),
             ("heat", 257, vec![784, 29, 29, 29], 298 * 298),
             ("laplace5d", 449, vec![4000, 500], 40_000),
+            ("burgers", 697, vec![1800], 100 * 256),
             ("nonlinear-poisson", 1051, vec![1600, 160], 250 * 250),
         ];
         for (name, p, blocks, n_eval) in expect {
