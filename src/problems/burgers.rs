@@ -197,6 +197,7 @@ pub(super) fn build() -> Result<Problem> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 
