@@ -5,6 +5,7 @@
 //! Problems are defined in BENCHMARKS.md; every point convention is stated on
 //! the problem's constructor.
 
+mod allen_cahn;
 mod burgers;
 mod heat;
 mod laplace2d;
@@ -29,6 +30,10 @@ pub const PROBLEMS: &[(&str, &str)] = &[
     (
         "laplace5d",
         "−Δu = π² Σ sin(πx_k) on [0,1]⁵, u = Σ sin(πx_k) on ∂; net [5,64,1]; 4000 + 500 random points",
+    ),
+    (
+        "allen-cahn",
+        "u_t − 1e-3 u_xx = 5(u − u³), u(0,x) = x² cos(πx), u(t,±1) = −1; net [2,20,20,20,1]; 1624 + 41 + 2×29 points",
     ),
     (
         "burgers",
@@ -176,6 +181,7 @@ pub fn build(name: &str) -> Result<Problem> {
         "heat" => Ok(heat::build()),
         "laplace5d" => Ok(laplace5d::build()),
         "burgers" => burgers::build(),
+        "allen-cahn" => allen_cahn::build(),
         "nonlinear-poisson" => Ok(nonlinear_poisson::build()),
         _ => Err(Error::UnknownName {
             kind: "problem",
@@ -201,6 +207,7 @@ mod tests {
             ("heat", 257, vec![784, 29, 29, 29], 298 * 298),
             ("laplace5d", 449, vec![4000, 500], 40_000),
             ("burgers", 697, vec![1800], 100 * 256),
+            ("allen-cahn", 921, vec![1624, 41, 29, 29], 101 * 201),
             ("nonlinear-poisson", 1051, vec![1600, 160], 250 * 250),
         ];
         for (name, p, blocks, n_eval) in expect {
