@@ -63,7 +63,7 @@ pub fn chebyshev(n: usize) -> (Vec<f64>, Matrix) {
     let x: Vec<f64> = (0..=n).map(|j| (PI * j as f64 / n as f64).cos()).collect();
     let c = |i: usize| {
         let e = if i == 0 || i == n { 2.0 } else { 1.0 };
-        if i % 2 == 0 { e } else { -e }
+        if i.is_multiple_of(2) { e } else { -e }
     };
     let mut d = Matrix::from_fn(n + 1, n + 1, |i, j| {
         if i == j {
@@ -249,7 +249,7 @@ pub fn barycentric(x: &[f64], f: &[f64], y: f64) -> f64 {
         if d == 0.0 {
             return f[j];
         }
-        let mut wj = if j % 2 == 0 { 1.0 } else { -1.0 };
+        let mut wj = if j.is_multiple_of(2) { 1.0 } else { -1.0 };
         if j == 0 || j == n {
             wj *= 0.5;
         }
