@@ -36,6 +36,7 @@ pub mod optim;
 pub mod parallel;
 pub mod pde;
 pub mod problems;
+pub mod report;
 pub mod residual;
 pub mod train;
 

@@ -335,3 +335,47 @@ fn every_catalogue_problem_smoke_runs() {
     assert_eq!(cached.len(), 1, "{cached:?}");
     std::fs::remove_dir_all(&cache).ok();
 }
+
+/// `natgrad bench` on two tiny cases writes the Markdown and CSV tables, with
+/// the papers' numbers beside ours; a bad problem name is a one-line error.
+#[test]
+fn bench_writes_markdown_and_csv() {
+    let out = tmp("bench");
+    let o = natgrad(&[
+        "bench",
+        "--problems",
+        "laplace2d",
+        "--optimizers",
+        "amstramgram,anagram",
+        "--max-iters",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("bench.md")).unwrap();
+    assert!(md.contains("| laplace2d | amstramgram | 0 | 3 |"), "{md}");
+    assert!(md.contains("| laplace2d | anagram | 0 | 3 |"), "{md}");
+    assert!(md.contains("2.24e-15"), "paper number missing:\n{md}");
+    let csv = std::fs::read_to_string(out.join("bench.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        out.join("runs/laplace2d-amstramgram-s0/history.csv")
+            .exists()
+    );
+    std::fs::remove_dir_all(&out).ok();
+    let o = natgrad(&[
+        "bench",
+        "--problems",
+        "nope",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown problem `nope`"),
+        "{}",
+        stderr(&o)
+    );
+}

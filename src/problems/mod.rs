@@ -56,6 +56,162 @@ pub struct Defaults {
     pub max_seconds: f64,
 }
 
+/// The error metric a problem's accuracy targets are stated in (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// RMS error.
+    L2Abs,
+    /// Relative 2-norm error.
+    L2Rel,
+}
+
+impl Metric {
+    /// The column name in `history.csv` and `summary.json`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::L2Abs => "l2_abs",
+            Metric::L2Rel => "l2_rel",
+        }
+    }
+
+    /// This metric of `m`.
+    pub fn of(self, m: &Metrics) -> f64 {
+        match self {
+            Metric::L2Abs => m.l2_abs,
+            Metric::L2Rel => m.l2_rel,
+        }
+    }
+}
+
+/// A result reported by a paper (mean over 10 seeds, BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct PaperResult {
+    /// The method.
+    pub method: &'static str,
+    /// Final training loss, where reported.
+    pub loss: Option<f64>,
+    /// Final error in the stated metric.
+    pub l2: f64,
+    /// Caveat (different metric or problem variant), empty if none.
+    pub note: &'static str,
+}
+
+/// Accuracy and speed targets and the papers' numbers (BENCHMARKS.md).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Benchmark {
+    /// The metric of `l2_target` and of "time to 1e-4/1e-8/1e-12".
+    pub metric: Metric,
+    /// Error target.
+    pub l2_target: f64,
+    /// Loss target.
+    pub loss_target: f64,
+    /// Training-time target in seconds, where BENCHMARKS.md sets one.
+    pub time_target_s: Option<f64>,
+    /// What the papers report.
+    pub paper: Vec<PaperResult>,
+}
+
+impl Benchmark {
+    /// The benchmark data of the catalogue problem `name`.
+    pub fn of(name: &str) -> Result<Self> {
+        let pr = |method, loss, l2, note| PaperResult {
+            method,
+            loss,
+            l2,
+            note,
+        };
+        let (metric, l2_target, loss_target, time_target_s, paper) = match name {
+            "laplace2d" => (
+                Metric::L2Abs,
+                1e-13,
+                1e-24,
+                Some(20.0),
+                vec![
+                    pr("amstramgram", Some(1.46e-28), 2.24e-15, ""),
+                    pr("anagram", None, 3.49e-9, ""),
+                ],
+            ),
+            "heat" => (
+                Metric::L2Abs,
+                1e-12,
+                1e-24,
+                Some(60.0),
+                vec![
+                    pr("amstramgram", Some(6.29e-29), 2.32e-14, ""),
+                    pr("anagram", None, 1.28e-6, ""),
+                ],
+            ),
+            "laplace5d" => (
+                Metric::L2Abs,
+                3e-5,
+                5e-8,
+                Some(600.0),
+                vec![
+                    pr("amstramgram", Some(2.04e-8), 2.12e-5, ""),
+                    pr("anagram", None, 4.00e-5, ""),
+                ],
+            ),
+            "allen-cahn" => (
+                Metric::L2Abs,
+                1e-4,
+                1e-10,
+                Some(1800.0),
+                vec![
+                    pr("amstramgram", Some(3.19e-11), 5.87e-5, "vs DeepXDE data"),
+                    pr("anagram", None, 4.32e-3, "vs DeepXDE data"),
+                    pr(
+                        "ssbroyden",
+                        Some(6.42e-12),
+                        3.94e-6,
+                        "other variant, relative",
+                    ),
+                ],
+            ),
+            "burgers" => (
+                Metric::L2Rel,
+                2e-6,
+                1e-11,
+                None,
+                vec![
+                    pr("amstramgram", Some(2.99e-12), 1.5e-6, "metric not stated"),
+                    pr("ssbroyden", Some(2.92e-10), 1.59e-6, "relative"),
+                ],
+            ),
+            "nonlinear-poisson" => (
+                Metric::L2Rel,
+                1e-9,
+                1e-20,
+                None,
+                vec![
+                    pr("amstramgram", Some(8.51e-24), 6.81e-10, "metric not stated"),
+                    pr("ssbroyden", Some(3.03e-16), 9.29e-12, "relative"),
+                ],
+            ),
+            _ => return Err(unknown_problem(name)),
+        };
+        Ok(Benchmark {
+            metric,
+            l2_target,
+            loss_target,
+            time_target_s,
+            paper,
+        })
+    }
+}
+
+fn unknown_problem(name: &str) -> Error {
+    Error::UnknownName {
+        kind: "problem",
+        name: name.into(),
+        known: PROBLEMS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// Points where the error is measured, with the exact (or reference) solution there.
 #[derive(Clone, Debug)]
 pub struct Reference {
@@ -183,15 +339,7 @@ pub fn build(name: &str) -> Result<Problem> {
         "burgers" => burgers::build(),
         "allen-cahn" => allen_cahn::build(),
         "nonlinear-poisson" => Ok(nonlinear_poisson::build()),
-        _ => Err(Error::UnknownName {
-            kind: "problem",
-            name: name.into(),
-            known: PROBLEMS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+        _ => Err(unknown_problem(name)),
     }
 }
 
@@ -222,6 +370,9 @@ mod tests {
             assert_eq!(pb.reference.values.len(), n_eval, "{name}");
         }
         assert!(matches!(build("nope"), Err(Error::UnknownName { .. })));
+        for (name, _) in PROBLEMS {
+            assert!(Benchmark::of(name).is_ok(), "{name} lacks benchmark data");
+        }
     }
 
     /// The closed-form solutions satisfy every block's residual: the jet of

@@ -81,14 +81,18 @@ impl RunSpec {
             .eval_every(self.eval_every)
             .evaluator(move |th| eval_pb.metrics(th));
         if let Some(every) = self.progress_every {
+            let iters = if self.budget.max_iters == usize::MAX {
+                "no iteration limit".to_string()
+            } else {
+                format!("{} iterations", self.budget.max_iters)
+            };
             eprintln!(
-                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {} iterations / {} s",
+                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),
                 ls.n_residuals(),
                 self.seed,
-                self.budget.max_iters,
                 self.budget.max_seconds
             );
             trainer = trainer.observe(Progress::new(every));

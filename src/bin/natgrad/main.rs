@@ -28,6 +28,120 @@ enum Command {
     List,
     /// Train a network on a catalogue problem and write the run directory.
     Solve(Box<SolveArgs>),
+    /// Run (problem × optimiser × seed) cases and write `bench.md` and `bench.csv`.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Problems, comma-separated (default: the whole catalogue).
+    #[arg(long, value_delimiter = ',')]
+    problems: Vec<String>,
+    /// Optimisers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "amstramgram,anagram")]
+    optimizers: Vec<String>,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// Training-time budget of each run in seconds (default: the problem's
+    /// time target from BENCHMARKS.md, else its default budget).
+    #[arg(long, allow_negative_numbers = true)]
+    max_seconds: Option<f64>,
+    /// Iteration budget of each run (default: none).
+    #[arg(long, allow_negative_numbers = true)]
+    max_iters: Option<usize>,
+    /// Evaluate the error every K iterations (times to 1e-4/1e-8/1e-12 are read at these).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    eval_every: usize,
+    /// Output directory: `bench.md`, `bench.csv`, and `runs/<case>/`.
+    #[arg(long, default_value = "bench")]
+    out: PathBuf,
+    /// Print no progress lines.
+    #[arg(long)]
+    quiet: bool,
+    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    threads: usize,
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use natgrad::report::{BenchCase, csv, markdown, run_case};
+    let problems: Vec<String> = if args.problems.is_empty() {
+        PROBLEMS.iter().map(|(n, _)| n.to_string()).collect()
+    } else {
+        args.problems.clone()
+    };
+    let mut cases = Vec::new();
+    for p in &problems {
+        for o in &args.optimizers {
+            for &seed in &args.seeds {
+                let mut c = BenchCase::new(p, o, seed)?;
+                if let Some(t) = args.max_seconds {
+                    c.budget.max_seconds = t;
+                }
+                if let Some(n) = args.max_iters {
+                    c.budget.max_iters = n;
+                }
+                c.budget.validate()?;
+                cases.push(c);
+            }
+        }
+    }
+    natgrad::linalg::set_threads(args.threads);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let command: Vec<String> = std::env::args().collect();
+    let preamble = format!(
+        "Command: `{}`. Dense-kernel threads: {}. {} case(s).",
+        command.join(" "),
+        args.threads,
+        cases.len()
+    );
+    let mut rows = Vec::new();
+    for (k, case) in cases.iter().enumerate() {
+        if !args.quiet {
+            eprintln!(
+                "bench [{}/{}] {} (budget {} s)",
+                k + 1,
+                cases.len(),
+                case.label(),
+                case.budget.max_seconds
+            );
+        }
+        let row = run_case(
+            case,
+            &args.out.join("runs"),
+            args.eval_every,
+            (!args.quiet).then_some(100),
+        )
+        .with_context(|| format!("bench case {}", case.label()))?;
+        if !args.quiet {
+            eprintln!(
+                "bench [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
+                k + 1,
+                cases.len(),
+                case.label(),
+                row.iters,
+                row.time_s,
+                row.loss,
+                row.metric.column(),
+                row.error()
+            );
+        }
+        rows.push(row);
+        // Rewritten after every case, so an interrupted bench keeps its results.
+        for (name, text) in [
+            ("bench.md", markdown(&rows, &preamble)),
+            ("bench.csv", csv(&rows)),
+        ] {
+            let path = args.out.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if !args.quiet {
+        eprintln!("wrote {}", args.out.join("bench.md").display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -143,6 +257,7 @@ fn main() -> ExitCode {
             Ok(None)
         }
         Command::Solve(args) => solve(*args).map(Some),
+        Command::Bench(args) => bench(args).map(|()| None),
     };
     match result {
         Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {

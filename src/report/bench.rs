@@ -1,0 +1,362 @@
+//! `natgrad bench`: run a set of (problem × optimiser × seed) cases, each with
+//! its own budget, and tabulate them beside the targets and the papers'
+//! numbers (BENCHMARKS.md) as Markdown and CSV.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::optim::OptimizerConfig;
+use crate::problems::{Benchmark, Metric};
+use crate::train::{Budget, RunSpec};
+
+/// The error levels whose first-reach times are reported.
+pub const THRESHOLDS: [f64; 3] = [1e-4, 1e-8, 1e-12];
+
+/// One benchmark run.
+#[derive(Clone, Debug)]
+pub struct BenchCase {
+    /// Catalogue problem.
+    pub problem: String,
+    /// Optimiser and settings.
+    pub optimizer: OptimizerConfig,
+    /// Initialisation seed.
+    pub seed: u64,
+    /// Stopping criteria.
+    pub budget: Budget,
+}
+
+impl BenchCase {
+    /// `problem` with the optimiser `optimizer` (its defaults; the problem's
+    /// own settings when it is the problem's default optimiser) and the
+    /// bench's default budget: the problem's time target (BENCHMARKS.md),
+    /// else its default time budget, and no iteration limit.
+    pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
+        let spec = RunSpec::defaults(problem)?;
+        let optimizer = if spec.optimizer.name() == optimizer {
+            spec.optimizer
+        } else {
+            OptimizerConfig::default_for(optimizer)?
+        };
+        let bench = Benchmark::of(problem)?;
+        Ok(BenchCase {
+            problem: problem.to_string(),
+            optimizer,
+            seed,
+            budget: Budget {
+                max_iters: usize::MAX,
+                max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
+                target_loss: 0.0,
+            },
+        })
+    }
+
+    /// `<problem>-<optimizer>-s<seed>`.
+    pub fn label(&self) -> String {
+        format!("{}-{}-s{}", self.problem, self.optimizer.name(), self.seed)
+    }
+}
+
+/// The result of one case.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// Problem.
+    pub problem: String,
+    /// Optimiser name.
+    pub optimizer: String,
+    /// Seed.
+    pub seed: u64,
+    /// Iterations taken.
+    pub iters: usize,
+    /// Training time, seconds.
+    pub time_s: f64,
+    /// Why the run stopped.
+    pub termination: String,
+    /// Final loss.
+    pub loss: f64,
+    /// Final RMS error.
+    pub l2_abs: f64,
+    /// Final relative error.
+    pub l2_rel: f64,
+    /// The problem's metric.
+    pub metric: Metric,
+    /// Training time when the metric first reached each of [`THRESHOLDS`]
+    /// (at the evaluated iterations).
+    pub time_to: Vec<Option<f64>>,
+    /// Training time when both the error and the loss targets first held
+    /// (at the evaluated iterations).
+    pub time_to_target: Option<f64>,
+    /// Targets and papers' numbers.
+    pub benchmark: Benchmark,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+impl BenchRow {
+    /// The final error in the problem's metric.
+    pub fn error(&self) -> f64 {
+        match self.metric {
+            Metric::L2Abs => self.l2_abs,
+            Metric::L2Rel => self.l2_rel,
+        }
+    }
+}
+
+/// Run one case, writing its run directory under `runs_dir`, evaluating the
+/// error every `eval_every` iterations.
+pub fn run_case(
+    case: &BenchCase,
+    runs_dir: &Path,
+    eval_every: usize,
+    progress_every: Option<usize>,
+) -> Result<BenchRow> {
+    let mut spec = RunSpec::defaults(&case.problem)?;
+    spec.optimizer = case.optimizer.clone();
+    spec.budget = case.budget.clone();
+    spec.seed = case.seed;
+    spec.eval_every = eval_every;
+    spec.progress_every = progress_every;
+    let dir = runs_dir.join(case.label());
+    spec.out = Some(dir.clone());
+    let outcome = spec.run()?;
+    let benchmark = Benchmark::of(&case.problem)?;
+    let history = dir.join("history.csv");
+    let time_to = times_to_thresholds(&history, benchmark.metric)?;
+    let time_to_target = time_to_target(&history, &benchmark)?;
+    let m = outcome.metrics;
+    Ok(BenchRow {
+        problem: case.problem.clone(),
+        optimizer: case.optimizer.name().to_string(),
+        seed: case.seed,
+        iters: outcome.iters,
+        time_s: outcome.time_s,
+        termination: outcome.termination.to_string(),
+        loss: outcome.loss,
+        l2_abs: m.map_or(f64::NAN, |m| m.l2_abs),
+        l2_rel: m.map_or(f64::NAN, |m| m.l2_rel),
+        metric: benchmark.metric,
+        time_to,
+        time_to_target,
+        benchmark,
+        run_dir: dir,
+    })
+}
+
+/// The rows of a run's `history.csv` where the error was evaluated, as
+/// `(time_s, loss, error in metric)`.
+fn evaluated_rows(history: &Path, metric: Metric) -> Result<Vec<(f64, f64, f64)>> {
+    let text = std::fs::read_to_string(history).map_err(|e| Error::io(history, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| Error::Parse {
+                path: format!("{}", history.display()),
+                reason: format!("no `{name}` column"),
+            })
+    };
+    let (ct, cl, cm) = (col("time_s")?, col("loss")?, col(metric.column())?);
+    let mut out = Vec::new();
+    for (k, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = |what: &str| Error::Parse {
+            path: format!("{} line {}", history.display(), k + 2),
+            reason: format!("bad {what}"),
+        };
+        if f.len() <= cm.max(ct).max(cl) || f[cm].is_empty() {
+            continue;
+        }
+        let t: f64 = f[ct].parse().map_err(|_| bad("time_s"))?;
+        let l: f64 = f[cl].parse().map_err(|_| bad("loss"))?;
+        let e: f64 = f[cm].parse().map_err(|_| bad(metric.column()))?;
+        out.push((t, l, e));
+    }
+    Ok(out)
+}
+
+/// From a run's `history.csv`: the first `time_s` at which the metric column
+/// is at or below each of [`THRESHOLDS`].
+pub fn times_to_thresholds(history: &Path, metric: Metric) -> Result<Vec<Option<f64>>> {
+    let rows = evaluated_rows(history, metric)?;
+    Ok(THRESHOLDS
+        .iter()
+        .map(|&thr| rows.iter().find(|r| r.2 <= thr).map(|r| r.0))
+        .collect())
+}
+
+/// From a run's `history.csv`: the first `time_s` at which both the error
+/// and the loss targets of `b` held.
+pub fn time_to_target(history: &Path, b: &Benchmark) -> Result<Option<f64>> {
+    Ok(evaluated_rows(history, b.metric)?
+        .iter()
+        .find(|r| r.2 <= b.l2_target && r.1 <= b.loss_target)
+        .map(|r| r.0))
+}
+
+fn sci(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2e}")
+    } else {
+        "–".into()
+    }
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("–".into(), |t| format!("{t:.1}"))
+}
+
+/// The Markdown report: one row per case, then the targets and the papers'
+/// numbers per problem. `preamble` (the command, the machine) goes first.
+pub fn markdown(rows: &[BenchRow], preamble: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# natgrad bench\n\n{preamble}\n");
+    let _ = writeln!(
+        s,
+        "Times are training time in seconds (assembly, SVD, line search; not error evaluation) when the \
+         problem's metric first reached the level, at the evaluated iterations; `–`: not reached.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| problem | optimizer | seed | iters | time_s | metric | t(1e-4) | t(1e-8) | t(1e-12) | loss | l2_abs | l2_rel | target | t(target) | reached | paper (same method) |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let b = &r.benchmark;
+        let reached = r
+            .time_to_target
+            .is_some_and(|t| b.time_target_s.is_none_or(|limit| t <= limit));
+        let paper = b
+            .paper
+            .iter()
+            .find(|p| p.method == r.optimizer)
+            .map_or("–".into(), |p| {
+                format!(
+                    "{} {}{}",
+                    sci(p.l2),
+                    p.loss
+                        .map_or(String::new(), |l| format!("(loss {})", sci(l))),
+                    if p.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", p.note)
+                    }
+                )
+            });
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ≤ {}, loss ≤ {}{} | {} | {} | {} |",
+            r.problem,
+            r.optimizer,
+            r.seed,
+            r.iters,
+            r.time_s,
+            r.metric.column(),
+            secs(r.time_to[0]),
+            secs(r.time_to[1]),
+            secs(r.time_to[2]),
+            sci(r.loss),
+            sci(r.l2_abs),
+            sci(r.l2_rel),
+            r.metric.column(),
+            sci(b.l2_target),
+            sci(b.loss_target),
+            b.time_target_s
+                .map_or(String::new(), |t| format!(", ≤ {t:.0} s")),
+            secs(r.time_to_target),
+            if reached { "yes" } else { "no" },
+            paper
+        );
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let _ = writeln!(
+        s,
+        "\n## The papers' numbers (mean over 10 seeds, BENCHMARKS.md)\n\n| problem | method | loss | error | note |\n|---|---|---|---|---|"
+    );
+    for r in rows {
+        if seen.contains(&r.problem.as_str()) {
+            continue;
+        }
+        seen.push(&r.problem);
+        for p in &r.benchmark.paper {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                r.problem,
+                p.method,
+                p.loss.map_or("–".into(), sci),
+                sci(p.l2),
+                p.note
+            );
+        }
+    }
+    s
+}
+
+/// The CSV report (one row per case; empty cells where a level was not reached).
+pub fn csv(rows: &[BenchRow]) -> String {
+    let mut s = String::from(
+        "problem,optimizer,seed,iters,time_s,termination,metric,t_1e-4,t_1e-8,t_1e-12,t_target,loss,l2_abs,l2_rel,l2_target,loss_target,time_target_s\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |t| format!("{t:e}"));
+    for r in rows {
+        let b = &r.benchmark;
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{:e},\"{}\",{},{},{},{},{},{:e},{:e},{:e},{:e},{:e},{}",
+            r.problem,
+            r.optimizer,
+            r.seed,
+            r.iters,
+            r.time_s,
+            r.termination.replace('"', "'"),
+            r.metric.column(),
+            opt(r.time_to[0]),
+            opt(r.time_to[1]),
+            opt(r.time_to[2]),
+            opt(r.time_to_target),
+            r.loss,
+            r.l2_abs,
+            r.l2_rel,
+            b.l2_target,
+            b.loss_target,
+            opt(b.time_target_s)
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_read_from_history() {
+        let dir = std::env::temp_dir().join(format!("natgrad-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = dir.join("history.csv");
+        std::fs::write(
+            &h,
+            "iter,time_s,loss,l2_abs,l2_rel\n0,0,1,1e-1,1\n1,0.5,1e-3,,\n2,1.5,1e-6,5e-5,1e-3\n3,2.5,1e-9,1e-9,1e-7\n",
+        )
+        .unwrap();
+        let t = times_to_thresholds(&h, Metric::L2Abs).unwrap();
+        assert_eq!(t, vec![Some(1.5), Some(2.5), None]);
+        let t = times_to_thresholds(&h, Metric::L2Rel).unwrap();
+        assert_eq!(t, vec![Some(2.5), None, None]);
+        let mut b = Benchmark::of("laplace2d").unwrap();
+        (b.l2_target, b.loss_target) = (1e-4, 1e-5);
+        assert_eq!(time_to_target(&h, &b).unwrap(), Some(1.5));
+        b.loss_target = 1e-7;
+        assert_eq!(time_to_target(&h, &b).unwrap(), Some(2.5));
+        std::fs::write(&h, "iter,time_s\n").unwrap();
+        assert!(times_to_thresholds(&h, Metric::L2Abs).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
