@@ -43,8 +43,9 @@ struct BenchArgs {
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
-    /// Training-time budget of each run in seconds (default: the problem's
-    /// time target from BENCHMARKS.md, else its default budget).
+    /// Cap on each run's training time in seconds. A run's budget is the
+    /// problem's time target from BENCHMARKS.md (else its default budget),
+    /// lowered to this cap.
     #[arg(long, allow_negative_numbers = true)]
     max_seconds: Option<f64>,
     /// Iteration budget of each run (default: none).
@@ -77,7 +78,11 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             for &seed in &args.seeds {
                 let mut c = BenchCase::new(p, o, seed)?;
                 if let Some(t) = args.max_seconds {
-                    c.budget.max_seconds = t;
+                    c.budget.max_seconds = if t.is_nan() {
+                        t
+                    } else {
+                        c.budget.max_seconds.min(t)
+                    };
                 }
                 if let Some(n) = args.max_iters {
                     c.budget.max_iters = n;
