@@ -37,7 +37,7 @@ pub const PROBLEMS: &[(&str, &str)] = &[
     ),
     (
         "burgers",
-        "u_t + u u_x = (0.01/π) u_xx, u(0,x) = −sin(πx), hard constraints; net [2,24,24,1]; 1800 graded grid points",
+        "u_t + u u_x = (0.01/π) u_xx, u(0,x) = −sin(πx), hard constraints; net [2,24,24,1]; 31 × 60 graded grid points",
     ),
     (
         "nonlinear-poisson",
@@ -354,7 +354,7 @@ mod tests {
             ("laplace2d", 129, vec![784, 116], 198 * 198),
             ("heat", 257, vec![784, 29, 29, 29], 298 * 298),
             ("laplace5d", 449, vec![4000, 500], 40_000),
-            ("burgers", 697, vec![1800], 100 * 256),
+            ("burgers", 697, vec![1860], 100 * 256),
             ("allen-cahn", 921, vec![1624, 41, 29, 29], 101 * 201),
             ("nonlinear-poisson", 1051, vec![1600, 160], 250 * 250),
         ];

@@ -238,10 +238,10 @@ pub fn markdown(rows: &[BenchRow], preamble: &str) -> String {
             .find(|p| p.method == r.optimizer)
             .map_or("–".into(), |p| {
                 format!(
-                    "{} {}{}",
+                    "{}{}{}",
                     sci(p.l2),
                     p.loss
-                        .map_or(String::new(), |l| format!("(loss {})", sci(l))),
+                        .map_or(String::new(), |l| format!(" (loss {})", sci(l))),
                     if p.note.is_empty() {
                         String::new()
                     } else {
