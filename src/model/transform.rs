@@ -86,9 +86,9 @@ impl OutputTransform {
         &self.description
     }
 
-    /// The jet request of `N` needed to produce `spec` for `u`: `spec` plus
-    /// the first derivatives on every axis of a second derivative (every
-    /// axis if the Laplacian is requested).
+    /// The jet request of `N` needed to produce the channels `channels` of
+    /// `u`: the same channels plus the first derivatives on every axis of a
+    /// second derivative (every axis if the Laplacian is requested).
     pub fn augment(channels: &Channels) -> JetSpec {
         let mut spec = JetSpec::value();
         for &k in channels.first_axes() {

@@ -268,7 +268,7 @@ impl LeastSquares {
         self.transform.as_ref().map(|t| &t.transform)
     }
 
-    /// Replace the network jets of points `range` of block `b` (in `tape`)
+    /// Replace the network jets in `tape` (points `start..` of block `b`)
     /// by the jets of `u = g + ψN`.
     fn transform_tape(&self, b: usize, start: usize, tape: &mut JetTape) {
         if let Some(t) = &self.transform {
@@ -604,35 +604,33 @@ mod tests {
 
     /// Every row of φ against central differences of the residuals in θ.
     fn check_jacobian(ls: &LeastSquares, theta: &[f64], label: &str) {
-        {
-            let theta = theta.to_vec();
-            let sys = ls.assemble(&theta, Weighting::Uniform).unwrap();
-            let p = ls.n_params();
-            let s = ls.n_residuals();
-            assert_eq!(sys.r, flat(ls.residuals(&theta).unwrap()));
-            let h = 1e-6;
-            for q in 0..p {
-                let mut tp = theta.clone();
-                let mut tm = theta.clone();
-                tp[q] += h;
-                tm[q] -= h;
-                let rp = flat(ls.residuals(&tp).unwrap());
-                let rm = flat(ls.residuals(&tm).unwrap());
-                for i in 0..s {
-                    let fd = (rp[i] - rm[i]) / (2.0 * h);
-                    let an = sys.jac_t.at(q, i);
-                    assert!(
-                        (fd - an).abs() < 2e-7 * (1.0 + an.abs()),
-                        "{label} row {i} (block {}), param {q}: fd {fd} vs {an}",
-                        sys.block_ranges
-                            .iter()
-                            .zip(ls.blocks())
-                            .find(|(r, _)| r.contains(&i))
-                            .unwrap()
-                            .1
-                            .name()
-                    );
-                }
+        let theta = theta.to_vec();
+        let sys = ls.assemble(&theta, Weighting::Uniform).unwrap();
+        let p = ls.n_params();
+        let s = ls.n_residuals();
+        assert_eq!(sys.r, flat(ls.residuals(&theta).unwrap()));
+        let h = 1e-6;
+        for q in 0..p {
+            let mut tp = theta.clone();
+            let mut tm = theta.clone();
+            tp[q] += h;
+            tm[q] -= h;
+            let rp = flat(ls.residuals(&tp).unwrap());
+            let rm = flat(ls.residuals(&tm).unwrap());
+            for i in 0..s {
+                let fd = (rp[i] - rm[i]) / (2.0 * h);
+                let an = sys.jac_t.at(q, i);
+                assert!(
+                    (fd - an).abs() < 2e-7 * (1.0 + an.abs()),
+                    "{label} row {i} (block {}), param {q}: fd {fd} vs {an}",
+                    sys.block_ranges
+                        .iter()
+                        .zip(ls.blocks())
+                        .find(|(r, _)| r.contains(&i))
+                        .unwrap()
+                        .1
+                        .name()
+                );
             }
         }
     }
