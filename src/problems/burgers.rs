@@ -61,16 +61,7 @@ impl Operator for Burgers {
 /// Nodes `z_i` (ascending) and log-weights `ln w_i` of the `n`-point
 /// Gauss–Hermite rule `∫ f(z) e^{−z²} dz ≈ Σ w_i f(z_i)`.
 pub fn gauss_hermite(n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    // Jacobi matrix of the orthonormal Hermite recurrence
-    // z ψ_k = √((k+1)/2) ψ_{k+1} + √(k/2) ψ_{k−1}.
-    let jacobi = Matrix::from_fn(n, n, |i, j| {
-        if i == j + 1 || j == i + 1 {
-            (i.max(j) as f64 / 2.0).sqrt()
-        } else {
-            0.0
-        }
-    });
-    let (mut nodes, _) = symmetric_eigen(&jacobi)?;
+    let (mut nodes, _) = symmetric_eigen(&hermite_jacobi(n))?;
     let mut log_w = Vec::with_capacity(n);
     for z in nodes.iter_mut() {
         for _ in 0..3 {
@@ -85,6 +76,19 @@ pub fn gauss_hermite(n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         log_w.push(-log_sum);
     }
     Ok((nodes, log_w))
+}
+
+/// The `n × n` Jacobi matrix of the orthonormal Hermite recurrence
+/// `z ψ_k = √((k+1)/2) ψ_{k+1} + √(k/2) ψ_{k−1}` (Golub–Welsch: its
+/// eigenvalues are the Gauss–Hermite nodes).
+fn hermite_jacobi(n: usize) -> Matrix {
+    Matrix::from_fn(n, n, |i, j| {
+        if i == j + 1 || j == i + 1 {
+            (i.max(j) as f64 / 2.0).sqrt()
+        } else {
+            0.0
+        }
+    })
 }
 
 /// `(ψ_n(z), ψ_{n−1}(z))` up to a common positive scale, and
@@ -230,14 +234,7 @@ mod tests {
                 assert!(odd.abs() <= 1e-12 * gamma.max(1.0), "odd moment {k}: {odd}");
                 gamma *= k as f64 + 0.5;
             }
-            let n_jac = Matrix::from_fn(n, n, |i, j| {
-                if i == j + 1 || j == i + 1 {
-                    (i.max(j) as f64 / 2.0).sqrt()
-                } else {
-                    0.0
-                }
-            });
-            let (_, v) = symmetric_eigen(&n_jac).unwrap();
+            let (_, v) = symmetric_eigen(&hermite_jacobi(n)).unwrap();
             for i in 0..n {
                 let gw = PI.sqrt() * v.at(0, i).powi(2);
                 if gw > 1e-8 {

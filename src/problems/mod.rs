@@ -74,14 +74,6 @@ impl Metric {
             Metric::L2Rel => "l2_rel",
         }
     }
-
-    /// This metric of `m`.
-    pub fn of(self, m: &Metrics) -> f64 {
-        match self {
-            Metric::L2Abs => m.l2_abs,
-            Metric::L2Rel => m.l2_rel,
-        }
-    }
 }
 
 /// A result reported by a paper (mean over 10 seeds, BENCHMARKS.md).

@@ -122,9 +122,9 @@ pub fn run_case(
     spec.out = Some(dir.clone());
     let outcome = spec.run()?;
     let benchmark = Benchmark::of(&case.problem)?;
-    let history = dir.join("history.csv");
-    let time_to = times_to_thresholds(&history, benchmark.metric)?;
-    let time_to_target = time_to_target(&history, &benchmark)?;
+    let rows = evaluated_rows(&dir.join("history.csv"), benchmark.metric)?;
+    let time_to = first_below_thresholds(&rows);
+    let time_to_target = first_on_target(&rows, &benchmark);
     let m = outcome.metrics;
     Ok(BenchRow {
         problem: case.problem.clone(),
@@ -181,20 +181,26 @@ fn evaluated_rows(history: &Path, metric: Metric) -> Result<Vec<(f64, f64, f64)>
 /// From a run's `history.csv`: the first `time_s` at which the metric column
 /// is at or below each of [`THRESHOLDS`].
 pub fn times_to_thresholds(history: &Path, metric: Metric) -> Result<Vec<Option<f64>>> {
-    let rows = evaluated_rows(history, metric)?;
-    Ok(THRESHOLDS
+    Ok(first_below_thresholds(&evaluated_rows(history, metric)?))
+}
+
+fn first_below_thresholds(rows: &[(f64, f64, f64)]) -> Vec<Option<f64>> {
+    THRESHOLDS
         .iter()
         .map(|&thr| rows.iter().find(|r| r.2 <= thr).map(|r| r.0))
-        .collect())
+        .collect()
 }
 
 /// From a run's `history.csv`: the first `time_s` at which both the error
 /// and the loss targets of `b` held.
 pub fn time_to_target(history: &Path, b: &Benchmark) -> Result<Option<f64>> {
-    Ok(evaluated_rows(history, b.metric)?
-        .iter()
+    Ok(first_on_target(&evaluated_rows(history, b.metric)?, b))
+}
+
+fn first_on_target(rows: &[(f64, f64, f64)], b: &Benchmark) -> Option<f64> {
+    rows.iter()
         .find(|r| r.2 <= b.l2_target && r.1 <= b.loss_target)
-        .map(|r| r.0))
+        .map(|r| r.0)
 }
 
 fn sci(v: f64) -> String {

@@ -270,14 +270,21 @@ impl LeastSquares {
 
     /// Replace the network jets in `tape` (points `start..` of block `b`)
     /// by the jets of `u = g + ψN`.
-    fn transform_tape(&self, b: usize, start: usize, tape: &mut JetTape) {
+    /// `jet` and `scratch` are the caller's buffers, reused across chunks.
+    fn transform_tape(
+        &self,
+        b: usize,
+        start: usize,
+        tape: &mut JetTape,
+        jet: &mut Vec<f64>,
+        scratch: &mut Vec<f64>,
+    ) {
         if let Some(t) = &self.transform {
-            let mut jet = vec![0.0; tape.channels().count()];
-            let mut scratch = Vec::new();
+            jet.resize(tape.channels().count(), 0.0);
             for k in 0..tape.n_points() {
-                tape.point_jet_in_place(k, &mut jet);
-                t.plans[b].apply_in_place(&t.jets[b][start + k], &mut jet, &mut scratch);
-                tape.set_point_jet(k, &jet);
+                tape.point_jet_in_place(k, jet);
+                t.plans[b].apply_in_place(&t.jets[b][start + k], jet, scratch);
+                tape.set_point_jet(k, jet);
             }
         }
     }
@@ -319,6 +326,7 @@ impl LeastSquares {
         }
         TAPE.with_borrow_mut(|tape| {
             let mut out = Vec::with_capacity(self.blocks.len());
+            let (mut jet, mut scratch) = (Vec::new(), Vec::new());
             for (b, blk) in self.blocks.iter().enumerate() {
                 let ch = &self.channels[b];
                 let d = blk.dim;
@@ -328,7 +336,7 @@ impl LeastSquares {
                     let end = (start + FORWARD_CHUNK).min(blk.len());
                     let pts = &blk.points[start * d..end * d];
                     self.model.forward_jets_into(theta, pts, ch, tape)?;
-                    self.transform_tape(b, start, tape);
+                    self.transform_tape(b, start, tape, &mut jet, &mut scratch);
                     let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
                     blk.op
                         .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
