@@ -58,6 +58,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Drawing a figure failed.
+    #[error("cannot draw `{path}`: {reason}")]
+    Plot {
+        /// The figure file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A JSON document could not be parsed or does not describe a valid object.
     #[error("cannot parse `{path}`: {reason}")]
     Parse {

@@ -974,6 +974,92 @@ impl RealEigen {
     }
 }
 
+/// The Gram matrix `G = A Aᵀ` of `a` (`n × m` → `n × n`), by one matrix product.
+///
+/// Used by E-NGD with `a = φ̃ᵀ` (so `G = φ̃ᵀ φ̃`); squaring the matrix squares
+/// its condition number, which is exactly why ANaGRAM avoids it.
+pub fn gram(a: &Matrix) -> Matrix {
+    let mut g = Matrix::zeros(a.nrows, a.nrows);
+    let v = View::col_major(&a.data, a.nrows, a.ncols);
+    matmul_in_place(&mut g.data, v, v.t(), false);
+    g
+}
+
+/// The lower Cholesky factor `L` of a symmetric positive-definite matrix
+/// (`A = L Lᵀ`); [`Error::LinearAlgebra`] if `a` is not numerically
+/// positive definite.
+pub fn cholesky(a: &Matrix) -> Result<Matrix> {
+    if a.nrows != a.ncols {
+        return Err(Error::DimensionMismatch {
+            context: "cholesky needs a square matrix".into(),
+            expected: a.nrows,
+            got: a.ncols,
+        });
+    }
+    if a.data.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            quantity: "matrix given to the Cholesky factorisation",
+            block: "-".into(),
+            iteration: None,
+        });
+    }
+    let llt = a
+        .as_ref()
+        .llt(faer::Side::Lower)
+        .map_err(|e| Error::LinearAlgebra(format!("Cholesky factorisation: {e:?}")))?;
+    let l = llt.L();
+    Ok(Matrix::from_fn(a.nrows, a.nrows, |i, j| {
+        if i >= j { l[(i, j)] } else { 0.0 }
+    }))
+}
+
+/// Solve `L x = b` in place for a lower-triangular `l` (forward substitution).
+pub fn solve_lower_in_place(l: &Matrix, b: &mut [f64]) {
+    let n = l.nrows;
+    assert_eq!(b.len(), n, "solve_lower: vector length");
+    for j in 0..n {
+        b[j] /= l.at(j, j);
+        let bj = b[j];
+        let col = l.col(j);
+        for i in j + 1..n {
+            b[i] -= col[i] * bj;
+        }
+    }
+}
+
+/// Solve `Lᵀ x = b` in place for a lower-triangular `l` (back substitution).
+pub fn solve_lower_transposed_in_place(l: &Matrix, b: &mut [f64]) {
+    let n = l.nrows;
+    assert_eq!(b.len(), n, "solve_lower_transposed: vector length");
+    for j in (0..n).rev() {
+        let col = l.col(j);
+        let s: f64 = (j + 1..n).map(|i| col[i] * b[i]).sum();
+        b[j] = (b[j] - s) / col[j];
+    }
+}
+
+/// `dst ← a · b` for column-major [`Matrix`] operands (`dst` is resized).
+pub fn matmul(dst: &mut Matrix, a: &Matrix, b: &Matrix) {
+    dst.resize(a.nrows, b.ncols);
+    matmul_in_place(
+        &mut dst.data,
+        View::col_major(&a.data, a.nrows, a.ncols),
+        View::col_major(&b.data, b.nrows, b.ncols),
+        false,
+    );
+}
+
+/// `dst ← aᵀ · b` for column-major [`Matrix`] operands (`dst` is resized).
+pub fn matmul_tn(dst: &mut Matrix, a: &Matrix, b: &Matrix) {
+    dst.resize(a.ncols, b.ncols);
+    matmul_in_place(
+        &mut dst.data,
+        View::col_major(&a.data, a.nrows, a.ncols).t(),
+        View::col_major(&b.data, b.nrows, b.ncols),
+        false,
+    );
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {

@@ -261,7 +261,7 @@ fn same_seed_same_history() {
 
 #[test]
 fn baselines_decrease_the_loss_on_heat() {
-    for opt in ["adam", "lbfgs"] {
+    for opt in ["adam", "lbfgs", "engd", "nystrom", "ssbroyden"] {
         let out = tmp(opt);
         let o = natgrad(&[
             "solve",
@@ -378,4 +378,87 @@ fn bench_writes_markdown_and_csv() {
         "{}",
         stderr(&o)
     );
+}
+
+fn is_png(p: &std::path::Path) -> bool {
+    std::fs::read(p).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
+}
+
+/// `compare` runs every optimiser on one problem and writes the table and
+/// the four curve figures; `plot` draws curves, spectra and the solution
+/// maps from run directories and names bad input in one line.
+#[test]
+fn compare_and_plot_write_tables_and_figures() {
+    let out = tmp("compare");
+    let all = "amstramgram,anagram,engd,nystrom,lbfgs,adam,ssbroyden";
+    let o = natgrad(&[
+        "compare",
+        "laplace2d",
+        "--optimizers",
+        all,
+        "--max-iters",
+        "4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    for opt in all.split(',') {
+        assert!(
+            md.contains(&format!("| {opt} | 0 | 4 |")),
+            "{opt} row missing:\n{md}"
+        );
+        assert!(
+            md.contains(&format!("- `{opt}`: `{{\"name\":\"{opt}\"")),
+            "{opt} settings missing:\n{md}"
+        );
+    }
+    for f in [
+        "error_vs_time",
+        "error_vs_iter",
+        "loss_vs_time",
+        "loss_vs_iter",
+    ] {
+        assert!(is_png(&out.join(format!("{f}.png"))), "{f}.png");
+    }
+    let ams = out.join("runs/laplace2d-amstramgram-s0");
+    let figs = tmp("plot");
+    let o = natgrad(&[
+        "plot",
+        ams.to_str().unwrap(),
+        "--iters",
+        "1,4",
+        "--out",
+        figs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "spectrum-iter1",
+        "spectrum-iter4",
+        "solution",
+        "error_vs_time",
+    ] {
+        assert!(is_png(&figs.join(format!("{f}.png"))), "{f}.png");
+    }
+    let o = natgrad(&[
+        "plot",
+        ams.to_str().unwrap(),
+        "--iters",
+        "99",
+        "--out",
+        figs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--iters") && stderr(&o).lines().count() == 1,
+        "{}",
+        stderr(&o)
+    );
+    let missing = out.join("runs/nope");
+    let o = natgrad(&["plot", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("summary.json"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&out).ok();
+    std::fs::remove_dir_all(&figs).ok();
 }

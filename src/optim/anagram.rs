@@ -240,50 +240,9 @@ impl Optimizer for Anagram {
 mod tests {
     use super::*;
     use crate::linalg::{Matrix, Svd, View, lstsq_qr, matmul_in_place};
+    use crate::optim::testing::Linear;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    /// `r(θ) = Aθ − b`: a problem linear in θ.
-    struct Linear {
-        a: Matrix,
-        b: Vec<f64>,
-    }
-
-    impl Objective for Linear {
-        fn n_params(&self) -> usize {
-            self.a.ncols()
-        }
-        fn loss(&self, theta: &[f64]) -> Result<f64> {
-            let r = self.residual(theta);
-            Ok(r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64)
-        }
-        fn loss_gradient(&self, _theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-            unreachable!("ANaGRAM needs no gradient")
-        }
-        fn system_into(&self, theta: &[f64], _w: Weighting, sys: &mut System) -> Result<()> {
-            let r = self.residual(theta);
-            let loss = self.loss(theta)?;
-            *sys = System {
-                block_ranges: std::iter::once(0..r.len()).collect(),
-                block_losses: vec![loss],
-                loss,
-                r,
-                jac_t: self.a.transpose(),
-            };
-            Ok(())
-        }
-    }
-
-    impl Linear {
-        fn residual(&self, theta: &[f64]) -> Vec<f64> {
-            self.a
-                .mul_vec(theta)
-                .iter()
-                .zip(&self.b)
-                .map(|(x, y)| x - y)
-                .collect()
-        }
-    }
 
     fn one_step(obj: &Linear, cutoff: Cutoff, theta0: &[f64]) -> Vec<f64> {
         let mut opt = Anagram::new(AnagramConfig {

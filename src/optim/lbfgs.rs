@@ -156,25 +156,7 @@ impl Optimizer for Lbfgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::residual::{System, Weighting};
-
-    struct Rosenbrock;
-    impl Objective for Rosenbrock {
-        fn n_params(&self) -> usize {
-            2
-        }
-        fn loss(&self, t: &[f64]) -> Result<f64> {
-            Ok((1.0 - t[0]).powi(2) + 100.0 * (t[1] - t[0] * t[0]).powi(2))
-        }
-        fn loss_gradient(&self, t: &[f64]) -> Result<(f64, Vec<f64>)> {
-            let g0 = -2.0 * (1.0 - t[0]) - 400.0 * t[0] * (t[1] - t[0] * t[0]);
-            let g1 = 200.0 * (t[1] - t[0] * t[0]);
-            Ok((self.loss(t)?, vec![g0, g1]))
-        }
-        fn system_into(&self, _t: &[f64], _w: Weighting, _s: &mut System) -> Result<()> {
-            unreachable!("L-BFGS needs no Jacobian")
-        }
-    }
+    use crate::optim::testing::Rosenbrock;
 
     #[test]
     fn converges_on_rosenbrock() {

@@ -8,14 +8,22 @@
 mod adam;
 mod amstramgram;
 mod anagram;
+mod engd;
 mod lbfgs;
 pub mod linesearch;
+mod nystrom;
+mod ssbroyden;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use adam::{Adam, AdamConfig};
 pub use amstramgram::{Amstramgram, AmstramgramConfig, elbow};
 pub use anagram::{Anagram, AnagramConfig, Cutoff};
+pub use engd::{Engd, EngdConfig, EngdDirection};
 pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use linesearch::StepGrid;
+pub use nystrom::{Nystrom, NystromConfig, NystromDirection, NystromPreconditioner};
+pub use ssbroyden::{SsBroyden, SsBroydenConfig};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +151,12 @@ pub enum OptimizerConfig {
     Adam(AdamConfig),
     /// [`Lbfgs`].
     Lbfgs(LbfgsConfig),
+    /// [`Engd`].
+    Engd(EngdConfig),
+    /// [`Nystrom`].
+    Nystrom(NystromConfig),
+    /// [`SsBroyden`].
+    Ssbroyden(SsBroydenConfig),
 }
 
 /// Names of the implemented optimisers with a one-line description.
@@ -163,6 +177,18 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
         "lbfgs",
         "L-BFGS with a strong-Wolfe line search (Nocedal & Wright, Alg. 7.5)",
     ),
+    (
+        "engd",
+        "E-NGD: Gram-matrix (P×P) natural gradient, pseudo-inverse solve, grid line search (Müller & Zeinhofer 2023)",
+    ),
+    (
+        "nystrom",
+        "Nyström-preconditioned natural gradient: matrix-free PCG on (φ̃ᵀφ̃ + λI)d = φ̃ᵀr̃ (Bioli et al. 2025)",
+    ),
+    (
+        "ssbroyden",
+        "SSBroyden: self-scaled Broyden quasi-Newton, strong Wolfe, restarts (Urbán et al. 2025)",
+    ),
 ];
 
 impl OptimizerConfig {
@@ -173,6 +199,9 @@ impl OptimizerConfig {
             "amstramgram" => Ok(OptimizerConfig::Amstramgram(AmstramgramConfig::default())),
             "adam" => Ok(OptimizerConfig::Adam(AdamConfig::default())),
             "lbfgs" => Ok(OptimizerConfig::Lbfgs(LbfgsConfig::default())),
+            "engd" => Ok(OptimizerConfig::Engd(EngdConfig::default())),
+            "nystrom" => Ok(OptimizerConfig::Nystrom(NystromConfig::default())),
+            "ssbroyden" => Ok(OptimizerConfig::Ssbroyden(SsBroydenConfig::default())),
             _ => Err(Error::UnknownName {
                 kind: "optimizer",
                 name: name.into(),
@@ -192,6 +221,9 @@ impl OptimizerConfig {
             OptimizerConfig::Amstramgram(_) => "amstramgram",
             OptimizerConfig::Adam(_) => "adam",
             OptimizerConfig::Lbfgs(_) => "lbfgs",
+            OptimizerConfig::Engd(_) => "engd",
+            OptimizerConfig::Nystrom(_) => "nystrom",
+            OptimizerConfig::Ssbroyden(_) => "ssbroyden",
         }
     }
 
@@ -202,6 +234,9 @@ impl OptimizerConfig {
             OptimizerConfig::Amstramgram(c) => c.validate(),
             OptimizerConfig::Adam(c) => c.validate(),
             OptimizerConfig::Lbfgs(c) => c.validate(),
+            OptimizerConfig::Engd(c) => c.validate(),
+            OptimizerConfig::Nystrom(c) => c.validate(),
+            OptimizerConfig::Ssbroyden(c) => c.validate(),
         }
     }
 
@@ -255,6 +290,9 @@ impl OptimizerConfig {
             OptimizerConfig::Amstramgram(c) => Box::new(Amstramgram::new(c.clone())),
             OptimizerConfig::Adam(c) => Box::new(Adam::new(c.clone())),
             OptimizerConfig::Lbfgs(c) => Box::new(Lbfgs::new(c.clone())),
+            OptimizerConfig::Engd(c) => Box::new(Engd::new(c.clone())),
+            OptimizerConfig::Nystrom(c) => Box::new(Nystrom::new(c.clone())),
+            OptimizerConfig::Ssbroyden(c) => Box::new(SsBroyden::new(c.clone())),
         })
     }
 }

@@ -377,6 +377,7 @@ pub(super) fn build() -> Result<Problem> {
     };
     Ok(Problem {
         name: "allen-cahn",
+        coordinates: &["t", "x"],
         widths: vec![2, 20, 20, 20, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

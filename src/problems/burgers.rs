@@ -188,6 +188,7 @@ pub(super) fn build() -> Result<Problem> {
     );
     Ok(Problem {
         name: "burgers",
+        coordinates: &["t", "x"],
         widths: vec![2, 24, 24, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

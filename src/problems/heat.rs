@@ -53,6 +53,7 @@ pub(super) fn build() -> Problem {
     let e = linspace(0.0, 1.0, 300, Ends::Neither);
     Problem {
         name: "heat",
+        coordinates: &["t", "x"],
         widths: vec![2, 64, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

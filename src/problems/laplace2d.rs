@@ -43,6 +43,7 @@ pub(super) fn build() -> Problem {
     let e = linspace(0.0, 1.0, 200, Ends::Neither);
     Problem {
         name: "laplace2d",
+        coordinates: &["x", "y"],
         widths: vec![2, 32, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

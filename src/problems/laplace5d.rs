@@ -59,6 +59,7 @@ pub(super) fn build() -> Problem {
     let eval = uniform_interior(&cube, 40_000, &mut eval_rng);
     Problem {
         name: "laplace5d",
+        coordinates: &["x1", "x2", "x3", "x4", "x5"],
         widths: vec![DIM, 64, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

@@ -261,6 +261,9 @@ impl Reference {
 pub struct Problem {
     /// Catalogue name.
     pub name: &'static str,
+    /// Names of the input coordinates, in order (e.g. `["t", "x"]`), for
+    /// figures and tables.
+    pub coordinates: &'static [&'static str],
     /// Network widths.
     pub widths: Vec<usize>,
     /// Hidden activation.

@@ -52,6 +52,7 @@ pub(super) fn build() -> Problem {
     let e = linspace(0.0, 1.0, 250, Ends::Both);
     Problem {
         name: "nonlinear-poisson",
+        coordinates: &["x", "y"],
         widths: vec![2, 30, 30, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },

@@ -203,7 +203,7 @@ fn first_on_target(rows: &[(f64, f64, f64)], b: &Benchmark) -> Option<f64> {
         .map(|r| r.0)
 }
 
-fn sci(v: f64) -> String {
+pub(super) fn sci(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.2e}")
     } else {
@@ -211,7 +211,7 @@ fn sci(v: f64) -> String {
     }
 }
 
-fn secs(v: Option<f64>) -> String {
+pub(super) fn secs(v: Option<f64>) -> String {
     v.map_or("–".into(), |t| format!("{t:.1}"))
 }
 

@@ -1,7 +1,14 @@
-//! Reports built from runs: the benchmark tables of `natgrad bench`.
+//! Reports built from runs: the benchmark tables of `natgrad bench`, the
+//! side-by-side runs of `natgrad compare`, and the figures of `natgrad plot`.
 
 pub mod bench;
+pub mod compare;
+pub mod figures;
+pub mod history;
+pub mod plot;
 
 pub use bench::{
     BenchCase, BenchRow, THRESHOLDS, csv, markdown, run_case, time_to_target, times_to_thresholds,
 };
+pub use figures::RunData;
+pub use history::History;

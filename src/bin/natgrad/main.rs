@@ -1,4 +1,5 @@
-//! The `natgrad` command line: list the catalogue, solve a problem.
+//! The `natgrad` command line: list the catalogue, solve a problem, bench,
+//! compare optimisers, plot runs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,206 @@ enum Command {
     Solve(Box<SolveArgs>),
     /// Run (problem × optimiser × seed) cases and write `bench.md` and `bench.csv`.
     Bench(BenchArgs),
+    /// Run several optimisers on one problem side by side: `compare.md`,
+    /// `compare.csv` and error/loss vs time/iteration figures.
+    Compare(CompareArgs),
+    /// PNG figures from run directories: curves of all runs on one plot,
+    /// spectra of natural-gradient steps, solution/reference/error maps.
+    Plot(PlotArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Problem name (see `natgrad list`).
+    problem: String,
+    /// Optimisers, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "amstramgram,anagram,engd,nystrom,lbfgs,adam,ssbroyden"
+    )]
+    optimizers: Vec<String>,
+    /// Training-time budget of each run in seconds.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    max_seconds: f64,
+    /// Iteration budget of each run (default: none).
+    #[arg(long, allow_negative_numbers = true)]
+    max_iters: Option<usize>,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// Evaluate the error every K iterations (the curves and the times to 1e-4/1e-8 use these).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    eval_every: usize,
+    /// Output directory (default `compare/<problem>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print no progress lines.
+    #[arg(long)]
+    quiet: bool,
+    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    threads: usize,
+}
+
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// Run directories (each with `summary.json` and `history.csv`).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Iterations of the spectrum figures (default: first, middle and last logged).
+    #[arg(long, value_delimiter = ',')]
+    iters: Vec<usize>,
+    /// Output directory (default: the run directory when there is one, else `plots`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Run the cases one after the other, calling `report` with the rows so far after each.
+fn run_cases(
+    cases: &[natgrad::report::BenchCase],
+    runs_dir: &std::path::Path,
+    eval_every: usize,
+    quiet: bool,
+    what: &str,
+    mut report: impl FnMut(&[natgrad::report::BenchRow]) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<natgrad::report::BenchRow>> {
+    let mut rows = Vec::new();
+    for (k, case) in cases.iter().enumerate() {
+        if !quiet {
+            eprintln!(
+                "{what} [{}/{}] {} (budget {} s)",
+                k + 1,
+                cases.len(),
+                case.label(),
+                case.budget.max_seconds
+            );
+        }
+        let row = natgrad::report::run_case(case, runs_dir, eval_every, (!quiet).then_some(100))
+            .with_context(|| format!("{what} case {}", case.label()))?;
+        if !quiet {
+            eprintln!(
+                "{what} [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
+                k + 1,
+                cases.len(),
+                case.label(),
+                row.iters,
+                row.time_s,
+                row.loss,
+                row.metric.column(),
+                row.error()
+            );
+        }
+        rows.push(row);
+        // Reported after every case, so an interrupted run keeps its results.
+        report(&rows)?;
+    }
+    Ok(rows)
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    use natgrad::report::{BenchCase, compare, csv};
+    let mut cases = Vec::new();
+    for o in &args.optimizers {
+        for &seed in &args.seeds {
+            let mut c = BenchCase::new(&args.problem, o, seed)?;
+            c.budget.max_seconds = args.max_seconds;
+            if let Some(n) = args.max_iters {
+                c.budget.max_iters = n;
+            }
+            c.budget.validate()?;
+            cases.push(c);
+        }
+    }
+    natgrad::linalg::set_threads(args.threads);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("compare").join(&args.problem));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let command: Vec<String> = std::env::args().collect();
+    let preamble = format!(
+        "Command: `{}`. Each run: training-time budget {} s, one after the other in one process; dense-kernel threads: {}.",
+        command.join(" "),
+        args.max_seconds,
+        args.threads
+    );
+    let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
+    let rows = run_cases(
+        &cases,
+        &out.join("runs"),
+        args.eval_every,
+        args.quiet,
+        "compare",
+        |rows| {
+            write_file(
+                &out.join("compare.md"),
+                &compare::markdown(rows, &settings[..rows.len()], &preamble),
+            )?;
+            write_file(&out.join("compare.csv"), &csv(rows))
+        },
+    )?;
+    let figs = compare::figures(&rows, &out)?;
+    if !args.quiet {
+        eprintln!("wrote {}", out.join("compare.md").display());
+        for f in figs {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+fn plot(args: PlotArgs) -> anyhow::Result<()> {
+    use natgrad::report::RunData;
+    use natgrad::report::figures::{curve_figures, solution_figure, spectrum_figures};
+    let runs = args
+        .dirs
+        .iter()
+        .map(|d| RunData::read(d).with_context(|| format!("reading run directory {}", d.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        if runs.len() == 1 {
+            runs[0].dir.clone()
+        } else {
+            PathBuf::from("plots")
+        }
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let metric = natgrad::problems::Benchmark::of(&runs[0].problem)
+        .map(|b| b.metric.column())
+        .unwrap_or("l2_abs");
+    let title = if runs.iter().all(|r| r.problem == runs[0].problem) {
+        runs[0].problem.clone()
+    } else {
+        "runs".into()
+    };
+    let mut written = curve_figures(&runs, &out, &title, metric)?;
+    let mut problems: std::collections::BTreeMap<String, natgrad::problems::Problem> =
+        Default::default();
+    for r in &runs {
+        // One run's figures go to `out`, several runs' to `out/<run dir name>`.
+        let dest = if runs.len() == 1 {
+            out.clone()
+        } else {
+            out.join(r.dir.file_name().unwrap_or(r.dir.as_os_str()))
+        };
+        std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        written.extend(spectrum_figures(r, &dest, &args.iters)?);
+        if !problems.contains_key(&r.problem) {
+            problems.insert(r.problem.clone(), natgrad::problems::build(&r.problem)?);
+        }
+        if let Some(f) = solution_figure(r, &problems[&r.problem], &dest)? {
+            written.push(f);
+        }
+    }
+    for f in written {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -66,7 +267,7 @@ struct BenchArgs {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    use natgrad::report::{BenchCase, csv, markdown, run_case};
+    use natgrad::report::{BenchCase, csv, markdown};
     let problems: Vec<String> = if args.problems.is_empty() {
         PROBLEMS.iter().map(|(n, _)| n.to_string()).collect()
     } else {
@@ -102,47 +303,17 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         args.threads,
         cases.len()
     );
-    let mut rows = Vec::new();
-    for (k, case) in cases.iter().enumerate() {
-        if !args.quiet {
-            eprintln!(
-                "bench [{}/{}] {} (budget {} s)",
-                k + 1,
-                cases.len(),
-                case.label(),
-                case.budget.max_seconds
-            );
-        }
-        let row = run_case(
-            case,
-            &args.out.join("runs"),
-            args.eval_every,
-            (!args.quiet).then_some(100),
-        )
-        .with_context(|| format!("bench case {}", case.label()))?;
-        if !args.quiet {
-            eprintln!(
-                "bench [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
-                k + 1,
-                cases.len(),
-                case.label(),
-                row.iters,
-                row.time_s,
-                row.loss,
-                row.metric.column(),
-                row.error()
-            );
-        }
-        rows.push(row);
-        // Rewritten after every case, so an interrupted bench keeps its results.
-        for (name, text) in [
-            ("bench.md", markdown(&rows, &preamble)),
-            ("bench.csv", csv(&rows)),
-        ] {
-            let path = args.out.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        }
-    }
+    run_cases(
+        &cases,
+        &args.out.join("runs"),
+        args.eval_every,
+        args.quiet,
+        "bench",
+        |rows| {
+            write_file(&args.out.join("bench.md"), &markdown(rows, &preamble))?;
+            write_file(&args.out.join("bench.csv"), &csv(rows))
+        },
+    )?;
     if !args.quiet {
         eprintln!("wrote {}", args.out.join("bench.md").display());
     }
@@ -263,6 +434,8 @@ fn main() -> ExitCode {
         }
         Command::Solve(args) => solve(*args).map(Some),
         Command::Bench(args) => bench(args).map(|()| None),
+        Command::Compare(args) => compare(args).map(|()| None),
+        Command::Plot(args) => plot(args).map(|()| None),
     };
     match result {
         Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {

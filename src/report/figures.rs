@@ -1,0 +1,348 @@
+//! Figures of run directories: loss and error curves of several runs, the
+//! spectral signature of natural-gradient steps, and solution / reference /
+//! error heat maps for two-dimensional problems.
+
+use std::path::{Path, PathBuf};
+
+use super::history::History;
+use super::plot::{Field, LogPlot, Series, heatmaps, log_plot};
+use crate::error::{Error, Result};
+use crate::model::SavedModel;
+use crate::problems::Problem;
+
+const CURVE_SIZE: (u32, u32) = (1000, 650);
+
+/// What a run directory holds: its `summary.json` identity and its history.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Problem name.
+    pub problem: String,
+    /// Optimiser name.
+    pub optimizer: String,
+    /// Seed.
+    pub seed: u64,
+    /// `history.csv`.
+    pub history: History,
+}
+
+impl RunData {
+    /// Read `dir/summary.json` and `dir/history.csv`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let sp = dir.join("summary.json");
+        let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(&sp, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: sp.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let field = |k: &str| {
+            v.get(k).ok_or_else(|| Error::Parse {
+                path: sp.display().to_string(),
+                reason: format!("no `{k}` field"),
+            })
+        };
+        let text_of = |k: &str| -> Result<String> {
+            field(k)?
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::Parse {
+                    path: sp.display().to_string(),
+                    reason: format!("`{k}` is not a string"),
+                })
+        };
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            problem: text_of("problem")?,
+            optimizer: text_of("optimizer")?,
+            seed: field("seed")?.as_u64().ok_or_else(|| Error::Parse {
+                path: sp.display().to_string(),
+                reason: "`seed` is not an unsigned integer".into(),
+            })?,
+            history: History::read(&dir.join("history.csv"))?,
+        })
+    }
+}
+
+/// Legend labels: the optimiser, with the seed when several seeds appear,
+/// and the directory name when that is still ambiguous.
+pub fn labels(runs: &[RunData]) -> Vec<String> {
+    let seeds_differ = runs.iter().any(|r| r.seed != runs[0].seed);
+    let problems_differ = runs.iter().any(|r| r.problem != runs[0].problem);
+    let mut out: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let mut l = r.optimizer.clone();
+            if problems_differ {
+                l = format!("{} {l}", r.problem);
+            }
+            if seeds_differ {
+                l = format!("{l} s{}", r.seed);
+            }
+            l
+        })
+        .collect();
+    let dup = |i: usize, out: &[String]| out.iter().filter(|l| **l == out[i]).count() > 1;
+    let dups: Vec<bool> = (0..out.len()).map(|i| dup(i, &out)).collect();
+    for (i, d) in dups.iter().enumerate() {
+        if *d {
+            out[i] = runs[i]
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| out[i].clone());
+        }
+    }
+    out
+}
+
+/// `loss_vs_iter.png`, `loss_vs_time.png`, `error_vs_iter.png`,
+/// `error_vs_time.png` in `out`: every run on one plot, log-scale y. The
+/// error is the history column `error_column` (`l2_abs` or `l2_rel`).
+pub fn curve_figures(
+    runs: &[RunData],
+    out: &Path,
+    title: &str,
+    error_column: &str,
+) -> Result<Vec<PathBuf>> {
+    let names = labels(runs);
+    let mut written = Vec::new();
+    for (y, y_label, stem) in [
+        ("loss", "training loss", "loss"),
+        (error_column, error_column, "error"),
+    ] {
+        for (x, x_label, suffix) in [
+            ("iter", "iteration", "iter"),
+            ("time_s", "training time (s)", "time"),
+        ] {
+            let series = runs
+                .iter()
+                .zip(&names)
+                .map(|(r, label)| {
+                    Ok(Series {
+                        label: label.clone(),
+                        points: r.history.pairs(x, y)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let path = out.join(format!("{stem}_vs_{suffix}.png"));
+            let plot = LogPlot {
+                title: format!("{title}: {y_label} vs {x_label}"),
+                x_label: x_label.into(),
+                y_label: y_label.into(),
+                series,
+                hlines: vec![],
+                vlines: vec![],
+            };
+            log_plot(&path, &plot, CURVE_SIZE)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// The iterations logged in a `spectra.csv`.
+fn spectra_iterations(spectra: &History) -> Result<Vec<usize>> {
+    let i = spectra.index("iter").ok_or_else(|| Error::Parse {
+        path: "spectra.csv".into(),
+        reason: "no `iter` column".into(),
+    })?;
+    let mut its: Vec<usize> = spectra
+        .rows
+        .iter()
+        .filter_map(|r| r[i].map(|v| v as usize))
+        .collect();
+    its.dedup();
+    Ok(its)
+}
+
+/// One `spectrum-iter<k>.png` per requested iteration of a run with a
+/// `spectra.csv` (natural-gradient methods): σ_n and the RCE curve against
+/// n, the precision level, and the kept ranks and rank1/rank2 as vertical
+/// lines. `iterations` empty: the first, middle and last logged iteration.
+/// Returns the files written (none when the run has no `spectra.csv`).
+pub fn spectrum_figures(run: &RunData, out: &Path, iterations: &[usize]) -> Result<Vec<PathBuf>> {
+    let path = run.dir.join("spectra.csv");
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let sp = History::read(&path)?;
+    let logged = spectra_iterations(&sp)?;
+    if logged.is_empty() {
+        return Ok(vec![]);
+    }
+    let chosen: Vec<usize> = if iterations.is_empty() {
+        let mut c = vec![
+            logged[0],
+            logged[logged.len() / 2],
+            logged[logged.len() - 1],
+        ];
+        c.dedup();
+        c
+    } else {
+        for it in iterations {
+            if !logged.contains(it) {
+                return Err(Error::config(
+                    "--iters",
+                    format!(
+                        "iteration {it} is not in {} (logged: {} to {})",
+                        path.display(),
+                        logged[0],
+                        logged[logged.len() - 1]
+                    ),
+                ));
+            }
+        }
+        iterations.to_vec()
+    };
+    let col = |name: &str| sp.index(name);
+    let (ci, cn, cs, cr) = (col("iter"), col("n"), col("sigma"), col("rce"));
+    let (Some(ci), Some(cn), Some(cs), Some(cr)) = (ci, cn, cs, cr) else {
+        return Err(Error::Parse {
+            path: path.display().to_string(),
+            reason: "needs columns iter, n, sigma, rce".into(),
+        });
+    };
+    let mut written = Vec::new();
+    for it in chosen {
+        let rows: Vec<&Vec<Option<f64>>> = sp
+            .rows
+            .iter()
+            .filter(|r| r[ci] == Some(it as f64))
+            .collect();
+        let sigma: Vec<(f64, f64)> = rows.iter().filter_map(|r| Some((r[cn]?, r[cs]?))).collect();
+        let rce: Vec<(f64, f64)> = rows.iter().filter_map(|r| Some((r[cn]?, r[cr]?))).collect();
+        let first = rows[0];
+        let scalar = |name: &str| col(name).and_then(|c| first[c]);
+        let mut hlines = vec![];
+        if let Some(p) = scalar("precision") {
+            hlines.push((p, format!("precision {p:.1e}")));
+        }
+        let mut vlines = vec![];
+        for (name, label) in [
+            ("kept", "kept (narrow step)"),
+            ("kept_wide", "kept (wide step)"),
+            ("rank1", "rank1: RCE meets σ"),
+            ("rank2", "rank2: RCE meets precision"),
+        ] {
+            if let Some(k) = scalar(name) {
+                vlines.push((k, format!("{label} = {k}")));
+            }
+        }
+        let sqrt_loss = scalar("sqrt_loss").unwrap_or(f64::NAN);
+        let plot = LogPlot {
+            title: format!(
+                "{} {} s{}: spectrum at iteration {it} (√loss {sqrt_loss:.2e})",
+                run.problem, run.optimizer, run.seed
+            ),
+            x_label: "n".into(),
+            y_label: "singular value σ_n, RCE_n".into(),
+            series: vec![
+                Series {
+                    label: "σ_n".into(),
+                    points: sigma,
+                },
+                Series {
+                    label: "RCE_n".into(),
+                    points: rce,
+                },
+            ],
+            hlines,
+            vlines,
+        };
+        let file = out.join(format!("spectrum-iter{it}.png"));
+        log_plot(&file, &plot, CURVE_SIZE)?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// The axes of a two-dimensional tensor grid whose last coordinate varies
+/// fastest, or `None` if `points` is not such a grid.
+pub fn grid_axes(points: &[f64], dim: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    if dim != 2 || points.len() < 4 {
+        return None;
+    }
+    let n = points.len() / 2;
+    let ny = points
+        .chunks_exact(2)
+        .take_while(|p| p[0] == points[0])
+        .count();
+    if ny == 0 || !n.is_multiple_of(ny) {
+        return None;
+    }
+    let nx = n / ny;
+    let xs: Vec<f64> = (0..nx).map(|i| points[2 * i * ny]).collect();
+    let ys: Vec<f64> = (0..ny).map(|j| points[2 * j + 1]).collect();
+    let increasing = |v: &[f64]| v.windows(2).all(|w| w[1] > w[0]);
+    if !(increasing(&xs) && increasing(&ys)) {
+        return None;
+    }
+    let matches = points
+        .chunks_exact(2)
+        .enumerate()
+        .all(|(k, p)| p[0] == xs[k / ny] && p[1] == ys[k % ny]);
+    matches.then_some((xs, ys))
+}
+
+/// `solution.png`: the trained solution, the reference and `log10 |error|`
+/// on the problem's evaluation grid, for two-dimensional problems whose
+/// grid is a tensor grid. `None` for other problems.
+pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<Option<PathBuf>> {
+    let d = problem.widths[0];
+    let Some((xs, ys)) = grid_axes(&problem.reference.points, d) else {
+        return Ok(None);
+    };
+    let (_, theta) = SavedModel::load(run.dir.join("model.json"))?;
+    let u = problem.solution(&theta, &problem.reference.points)?;
+    let m = problem.reference.metrics_of(&u);
+    let err: Vec<f64> = u
+        .iter()
+        .zip(&problem.reference.values)
+        .map(|(a, b)| a - b)
+        .collect();
+    let (xn, yn) = (problem.coordinates[0], problem.coordinates[1]);
+    let field = |title: &str, values: Vec<f64>, log_abs: bool| Field {
+        title: title.into(),
+        x_name: xn.into(),
+        y_name: yn.into(),
+        xs: xs.clone(),
+        ys: ys.clone(),
+        values,
+        log_abs,
+    };
+    let fields = [
+        field("u_θ (trained)", u, false),
+        field("u* (reference)", problem.reference.values.clone(), false),
+        field("log10 |u_θ − u*|", err, true),
+    ];
+    let path = out.join("solution.png");
+    heatmaps(
+        &path,
+        &format!(
+            "{} {} s{}: l2_abs {:.2e}, l2_rel {:.2e}, linf {:.2e}",
+            run.problem, run.optimizer, run.seed, m.l2_abs, m.l2_rel, m.linf
+        ),
+        &fields,
+        (520, 460),
+    )?;
+    Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::tensor_grid;
+
+    #[test]
+    fn grid_axes_recognises_tensor_grids_only() {
+        let xs = vec![0.0, 0.5, 1.0];
+        let ys = vec![-1.0, 0.0, 2.0, 3.0];
+        let pts = tensor_grid(&[xs.clone(), ys.clone()]);
+        assert_eq!(grid_axes(&pts, 2), Some((xs, ys)));
+        let mut bad = pts.clone();
+        bad[5] = 7.0;
+        assert_eq!(grid_axes(&bad, 2), None);
+        assert_eq!(grid_axes(&pts, 3), None);
+    }
+}

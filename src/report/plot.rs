@@ -1,0 +1,428 @@
+//! PNG figures (plotters, bitmap backend, DejaVu Sans shipped in
+//! `assets/fonts` so no system font library is needed).
+//!
+//! Three kinds: curves on a log-scale y axis (loss and error against
+//! iteration or wall time, several runs on one plot), the spectral
+//! signature of one natural-gradient step (singular values, RCE curve,
+//! precision level and cutoff ranks), and heat maps of a field on a tensor
+//! grid (solution, reference, pointwise error).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+
+static FONT: Once = Once::new();
+
+fn ensure_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .unwrap_or_else(|_| unreachable!("the shipped font parses"));
+    });
+}
+
+const FONT_FAMILY: &str = "sans-serif";
+
+/// Distinct line colours (the "tab10" palette).
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of the `k`-th series.
+fn color(k: usize) -> RGBColor {
+    COLORS[k % COLORS.len()]
+}
+
+fn plot_err(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |reason| Error::Plot {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// One named curve.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// `(x, y)` points; those with `y ≤ 0` or not finite are skipped on a log axis.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line plot with a logarithmic y axis.
+#[derive(Clone, Debug)]
+pub struct LogPlot {
+    /// Caption.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// The curves.
+    pub series: Vec<Series>,
+    /// Horizontal reference lines `(y, label)`, dashed.
+    pub hlines: Vec<(f64, String)>,
+    /// Vertical reference lines `(x, label)`, dashed.
+    pub vlines: Vec<(f64, String)>,
+}
+
+/// Decade-rounded bounds of the positive finite values in `ys`.
+fn log_bounds(ys: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = ys
+        .filter(|y| y.is_finite() && *y > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let lo = 10f64.powf(lo.log10().floor());
+    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
+    Some((lo, hi))
+}
+
+fn sci_label(v: &f64) -> String {
+    format!("{v:.0e}")
+}
+
+fn short_label(v: &f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-2..1e4).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// Draw `plot` into the PNG `path` (`width × height` pixels).
+pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
+    ensure_font();
+    let err = plot_err(path);
+    let pts = || plot.series.iter().flat_map(|s| s.points.iter());
+    let (y0, y1) = log_bounds(pts().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.0)))
+        .ok_or_else(|| err("no positive finite value to plot".into()))?;
+    let xs = pts()
+        .map(|p| p.0)
+        .chain(plot.vlines.iter().map(|v| v.0))
+        .filter(|x| x.is_finite());
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
+    };
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&plot.title, (FONT_FAMILY, 24))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(&plot.x_label)
+        .y_desc(&plot.y_label)
+        .label_style((FONT_FAMILY, 16))
+        .axis_desc_style((FONT_FAMILY, 18))
+        .y_label_formatter(&sci_label)
+        .x_label_formatter(&short_label)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (k, s) in plot.series.iter().enumerate() {
+        let c = color(k);
+        let line: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
+            .collect();
+        chart
+            .draw_series(LineSeries::new(line, c.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(&s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+    }
+    let dash = |chart: &mut ChartContext<'_, _, _>, a: (f64, f64), b: (f64, f64), label: &str| {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![a, b],
+                6,
+                4,
+                BLACK.mix(0.7).stroke_width(1),
+            ))
+            .map_err(|e| err(e.to_string()))?
+            .label(label)
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], BLACK.mix(0.7).stroke_width(1))
+            });
+        Ok::<_, Error>(())
+    };
+    for (y, label) in &plot.hlines {
+        dash(&mut chart, (x0, *y), (x1, *y), label)?;
+    }
+    for (x, label) in &plot.vlines {
+        dash(&mut chart, (*x, y0), (*x, y1), label)?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT_FAMILY, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// A scalar field on a tensor grid: `values[i·ny + j]` at `(xs[i], ys[j])`.
+#[derive(Clone, Debug)]
+pub struct Field {
+    /// Panel caption.
+    pub title: String,
+    /// Horizontal axis name.
+    pub x_name: String,
+    /// Vertical axis name.
+    pub y_name: String,
+    /// Horizontal grid values (increasing).
+    pub xs: Vec<f64>,
+    /// Vertical grid values (increasing).
+    pub ys: Vec<f64>,
+    /// The field, first index along x.
+    pub values: Vec<f64>,
+    /// Colour by `log10 |value|` instead of the value (the colour bar then
+    /// shows the exponent; say so in the title).
+    pub log_abs: bool,
+}
+
+/// Cell edges halfway between grid values (the outer cells mirrored).
+fn edges(v: &[f64]) -> Vec<f64> {
+    let n = v.len();
+    if n == 1 {
+        return vec![v[0] - 0.5, v[0] + 0.5];
+    }
+    let mut e = Vec::with_capacity(n + 1);
+    e.push(v[0] - 0.5 * (v[1] - v[0]));
+    for w in v.windows(2) {
+        e.push(0.5 * (w[0] + w[1]));
+    }
+    e.push(v[n - 1] + 0.5 * (v[n - 1] - v[n - 2]));
+    e
+}
+
+/// A perceptually ordered colour map (dark blue → teal → yellow), `t ∈ [0, 1]`.
+fn colormap(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * (STOPS.len() - 1) as f64;
+    let k = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - k as f64;
+    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    let mix = |p: f64, q: f64| (p + f * (q - p)).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Path) -> Result<()> {
+    let err = plot_err(path);
+    let (nx, ny) = (f.xs.len(), f.ys.len());
+    if nx * ny != f.values.len() || nx == 0 || ny == 0 {
+        return Err(err(format!(
+            "field `{}`: {} values for a {nx}×{ny} grid",
+            f.title,
+            f.values.len()
+        )));
+    }
+    let shown: Vec<f64> = f
+        .values
+        .iter()
+        .map(|v| {
+            if f.log_abs {
+                v.abs().max(1e-300).log10()
+            } else {
+                *v
+            }
+        })
+        .collect();
+    let (lo, hi) = shown
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, lo + 1.0)
+    };
+    let (w, _) = area.dim_in_pixel();
+    let (main, bar) = area.split_horizontally(w.saturating_sub(110));
+    let (ex, ey) = (edges(&f.xs), edges(&f.ys));
+    let mut chart = ChartBuilder::on(&main)
+        .caption(&f.title, (FONT_FAMILY, 20))
+        .margin(10)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(ex[0]..ex[nx], ey[0]..ey[ny])
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&f.x_name)
+        .y_desc(&f.y_name)
+        .label_style((FONT_FAMILY, 14))
+        .axis_desc_style((FONT_FAMILY, 16))
+        .x_label_formatter(&short_label)
+        .y_label_formatter(&short_label)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let cells = (0..nx).flat_map(|i| (0..ny).map(move |j| (i, j)));
+    chart
+        .draw_series(cells.map(|(i, j)| {
+            let t = (shown[i * ny + j] - lo) / (hi - lo);
+            Rectangle::new(
+                [(ex[i], ey[j]), (ex[i + 1], ey[j + 1])],
+                colormap(t).filled(),
+            )
+        }))
+        .map_err(|e| err(e.to_string()))?;
+    let mut cb = ChartBuilder::on(&bar)
+        .margin_top(40)
+        .margin_bottom(55)
+        .margin_right(10)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .map_err(|e| err(e.to_string()))?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .label_style((FONT_FAMILY, 13))
+        .y_label_formatter(&short_label)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let steps = 128;
+    cb.draw_series((0..steps).map(|k| {
+        let a = lo + (hi - lo) * k as f64 / steps as f64;
+        let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            colormap((k as f64 + 0.5) / steps as f64).filled(),
+        )
+    }))
+    .map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// Heat maps of the fields side by side in one PNG, each with its colour bar.
+pub fn heatmaps(path: &Path, title: &str, fields: &[Field], panel: (u32, u32)) -> Result<()> {
+    ensure_font();
+    let err = plot_err(path);
+    let n = fields.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (panel.0 * n, panel.1 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let root = root
+        .titled(title, (FONT_FAMILY, 24))
+        .map_err(|e| err(e.to_string()))?;
+    for (area, f) in root.split_evenly((1, fields.len())).iter().zip(fields) {
+        draw_field(area, f, path)?;
+    }
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_bounds_round_to_decades() {
+        assert_eq!(
+            log_bounds([3e-5, 0.0, -1.0, 20.0, f64::NAN].into_iter()),
+            Some((1e-5, 100.0))
+        );
+        assert_eq!(log_bounds([0.0, -2.0].into_iter()), None);
+        let (lo, hi) = log_bounds([1e-3].into_iter()).unwrap();
+        assert!((lo - 1e-3).abs() < 1e-18 && (hi - 1e-2).abs() < 1e-17);
+    }
+
+    #[test]
+    fn edges_bracket_the_points() {
+        assert_eq!(edges(&[0.0, 1.0, 3.0]), vec![-0.5, 0.5, 2.0, 4.0]);
+        assert_eq!(colormap(0.0), RGBColor(68, 1, 84));
+        assert_eq!(colormap(1.0), RGBColor(253, 231, 37));
+    }
+
+    /// Both kinds of figure are written as PNG files (non-empty, PNG signature).
+    #[test]
+    fn figures_are_written() {
+        let dir = std::env::temp_dir().join(format!("natgrad-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lp = dir.join("curves.png");
+        log_plot(
+            &lp,
+            &LogPlot {
+                title: "test".into(),
+                x_label: "iteration".into(),
+                y_label: "loss".into(),
+                series: vec![Series {
+                    label: "a".into(),
+                    points: (0..50).map(|i| (i as f64, 10f64.powi(-i / 5))).collect(),
+                }],
+                hlines: vec![(1e-6, "level".into())],
+                vlines: vec![(10.0, "rank".into())],
+            },
+            (640, 480),
+        )
+        .unwrap();
+        let hp = dir.join("field.png");
+        let xs: Vec<f64> = (0..8).map(|i| i as f64 / 7.0).collect();
+        let values: Vec<f64> = (0..64).map(|k| (k as f64).sin()).collect();
+        let f = Field {
+            title: "u".into(),
+            x_name: "x".into(),
+            y_name: "y".into(),
+            xs: xs.clone(),
+            ys: xs,
+            values,
+            log_abs: false,
+        };
+        let mut g = f.clone();
+        g.log_abs = true;
+        heatmaps(&hp, "fields", &[f, g], (400, 360)).unwrap();
+        for p in [lp, hp] {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(bytes.len() > 1000 && bytes.starts_with(b"\x89PNG"), "{p:?}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
