@@ -105,11 +105,13 @@ impl BenchRow {
 }
 
 /// Run one case, writing its run directory under `runs_dir`, evaluating the
-/// error every `eval_every` iterations.
+/// error every `eval_every` iterations and, with `eval_interval_s`, also
+/// whenever that much training time has passed since the last evaluation.
 pub fn run_case(
     case: &BenchCase,
     runs_dir: &Path,
     eval_every: usize,
+    eval_interval_s: Option<f64>,
     progress_every: Option<usize>,
 ) -> Result<BenchRow> {
     let mut spec = RunSpec::defaults(&case.problem)?;
@@ -117,6 +119,7 @@ pub fn run_case(
     spec.budget = case.budget.clone();
     spec.seed = case.seed;
     spec.eval_every = eval_every;
+    spec.eval_interval_s = eval_interval_s;
     spec.progress_every = progress_every;
     let dir = runs_dir.join(case.label());
     spec.out = Some(dir.clone());

@@ -158,6 +158,7 @@ type Evaluator<'a> = Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>;
 pub struct Trainer<'a> {
     budget: Budget,
     eval_every: usize,
+    eval_interval_s: Option<f64>,
     evaluator: Option<Evaluator<'a>>,
     observers: Vec<Box<dyn Observer + 'a>>,
 }
@@ -168,6 +169,7 @@ impl<'a> Trainer<'a> {
         Trainer {
             budget,
             eval_every: 10,
+            eval_interval_s: None,
             evaluator: None,
             observers: vec![],
         }
@@ -176,6 +178,14 @@ impl<'a> Trainer<'a> {
     /// Evaluate the error every `k` iterations (and at the first and last); `0` only at the ends.
     pub fn eval_every(mut self, k: usize) -> Self {
         self.eval_every = k;
+        self
+    }
+
+    /// Also evaluate whenever `seconds` of training time have passed since the
+    /// last evaluation: even curves against wall time for methods whose
+    /// iterations differ in cost by 100× (`eval_every(0)` makes it the only rule).
+    pub fn eval_interval(mut self, seconds: Option<f64>) -> Self {
+        self.eval_interval_s = seconds;
         self
     }
 
@@ -212,6 +222,7 @@ impl<'a> Trainer<'a> {
         let mut loss = obj.loss(&theta).map_err(|e| e.at_iteration(0))?;
         clock += t0.elapsed().as_secs_f64();
         let mut metrics = self.evaluate(&theta)?;
+        let mut last_eval = clock;
         let mut record = IterRecord {
             iter: 0,
             time_s: clock,
@@ -272,8 +283,17 @@ impl<'a> Trainer<'a> {
             let last = iter >= self.budget.max_iters
                 || clock >= self.budget.max_seconds
                 || loss <= self.budget.target_loss;
-            let due = last || (self.eval_every > 0 && iter % self.eval_every == 0);
-            metrics = if due { self.evaluate(&theta)? } else { None };
+            let due = last
+                || (self.eval_every > 0 && iter.is_multiple_of(self.eval_every))
+                || self
+                    .eval_interval_s
+                    .is_some_and(|dt| clock - last_eval >= dt);
+            metrics = if due {
+                last_eval = clock;
+                self.evaluate(&theta)?
+            } else {
+                None
+            };
             record = IterRecord {
                 iter,
                 time_s: clock,
@@ -436,6 +456,39 @@ mod tests {
             .run(&Bowl, &mut opt, vec![1.0, 1.0])
             .is_err()
         );
+    }
+
+    /// The evaluation schedule: by iteration count, by elapsed training time, or only at the ends.
+    #[test]
+    fn evaluation_schedules() {
+        let evaluated = |every: usize, interval: Option<f64>| {
+            let calls = std::cell::Cell::new(0usize);
+            let mut opt = Scripted {
+                steps: 0,
+                blow_at: usize::MAX,
+            };
+            Trainer::new(budget(20, 0.0))
+                .eval_every(every)
+                .eval_interval(interval)
+                .evaluator(|_| {
+                    calls.set(calls.get() + 1);
+                    Ok(Metrics {
+                        l2_abs: 0.0,
+                        l2_rel: 0.0,
+                        linf: 0.0,
+                    })
+                })
+                .run(&Bowl, &mut opt, vec![1.0, 1.0])
+                .unwrap();
+            calls.get()
+        };
+        // Start, iterations 5, 10, 15, 20 (the last).
+        assert_eq!(evaluated(5, None), 5);
+        // Only the start and the last iteration.
+        assert_eq!(evaluated(0, None), 2);
+        assert_eq!(evaluated(0, Some(1e9)), 2);
+        // Any positive step time exceeds a zero-length interval: every iteration.
+        assert_eq!(evaluated(0, Some(f64::MIN_POSITIVE)), 21);
     }
 
     /// An initial θ whose loss is not finite is an error, not a silent run.

@@ -20,8 +20,10 @@ pub struct RunSpec {
     pub budget: Budget,
     /// Seed of the initialisation.
     pub seed: u64,
-    /// Evaluate the error every this many iterations.
+    /// Evaluate the error every this many iterations (0: only by `eval_interval_s` and at the ends).
     pub eval_every: usize,
+    /// Also evaluate whenever this much training time has passed since the last evaluation.
+    pub eval_interval_s: Option<f64>,
     /// Output directory (none: write nothing).
     pub out: Option<PathBuf>,
     /// Print a progress line every this many iterations (none: quiet).
@@ -44,6 +46,7 @@ impl RunSpec {
             },
             seed: 0,
             eval_every: 10,
+            eval_interval_s: None,
             out: None,
             progress_every: Some(100),
         };
@@ -64,6 +67,14 @@ impl RunSpec {
     /// Check the whole specification.
     pub fn validate(&self) -> Result<()> {
         self.optimizer.validate()?;
+        if let Some(dt) = self.eval_interval_s
+            && !(dt.is_finite() && dt > 0.0)
+        {
+            return Err(Error::config(
+                "eval_interval_s",
+                format!("must be finite and > 0, got {dt}"),
+            ));
+        }
         self.budget.validate()
     }
 
@@ -79,6 +90,7 @@ impl RunSpec {
         let eval_pb = pb.clone();
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
+            .eval_interval(self.eval_interval_s)
             .evaluator(move |th| eval_pb.metrics(th));
         if let Some(every) = self.progress_every {
             let iters = if self.budget.max_iters == usize::MAX {

@@ -59,9 +59,15 @@ struct CompareArgs {
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
-    /// Evaluate the error every K iterations (the curves and the times to 1e-4/1e-8 use these).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    /// Also evaluate the error every K iterations (default 0: by time only, see --eval-points).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     eval_every: usize,
+    /// Evaluate the error about this many times per run, evenly in training
+    /// time (every max-seconds/N seconds), so that cheap and costly
+    /// iterations get equally dense error curves; the times to 1e-4/1e-8 are
+    /// read at these evaluations.
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    eval_points: usize,
     /// Output directory (default `compare/<problem>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -93,6 +99,7 @@ fn run_cases(
     eval_every: usize,
     quiet: bool,
     what: &str,
+    eval_interval_s: Option<f64>,
     mut report: impl FnMut(&[natgrad::report::BenchRow]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<natgrad::report::BenchRow>> {
     let mut rows = Vec::new();
@@ -106,8 +113,14 @@ fn run_cases(
                 case.budget.max_seconds
             );
         }
-        let row = natgrad::report::run_case(case, runs_dir, eval_every, (!quiet).then_some(100))
-            .with_context(|| format!("{what} case {}", case.label()))?;
+        let row = natgrad::report::run_case(
+            case,
+            runs_dir,
+            eval_every,
+            eval_interval_s,
+            (!quiet).then_some(100),
+        )
+        .with_context(|| format!("{what} case {}", case.label()))?;
         if !quiet {
             eprintln!(
                 "{what} [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
@@ -154,9 +167,16 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
-        "Command: `{}`. Each run: training-time budget {} s, one after the other in one process; dense-kernel threads: {}.",
+        "Command: `{}`. Each run: training-time budget {} s, one after the other in one process; \
+         errors evaluated every {:.3} s of training time{}; dense-kernel threads: {}.",
         command.join(" "),
         args.max_seconds,
+        args.max_seconds / args.eval_points.max(1) as f64,
+        if args.eval_every > 0 {
+            format!(" and every {} iterations", args.eval_every)
+        } else {
+            String::new()
+        },
         args.threads
     );
     let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
@@ -166,6 +186,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         args.eval_every,
         args.quiet,
         "compare",
+        Some(args.max_seconds / args.eval_points.max(1) as f64),
         |rows| {
             write_file(
                 &out.join("compare.md"),
@@ -309,6 +330,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         args.eval_every,
         args.quiet,
         "bench",
+        None,
         |rows| {
             write_file(&args.out.join("bench.md"), &markdown(rows, &preamble))?;
             write_file(&args.out.join("bench.csv"), &csv(rows))
