@@ -15,8 +15,10 @@
 //!   their residual functions ([`pde`]), evaluation set and reference;
 //! * [`residual::LeastSquares`] — `r`, `φ` and the loss `L = Σ_b mean_b r²`;
 //! * [`linalg`] — the only module that calls faer: accurate SVD, QR, RCE;
-//! * [`optim`] — ANaGRAM, Adam, L-BFGS behind [`optim::Optimizer`];
-//! * [`train::Trainer`] — budgets, observers, typed termination reasons.
+//! * [`optim`] — ANaGRAM, AMStraMGRAM, E-NGD, Nyström-PCG natural gradient,
+//!   SSBroyden, L-BFGS and Adam behind [`optim::Optimizer`];
+//! * [`train::Trainer`] — budgets, observers, typed termination reasons;
+//! * [`report`] — benchmark and comparison tables, PNG figures.
 //!
 //! ```no_run
 //! # fn main() -> natgrad::Result<()> {

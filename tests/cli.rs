@@ -398,12 +398,15 @@ fn compare_and_plot_write_tables_and_figures() {
         all,
         "--max-iters",
         "4",
+        "--eval-every",
+        "1",
         "--quiet",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.contains("and every 1 iterations"), "{md}");
     for opt in all.split(',') {
         assert!(
             md.contains(&format!("| {opt} | 0 | 4 |")),

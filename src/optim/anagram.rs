@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::linesearch::{StepGrid, grid_search};
+use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, Spectrum, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{SystemSvd, SystemSvdWorkspace};
@@ -215,12 +215,11 @@ impl Optimizer for Anagram {
             kept: dir.keep,
             ..Default::default()
         };
-        let t = Instant::now();
-        let (eta, loss) = grid_search(obj, theta, &dir.d, &self.config.line_search)?;
-        let ls_s = t.elapsed().as_secs_f64();
-        for (t, dd) in theta.iter_mut().zip(&dir.d) {
-            *t -= eta * dd;
-        }
+        let GridStep {
+            eta,
+            loss,
+            seconds: ls_s,
+        } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         Ok(StepReport {
             loss,
             rank: Some(dir.keep),

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::linesearch::{StepGrid, grid_search};
+use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{Matrix, gram, symmetric_eigen};
@@ -159,12 +159,11 @@ impl Optimizer for Engd {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], _loss: f64) -> Result<StepReport> {
         let dir = self.direction(obj, theta)?;
-        let t = Instant::now();
-        let (eta, loss) = grid_search(obj, theta, &dir.d, &self.config.line_search)?;
-        let ls_s = t.elapsed().as_secs_f64();
-        for (t, dd) in theta.iter_mut().zip(&dir.d) {
-            *t -= eta * dd;
-        }
+        let GridStep {
+            eta,
+            loss,
+            seconds: ls_s,
+        } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         Ok(StepReport {
             loss,
             rank: Some(dir.keep),

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::linesearch::strong_wolfe;
+use super::linesearch::{strong_wolfe, validate_wolfe};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{dot, norm2};
@@ -48,19 +48,7 @@ impl LbfgsConfig {
         if self.memory == 0 {
             return Err(Error::config("optimizer.memory", "must be at least 1"));
         }
-        if self.max_evals == 0 {
-            return Err(Error::config("optimizer.max_evals", "must be at least 1"));
-        }
-        if !(0.0 < self.c1 && self.c1 < self.c2 && self.c2 < 1.0) {
-            return Err(Error::config(
-                "optimizer.c1/c2",
-                format!(
-                    "need 0 < c1 < c2 < 1, got c1 = {}, c2 = {}",
-                    self.c1, self.c2
-                ),
-            ));
-        }
-        Ok(())
+        validate_wolfe(self.c1, self.c2, self.max_evals)
     }
 }
 

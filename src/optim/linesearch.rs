@@ -90,6 +90,45 @@ pub fn grid_search(
     })
 }
 
+/// What [`grid_step`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridStep {
+    /// The step size η taken.
+    pub eta: f64,
+    /// The loss at the new θ.
+    pub loss: f64,
+    /// Seconds spent in the search.
+    pub seconds: f64,
+}
+
+/// [`grid_search`] along `−d`, then `θ ← θ − η d` with the best η.
+pub fn grid_step(
+    obj: &dyn Objective,
+    theta: &mut [f64],
+    d: &[f64],
+    grid: &StepGrid,
+) -> Result<GridStep> {
+    let t = std::time::Instant::now();
+    let (eta, loss) = grid_search(obj, theta, d, grid)?;
+    let seconds = t.elapsed().as_secs_f64();
+    theta.iter_mut().zip(d).for_each(|(x, dd)| *x -= eta * dd);
+    Ok(GridStep { eta, loss, seconds })
+}
+
+/// Check the strong-Wolfe constants `0 < c₁ < c₂ < 1` and the evaluation budget.
+pub fn validate_wolfe(c1: f64, c2: f64, max_evals: usize) -> Result<()> {
+    if max_evals == 0 {
+        return Err(Error::config("optimizer.max_evals", "must be at least 1"));
+    }
+    if !(0.0 < c1 && c1 < c2 && c2 < 1.0) {
+        return Err(Error::config(
+            "optimizer.c1/c2",
+            format!("need 0 < c1 < c2 < 1, got c1 = {c1}, c2 = {c2}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `L(θ − η d)` for every η (`+∞` where the loss is not finite), candidates
 /// spread over the worker threads ([`crate::parallel`]).
 pub fn losses_along(

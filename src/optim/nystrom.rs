@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::linesearch::{StepGrid, grid_search};
+use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{
@@ -293,12 +293,11 @@ impl Optimizer for Nystrom {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], _loss: f64) -> Result<StepReport> {
         let dir = self.direction(obj, theta)?;
-        let t = Instant::now();
-        let (eta, loss) = grid_search(obj, theta, &dir.d, &self.config.line_search)?;
-        let ls_s = t.elapsed().as_secs_f64();
-        for (t, dd) in theta.iter_mut().zip(&dir.d) {
-            *t -= eta * dd;
-        }
+        let GridStep {
+            eta,
+            loss,
+            seconds: ls_s,
+        } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         let [ta, ts, tc] = dir.times;
         Ok(StepReport {
             loss,

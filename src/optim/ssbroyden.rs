@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::linesearch::strong_wolfe;
+use super::linesearch::{strong_wolfe, validate_wolfe};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{Matrix, cholesky, dot, gemv_in_place, norm2};
@@ -57,25 +57,13 @@ impl Default for SsBroydenConfig {
 impl SsBroydenConfig {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
-        if self.max_evals == 0 {
-            return Err(Error::config("optimizer.max_evals", "must be at least 1"));
-        }
         if self.restart_every == 0 {
             return Err(Error::config(
                 "optimizer.restart_every",
                 "must be at least 1",
             ));
         }
-        if !(0.0 < self.c1 && self.c1 < self.c2 && self.c2 < 1.0) {
-            return Err(Error::config(
-                "optimizer.c1/c2",
-                format!(
-                    "need 0 < c1 < c2 < 1, got c1 = {}, c2 = {}",
-                    self.c1, self.c2
-                ),
-            ));
-        }
-        Ok(())
+        validate_wolfe(self.c1, self.c2, self.max_evals)
     }
 }
 

@@ -97,8 +97,10 @@ pub fn labels(runs: &[RunData]) -> Vec<String> {
 }
 
 /// `loss_vs_iter.png`, `loss_vs_time.png`, `error_vs_iter.png`,
-/// `error_vs_time.png` in `out`: every run on one plot, log-scale y. The
-/// error is the history column `error_column` (`l2_abs` or `l2_rel`).
+/// `error_vs_time.png` in `out`: every run on one plot, log-scale y; the
+/// time axis is logarithmic too (per-iteration costs differ by 100× between
+/// methods, and most of the action is in the first seconds). The error is
+/// the history column `error_column` (`l2_abs` or `l2_rel`).
 pub fn curve_figures(
     runs: &[RunData],
     out: &Path,
@@ -111,9 +113,9 @@ pub fn curve_figures(
         ("loss", "training loss", "loss"),
         (error_column, error_column, "error"),
     ] {
-        for (x, x_label, suffix) in [
-            ("iter", "iteration", "iter"),
-            ("time_s", "training time (s)", "time"),
+        for (x, x_label, suffix, log_x) in [
+            ("iter", "iteration", "iter", false),
+            ("time_s", "training time (s, log scale)", "time", true),
         ] {
             let series = runs
                 .iter()
@@ -133,6 +135,7 @@ pub fn curve_figures(
                 series,
                 hlines: vec![],
                 vlines: vec![],
+                log_x,
             };
             log_plot(&path, &plot, CURVE_SIZE)?;
             written.push(path);
@@ -249,6 +252,7 @@ pub fn spectrum_figures(run: &RunData, out: &Path, iterations: &[usize]) -> Resu
             ],
             hlines,
             vlines,
+            log_x: false,
         };
         let file = out.join(format!("spectrum-iter{it}.png"));
         log_plot(&file, &plot, CURVE_SIZE)?;

@@ -77,6 +77,8 @@ pub struct LogPlot {
     pub hlines: Vec<(f64, String)>,
     /// Vertical reference lines `(x, label)`, dashed.
     pub vlines: Vec<(f64, String)>,
+    /// Logarithmic x axis (points with `x ≤ 0` are skipped).
+    pub log_x: bool,
 }
 
 /// Decade-rounded bounds of the positive finite values in `ys`.
@@ -110,24 +112,62 @@ fn short_label(v: &f64) -> String {
     }
 }
 
+/// `x` with two significant digits, without trailing zeros (log-axis tick labels).
+fn two_digits(x: f64) -> String {
+    if !(x.is_finite() && x > 0.0) {
+        return format!("{x}");
+    }
+    if !(1e-4..1e5).contains(&x) {
+        return format!("{x:.1e}");
+    }
+    let decimals = (1 - x.log10().floor() as i32).max(0) as usize;
+    let t = format!("{x:.decimals$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    }
+}
+
 /// Draw `plot` into the PNG `path` (`width × height` pixels).
 pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
     ensure_font();
     let err = plot_err(path);
+    // A log x axis is drawn as a linear axis in log10 x, labelled with x.
+    let fx = |x: f64| {
+        if !plot.log_x {
+            Some(x)
+        } else if x > 0.0 {
+            Some(x.log10())
+        } else {
+            None
+        }
+    };
     let pts = || plot.series.iter().flat_map(|s| s.points.iter());
     let (y0, y1) = log_bounds(pts().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.0)))
         .ok_or_else(|| err("no positive finite value to plot".into()))?;
     let xs = pts()
         .map(|p| p.0)
         .chain(plot.vlines.iter().map(|v| v.0))
+        .filter_map(fx)
         .filter(|x| x.is_finite());
     let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
     });
+    if !x0.is_finite() {
+        return Err(err("no finite x value to plot".into()));
+    }
     let (x0, x1) = if x1 > x0 {
         (x0, x1)
     } else {
         (x0 - 1.0, x0 + 1.0)
+    };
+    let x_label = |v: &f64| {
+        if plot.log_x {
+            two_digits(10f64.powf(*v))
+        } else {
+            short_label(v)
+        }
     };
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -145,7 +185,7 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         .label_style((FONT_FAMILY, 16))
         .axis_desc_style((FONT_FAMILY, 18))
         .y_label_formatter(&sci_label)
-        .x_label_formatter(&short_label)
+        .x_label_formatter(&x_label)
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| err(e.to_string()))?;
@@ -154,7 +194,7 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         let line: Vec<(f64, f64)> = s
             .points
             .iter()
-            .copied()
+            .filter_map(|&(x, y)| Some((fx(x)?, y)))
             .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
             .collect();
         chart
@@ -163,26 +203,33 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
             .label(&s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
     }
-    let dash = |chart: &mut ChartContext<'_, _, _>, a: (f64, f64), b: (f64, f64), label: &str| {
+    // Reference lines: horizontal ones black, vertical ones in the colours after the series'.
+    let dash = |chart: &mut ChartContext<'_, _, _>,
+                a: (f64, f64),
+                b: (f64, f64),
+                label: &str,
+                c: RGBColor| {
+        let style = c.mix(0.8).stroke_width(2);
         chart
-            .draw_series(DashedLineSeries::new(
-                vec![a, b],
-                6,
-                4,
-                BLACK.mix(0.7).stroke_width(1),
-            ))
+            .draw_series(DashedLineSeries::new(vec![a, b], 7, 5, style))
             .map_err(|e| err(e.to_string()))?
             .label(label)
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], BLACK.mix(0.7).stroke_width(1))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         Ok::<_, Error>(())
     };
     for (y, label) in &plot.hlines {
-        dash(&mut chart, (x0, *y), (x1, *y), label)?;
+        dash(&mut chart, (x0, *y), (x1, *y), label, BLACK)?;
     }
-    for (x, label) in &plot.vlines {
-        dash(&mut chart, (*x, y0), (*x, y1), label)?;
+    for (k, (x, label)) in plot.vlines.iter().enumerate() {
+        if let Some(x) = fx(*x) {
+            dash(
+                &mut chart,
+                (x, y0),
+                (x, y1),
+                label,
+                color(plot.series.len() + k),
+            )?;
+        }
     }
     chart
         .configure_series_labels()
@@ -376,6 +423,16 @@ mod tests {
     }
 
     #[test]
+    fn log_tick_labels_have_two_digits() {
+        assert_eq!(two_digits(3.16227), "3.2");
+        assert_eq!(two_digits(31.6227), "32");
+        assert_eq!(two_digits(0.0316227), "0.032");
+        assert_eq!(two_digits(0.001), "0.001");
+        assert_eq!(two_digits(1.0), "1");
+        assert_eq!(two_digits(100.0), "100");
+    }
+
+    #[test]
     fn edges_bracket_the_points() {
         assert_eq!(edges(&[0.0, 1.0, 3.0]), vec![-0.5, 0.5, 2.0, 4.0]);
         assert_eq!(colormap(0.0), RGBColor(68, 1, 84));
@@ -400,6 +457,7 @@ mod tests {
                 }],
                 hlines: vec![(1e-6, "level".into())],
                 vlines: vec![(10.0, "rank".into())],
+                log_x: true,
             },
             (640, 480),
         )
