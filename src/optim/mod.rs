@@ -28,6 +28,7 @@ pub use ssbroyden::{SsBroyden, SsBroydenConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::linalg::Matrix;
 use crate::residual::{LeastSquares, System, Weighting};
 
 /// What an optimiser may ask of the problem (shared across line-search threads, hence `Sync`).
@@ -53,6 +54,15 @@ pub trait Objective: Sync {
         out.extend_from_slice(&sys.r);
         Ok(())
     }
+    /// The operator-curvature part of the loss Hessian at θ, in the units of
+    /// the weighted system (see [`LeastSquares::operator_curvature`]); E-NGD's
+    /// energy-Hessian option adds it to `φ̃ᵀφ̃`. The default: not available.
+    fn operator_curvature(&self, _theta: &[f64], _weighting: Weighting) -> Result<Matrix> {
+        Err(Error::config(
+            "optimizer.energy_hessian",
+            "this objective provides no operator curvature",
+        ))
+    }
     /// The weighted least-squares system `(r̃, φ̃)` at θ.
     fn system(&self, theta: &[f64], weighting: Weighting) -> Result<System> {
         let mut sys = System::default();
@@ -73,6 +83,9 @@ impl Objective for LeastSquares {
     }
     fn system_into(&self, theta: &[f64], weighting: Weighting, sys: &mut System) -> Result<()> {
         self.assemble_into(theta, weighting, sys)
+    }
+    fn operator_curvature(&self, theta: &[f64], weighting: Weighting) -> Result<Matrix> {
+        LeastSquares::operator_curvature(self, theta, weighting)
     }
     fn residuals_into(
         &self,

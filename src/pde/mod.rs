@@ -28,7 +28,7 @@ mod conditions;
 pub use crate::model::JetSpec;
 pub use conditions::{Dirichlet, InitialCondition, Neumann, SourceFn};
 
-use num_dual::{Dual64, DualNum};
+use num_dual::{Dual64, DualNum, HyperDual64};
 
 use crate::model::{Channels, JetTape};
 
@@ -155,6 +155,17 @@ pub trait ResidualFn: Send + Sync {
         n_out: usize,
         grad: &mut [f64],
     ) -> f64;
+    /// The second partial derivatives `∂²F/∂J_c∂J_c'` written into `hess`
+    /// (`n × n` row-major, `n = jet.len()`, symmetric), by hyper-dual numbers.
+    /// Zero for an operator linear in the jet.
+    fn curvature(
+        &self,
+        p: &Point<'_>,
+        jet: &[f64],
+        channels: &Channels,
+        n_out: usize,
+        hess: &mut [f64],
+    );
 }
 
 impl<T: Operator> ResidualFn for T {
@@ -216,6 +227,29 @@ impl<T: Operator> ResidualFn for T {
         }
         value
     }
+
+    fn curvature(
+        &self,
+        p: &Point<'_>,
+        jet: &[f64],
+        channels: &Channels,
+        n_out: usize,
+        hess: &mut [f64],
+    ) {
+        let n = jet.len();
+        let mut duals: Vec<HyperDual64> = jet.iter().map(|&v| HyperDual64::from(v)).collect();
+        for c in 0..n {
+            for c2 in c..n {
+                duals[c].eps1 = 1.0;
+                duals[c2].eps2 = 1.0;
+                let r = self.residual(p, &Jet::new(&duals, channels, n_out));
+                duals[c].eps1 = 0.0;
+                duals[c2].eps2 = 0.0;
+                hess[c * n + c2] = r.eps1eps2;
+                hess[c2 * n + c] = r.eps1eps2;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +292,50 @@ mod tests {
                 "channel {c}: fd {fd} vs {}",
                 grad[c]
             );
+        }
+    }
+
+    /// The hyper-dual curvature against central differences of the dual
+    /// linearisation, and its exact value for this operator: only
+    /// `∂²F/∂u² = 30u` is non-zero.
+    #[test]
+    fn curvature_matches_finite_differences() {
+        let ch = Operator::jet_spec(&Nonlinear).resolve(2).unwrap();
+        let jet = vec![0.3, -0.7, 1.1, 0.4];
+        let n = jet.len();
+        let p = Point {
+            x: &[0.25, 0.5],
+            normal: None,
+        };
+        let mut hess = vec![0.0; n * n];
+        ResidualFn::curvature(&Nonlinear, &p, &jet, &ch, 1, &mut hess);
+        let h = 1e-5;
+        let (mut gp, mut gm) = (vec![0.0; n], vec![0.0; n]);
+        for c in 0..n {
+            let (mut jp, mut jm) = (jet.clone(), jet.clone());
+            jp[c] += h;
+            jm[c] -= h;
+            ResidualFn::linearise(&Nonlinear, &p, &jp, &ch, 1, &mut gp);
+            ResidualFn::linearise(&Nonlinear, &p, &jm, &ch, 1, &mut gm);
+            for c2 in 0..n {
+                let fd = (gp[c2] - gm[c2]) / (2.0 * h);
+                assert!(
+                    (fd - hess[c * n + c2]).abs() < 1e-7,
+                    "({c}, {c2}): fd {fd} vs {}",
+                    hess[c * n + c2]
+                );
+            }
+        }
+        let value = 0; // the value channel comes first
+        for c in 0..n {
+            for c2 in 0..n {
+                let exact = if c == value && c2 == value {
+                    30.0 * jet[value]
+                } else {
+                    0.0
+                };
+                assert!((hess[c * n + c2] - exact).abs() < 1e-13);
+            }
         }
     }
 }

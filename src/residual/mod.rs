@@ -497,6 +497,105 @@ impl LeastSquares {
         Ok(())
     }
 
+    /// The operator-curvature part of the Hessian of the loss, in the units
+    /// of the system weighted by `weighting`:
+    /// `C = Σ_i w_i r_i Σ_{c,c'} ∂²F/∂J_c∂J_{c'}(x_i) ∇_θJ_c(x_i) ∇_θJ_{c'}(x_i)ᵀ`
+    /// (`P × P`, symmetric, in general indefinite), `w_i` the squared row
+    /// factor of point i's block. `φ̃ᵀφ̃ + C` is the Hessian of `½‖r̃‖²` without
+    /// the network's own curvature — E-NGD's energy Gram matrix for nonlinear
+    /// PDEs (Müller & Zeinhofer 2023). Zero for operators linear in the jet.
+    /// The per-channel jet gradients `∇_θJ_c` come from one batched reverse
+    /// pass per channel on which `F` is nonlinear (through the output
+    /// transform, when there is one).
+    pub fn operator_curvature(&self, theta: &[f64], weighting: Weighting) -> Result<Matrix> {
+        let p = self.n_params();
+        let n_out = self.model.output_dim();
+        let mut out = Matrix::zeros(p, p);
+        let mut tape = JetTape::default();
+        let mut scratch = Vec::new();
+        for (b, range) in self.chunks() {
+            let blk = &self.blocks[b];
+            let ch = &self.channels[b];
+            let n = ch.count() * n_out;
+            let s = range.len();
+            let w = weighting.row_factor(blk.len()).powi(2);
+            let (r, _) = self.linearise_chunk(b, range.clone(), theta, &mut tape)?;
+            let transform = self.transform.as_deref();
+            // m[k] = w r_k ∂²F/∂J∂J at point k (n × n).
+            let mut m = vec![0.0; s * n * n];
+            let mut jet = vec![0.0; n];
+            for (k, i) in range.clone().enumerate() {
+                tape.point_jet_in_place(k, &mut jet);
+                if let Some(t) = transform {
+                    t.plans[b].apply_in_place(&t.jets[b][i], &mut jet, &mut scratch);
+                }
+                let mk = &mut m[k * n * n..(k + 1) * n * n];
+                blk.op.curvature(&blk.point(i), &jet, ch, n_out, mk);
+                mk.iter_mut().for_each(|v| *v *= w * r[k]);
+            }
+            if m.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(b, "operator curvature ∂²F/∂J²"));
+            }
+            let active: Vec<usize> = (0..n)
+                .filter(|&c| {
+                    (0..s).any(|k| {
+                        m[k * n * n + c * n..k * n * n + (c + 1) * n]
+                            .iter()
+                            .any(|v| *v != 0.0)
+                    })
+                })
+                .collect();
+            if active.is_empty() {
+                continue;
+            }
+            // grads[a]: P × s, column k = ∇_θ J_c(x_k) for c = active[a].
+            let mut grads = Vec::with_capacity(active.len());
+            let mut seed = vec![0.0; n * s];
+            let mut unit = vec![0.0; n];
+            for &c in &active {
+                for (k, i) in range.clone().enumerate() {
+                    unit.fill(0.0);
+                    unit[c] = 1.0;
+                    if let Some(t) = transform {
+                        t.plans[b].pull_back_in_place(&t.jets[b][i], &mut unit, &mut scratch);
+                    }
+                    for (cc, v) in unit.iter().enumerate() {
+                        // Seed layout (channel·s + point)·n_out + output; n = channels·n_out.
+                        let (chan, o) = (cc / n_out, cc % n_out);
+                        seed[(chan * s + k) * n_out + o] = *v;
+                    }
+                }
+                let mut g = Matrix::zeros(p, s);
+                self.model
+                    .backward(theta, &tape, &seed, GradSink::PerPoint(g.as_mut_slice()))?;
+                grads.push(g);
+            }
+            // C += Σ_a G_a Y_aᵀ with Y_a's column k = Σ_{a'} m_k[c_a][c_a'] ∇J_{c_a'}(x_k).
+            let mut y = Matrix::zeros(p, s);
+            for (a, &c) in active.iter().enumerate() {
+                y.as_mut_slice().fill(0.0);
+                for k in 0..s {
+                    let col = y.col_mut(k);
+                    for (a2, &c2) in active.iter().enumerate() {
+                        let coef = m[k * n * n + c * n + c2];
+                        if coef != 0.0 {
+                            col.iter_mut()
+                                .zip(grads[a2].col(k))
+                                .for_each(|(yv, gv)| *yv += coef * gv);
+                        }
+                    }
+                }
+                crate::linalg::matmul_in_place(
+                    out.as_mut_slice(),
+                    crate::linalg::View::col_major(grads[a].as_slice(), p, s),
+                    crate::linalg::View::col_major(y.as_slice(), p, s).t(),
+                    true,
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// `L(θ)` and `∇L = 2 Σ_b (1/S_b) φ_bᵀ r_b`, by one reverse pass per block without forming φ.
     pub fn loss_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
         let p = self.n_params();
@@ -598,6 +697,89 @@ mod tests {
 
     fn flat(r: Vec<Vec<f64>>) -> Vec<f64> {
         r.into_iter().flatten().collect()
+    }
+
+    /// The jets of `u` (through the transform, if any) at every point of block `b`.
+    fn u_jets(ls: &LeastSquares, b: usize, theta: &[f64]) -> Vec<Vec<f64>> {
+        let blk = &ls.blocks[b];
+        let ch = &ls.channels[b];
+        let n = ch.count() * ls.model.output_dim();
+        let mut tape = JetTape::default();
+        ls.model
+            .forward_jets_into(theta, &blk.points, ch, &mut tape)
+            .unwrap();
+        let mut scratch = Vec::new();
+        (0..blk.len())
+            .map(|i| {
+                let mut jet = vec![0.0; n];
+                tape.point_jet_in_place(i, &mut jet);
+                if let Some(t) = ls.transform.as_deref() {
+                    t.plans[b].apply_in_place(&t.jets[b][i], &mut jet, &mut scratch);
+                }
+                jet
+            })
+            .collect()
+    }
+
+    /// `vᵀ C v` of the operator curvature against `Σ_i w_i r_i δJᵢᵀ F''ᵢ δJᵢ`
+    /// with the jet variations δJᵢ from central differences of the jets along
+    /// v (u³, e^u and u_x·u_y terms; with and without an output transform);
+    /// C is symmetric.
+    #[test]
+    fn operator_curvature_matches_finite_differences() {
+        for (ls, theta) in [
+            test_problem(Activation::Tanh),
+            hard_constrained(Activation::Tanh),
+        ] {
+            let c = ls.operator_curvature(&theta, Weighting::BlockMean).unwrap();
+            let p = ls.n_params();
+            for i in 0..p {
+                for j in 0..p {
+                    assert!((c.at(i, j) - c.at(j, i)).abs() <= 1e-12 * (1.0 + c.at(i, j).abs()));
+                }
+            }
+            let r = ls.residuals(&theta).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            for _ in 0..3 {
+                let v: Vec<f64> = (0..p).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let cv = c.mul_vec(&v);
+                let lhs = crate::linalg::dot(&v, &cv);
+                let h = 1e-5;
+                let tp: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + h * d).collect();
+                let tm: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t - h * d).collect();
+                let mut rhs = 0.0;
+                for b in 0..ls.blocks.len() {
+                    let blk = &ls.blocks[b];
+                    let w = Weighting::BlockMean.row_factor(blk.len()).powi(2);
+                    let (j0, jp, jm) = (
+                        u_jets(&ls, b, &theta),
+                        u_jets(&ls, b, &tp),
+                        u_jets(&ls, b, &tm),
+                    );
+                    let n = j0[0].len();
+                    let mut hess = vec![0.0; n * n];
+                    for i in 0..blk.len() {
+                        blk.op
+                            .curvature(&blk.point(i), &j0[i], &ls.channels[b], 1, &mut hess);
+                        let dj: Vec<f64> =
+                            (0..n).map(|c| (jp[i][c] - jm[i][c]) / (2.0 * h)).collect();
+                        let quad: f64 = (0..n)
+                            .map(|c| {
+                                (0..n)
+                                    .map(|c2| dj[c] * hess[c * n + c2] * dj[c2])
+                                    .sum::<f64>()
+                            })
+                            .sum();
+                        rhs += w * r[b][i] * quad;
+                    }
+                }
+                assert!(lhs.abs() > 1e-6, "curvature vanishes: {lhs}");
+                assert!(
+                    (lhs - rhs).abs() < 1e-7 * (1.0 + rhs.abs()),
+                    "vᵀCv {lhs} vs finite differences {rhs}"
+                );
+            }
+        }
     }
 
     /// Every row of φ, for linear and nonlinear operators and each boundary
