@@ -39,6 +39,17 @@ enum Command {
     Plot(PlotArgs),
 }
 
+/// Options shared by the commands that train.
+#[derive(clap::Args)]
+struct RunOptions {
+    /// Print no progress lines.
+    #[arg(long)]
+    quiet: bool,
+    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    threads: usize,
+}
+
 #[derive(clap::Args)]
 struct CompareArgs {
     /// Problem name (see `natgrad list`).
@@ -71,12 +82,8 @@ struct CompareArgs {
     /// Output directory (default `compare/<problem>`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print no progress lines.
-    #[arg(long)]
-    quiet: bool,
-    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    threads: usize,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 #[derive(clap::Args)]
@@ -159,7 +166,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
             cases.push(c);
         }
     }
-    natgrad::linalg::set_threads(args.threads);
+    natgrad::linalg::set_threads(args.run.threads);
     let out = args
         .out
         .clone()
@@ -177,14 +184,14 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         },
-        args.threads
+        args.run.threads
     );
     let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
     let rows = run_cases(
         &cases,
         &out.join("runs"),
         args.eval_every,
-        args.quiet,
+        args.run.quiet,
         "compare",
         Some(args.max_seconds / args.eval_points.max(1) as f64),
         |rows| {
@@ -196,7 +203,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         },
     )?;
     let figs = compare::figures(&rows, &out)?;
-    if !args.quiet {
+    if !args.run.quiet {
         eprintln!("wrote {}", out.join("compare.md").display());
         for f in figs {
             eprintln!("wrote {}", f.display());
@@ -279,12 +286,8 @@ struct BenchArgs {
     /// Output directory: `bench.md`, `bench.csv`, and `runs/<case>/`.
     #[arg(long, default_value = "bench")]
     out: PathBuf,
-    /// Print no progress lines.
-    #[arg(long)]
-    quiet: bool,
-    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    threads: usize,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -314,21 +317,21 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    natgrad::linalg::set_threads(args.threads);
+    natgrad::linalg::set_threads(args.run.threads);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
         "Command: `{}`. Dense-kernel threads: {}. {} case(s).",
         command.join(" "),
-        args.threads,
+        args.run.threads,
         cases.len()
     );
     run_cases(
         &cases,
         &args.out.join("runs"),
         args.eval_every,
-        args.quiet,
+        args.run.quiet,
         "bench",
         None,
         |rows| {
@@ -336,7 +339,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             write_file(&args.out.join("bench.csv"), &csv(rows))
         },
     )?;
-    if !args.quiet {
+    if !args.run.quiet {
         eprintln!("wrote {}", args.out.join("bench.md").display());
     }
     Ok(())
@@ -381,12 +384,8 @@ struct SolveArgs {
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print no progress lines.
-    #[arg(long)]
-    quiet: bool,
-    /// Dense-kernel threads (SVD, products); 1 is fastest on 2 cores.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    threads: usize,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
@@ -428,13 +427,13 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     spec.seed = args.seed;
     spec.eval_every = args.eval_every;
     spec.out = Some(args.out.unwrap_or_else(|| spec.default_out()));
-    spec.progress_every = (!args.quiet).then_some(100);
-    natgrad::linalg::set_threads(args.threads);
+    spec.progress_every = (!args.run.quiet).then_some(100);
+    natgrad::linalg::set_threads(args.run.threads);
     let out = spec.out.clone().expect("set above");
     let outcome = spec
         .run()
         .with_context(|| format!("solving `{}`", spec.problem))?;
-    if !args.quiet {
+    if !args.run.quiet {
         eprintln!("wrote {}", out.display());
     }
     Ok(outcome.termination)
