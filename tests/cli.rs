@@ -222,41 +222,187 @@ fn amstramgram_params_and_spectra() {
     std::fs::remove_dir_all(&out).ok();
 }
 
-/// The same seed gives the same history, bit for bit in every column but time.
-#[test]
-fn same_seed_same_history() {
-    let runs: Vec<Vec<Vec<String>>> = (0..2)
-        .map(|k| {
-            let out = tmp(&format!("det{k}"));
-            let o = natgrad(&[
-                "solve",
-                "heat",
-                "--max-iters",
-                "5",
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ]);
-            assert!(o.status.success(), "{}", stderr(&o));
-            let rows = read_history(&out);
-            std::fs::remove_dir_all(&out).ok();
-            rows
-        })
-        .collect();
-    assert_eq!(runs[0].len(), runs[1].len());
-    let timing: Vec<usize> = runs[0][0]
+const ALL_OPTIMIZERS: [&str; 7] = [
+    "amstramgram",
+    "anagram",
+    "engd",
+    "nystrom",
+    "lbfgs",
+    "adam",
+    "ssbroyden",
+];
+
+/// Every cell of two histories equal except the timing columns (`time_s`, `t_*`).
+fn assert_same_history(a: &[Vec<String>], b: &[Vec<String>], label: &str) {
+    assert_eq!(a.len(), b.len(), "{label}: row counts");
+    assert_eq!(a[0], b[0], "{label}: headers");
+    let timing: Vec<usize> = a[0]
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.starts_with("t") && c.as_str() != "termination")
+        .filter(|(_, c)| *c == "time_s" || c.starts_with("t_"))
         .map(|(i, _)| i)
         .collect();
-    for (a, b) in runs[0].iter().zip(&runs[1]).skip(1) {
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+    for (ra, rb) in a.iter().zip(b).skip(1) {
+        for (i, (x, y)) in ra.iter().zip(rb).enumerate() {
             if !timing.contains(&i) {
-                assert_eq!(x, y, "column {}", runs[0][0][i]);
+                assert_eq!(x, y, "{label}: iteration {}, column {}", ra[0], a[0][i]);
             }
         }
     }
+}
+
+fn solve_heat(opt: &str, iters: &str, out: &std::path::Path) -> Output {
+    natgrad(&[
+        "solve",
+        "heat",
+        "--optimizer",
+        opt,
+        "--max-iters",
+        iters,
+        "--eval-every",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// The same seed gives the same history, bit for bit in every column but
+/// the timings, for every optimiser.
+#[test]
+fn same_seed_same_history() {
+    for opt in ALL_OPTIMIZERS {
+        let runs: Vec<Vec<Vec<String>>> = (0..2)
+            .map(|k| {
+                let out = tmp(&format!("det-{opt}-{k}"));
+                let o = solve_heat(opt, "4", &out);
+                assert!(o.status.success(), "{opt}: {}", stderr(&o));
+                let rows = read_history(&out);
+                std::fs::remove_dir_all(&out).ok();
+                rows
+            })
+            .collect();
+        assert_same_history(&runs[0], &runs[1], opt);
+    }
+}
+
+/// A run stopped after 3 iterations and resumed to 6 gives the history of
+/// an uninterrupted 6-iteration run, bit for bit (timings aside), for every
+/// optimiser: θ, the optimiser's state (moments, quasi-Newton memory,
+/// AMStraMGRAM's cutoffs and basis, the Nyström stream) all carry over.
+#[test]
+fn resume_continues_bit_for_bit() {
+    for opt in ALL_OPTIMIZERS {
+        let (full, part) = (tmp(&format!("full-{opt}")), tmp(&format!("part-{opt}")));
+        assert!(solve_heat(opt, "6", &full).status.success());
+        assert!(solve_heat(opt, "3", &part).status.success());
+        assert!(
+            part.join("checkpoint.json").exists(),
+            "{opt}: no checkpoint"
+        );
+        let o = natgrad(&[
+            "solve",
+            "--resume",
+            part.to_str().unwrap(),
+            "--max-iters",
+            "6",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+        assert_same_history(&read_history(&full), &read_history(&part), opt);
+        let spectra = |d: &std::path::Path| std::fs::read_to_string(d.join("spectra.csv")).ok();
+        assert_eq!(spectra(&full), spectra(&part), "{opt}: spectra.csv");
+        std::fs::remove_dir_all(&full).ok();
+        std::fs::remove_dir_all(&part).ok();
+    }
+}
+
+/// SIGTERM stops a long run at the end of a step: exit code 4, summary with
+/// termination `interrupted`, a checkpoint and the history so far; resuming
+/// it reaches the same final loss as an uninterrupted run, bit for bit.
+#[test]
+fn sigterm_then_resume_matches_uninterrupted() {
+    // AMStraMGRAM on heat: ~0.1 s per iteration here, so the signal lands mid-run.
+    let iters = "40";
+    let (whole, cut) = (tmp("sig-whole"), tmp("sig-cut"));
+    let child = Command::new(env!("CARGO_BIN_EXE_natgrad"))
+        .args([
+            "solve",
+            "heat",
+            "--optimizer",
+            "amstramgram",
+            "--max-iters",
+            iters,
+            "--eval-every",
+            "1000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&cut)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(cut.join("summary.json")).unwrap();
+    assert!(summary.contains("\"interrupted\""), "{summary}");
+    let rows = read_history(&cut);
+    let done: usize = rows.last().unwrap()[0].parse().unwrap();
+    assert!(done > 0 && done < 40, "stopped after {done} iterations");
+    let o = natgrad(&["solve", "--resume", cut.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = natgrad(&[
+        "solve",
+        "heat",
+        "--optimizer",
+        "amstramgram",
+        "--max-iters",
+        iters,
+        "--eval-every",
+        "1000",
+        "--quiet",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let loss = |d: &std::path::Path| -> serde_json::Value {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["iters"], 40);
+        s["loss"].clone()
+    };
+    assert_eq!(loss(&whole), loss(&cut));
+    std::fs::remove_dir_all(&whole).ok();
+    std::fs::remove_dir_all(&cut).ok();
+}
+
+/// Resuming from a missing, truncated or foreign checkpoint is a one-line error.
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    let dir = tmp("badck");
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = |d: &std::path::Path| natgrad(&["solve", "--resume", d.to_str().unwrap()]);
+    let o = resume(&dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("checkpoint.json"), "{}", stderr(&o));
+    std::fs::write(
+        dir.join("checkpoint.json"),
+        "{\"format\": \"natgrad-checkpoint\", \"vers",
+    )
+    .unwrap();
+    let o = resume(&dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a checkpoint"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    let o = natgrad(&["solve", "heat", "--resume", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "problem and --resume together");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

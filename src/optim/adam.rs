@@ -74,6 +74,12 @@ impl AdamConfig {
 #[derive(Clone, Debug)]
 pub struct Adam {
     config: AdamConfig,
+    state: AdamState,
+}
+
+/// Adam's moments and step count.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct AdamState {
     m: Vec<f64>,
     v: Vec<f64>,
     t: usize,
@@ -84,9 +90,7 @@ impl Adam {
     pub fn new(config: AdamConfig) -> Self {
         Adam {
             config,
-            m: vec![],
-            v: vec![],
-            t: 0,
+            state: AdamState::default(),
         }
     }
 
@@ -95,7 +99,7 @@ impl Adam {
             .config
             .decay_steps
             .iter()
-            .filter(|&&s| self.t >= s)
+            .filter(|&&s| self.state.t >= s)
             .count();
         self.config.lr * self.config.decay_factor.powi(n as i32)
     }
@@ -108,20 +112,21 @@ impl Optimizer for Adam {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], _loss: f64) -> Result<StepReport> {
         let (_, g) = obj.loss_gradient(theta)?;
-        if self.m.len() != theta.len() {
-            self.m = vec![0.0; theta.len()];
-            self.v = vec![0.0; theta.len()];
+        if self.state.m.len() != theta.len() {
+            self.state.m = vec![0.0; theta.len()];
+            self.state.v = vec![0.0; theta.len()];
         }
-        self.t += 1;
+        self.state.t += 1;
         let (b1, b2) = (self.config.beta1, self.config.beta2);
-        let c1 = 1.0 - b1.powi(self.t as i32);
-        let c2 = 1.0 - b2.powi(self.t as i32);
+        let c1 = 1.0 - b1.powi(self.state.t as i32);
+        let c2 = 1.0 - b2.powi(self.state.t as i32);
         let lr = self.lr();
         let mut next = theta.to_vec();
+        let AdamState { m, v, .. } = &mut self.state;
         for i in 0..theta.len() {
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g[i];
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g[i] * g[i];
-            next[i] -= lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + self.config.eps);
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            next[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.config.eps);
         }
         let loss = obj.loss(&next)?;
         theta.copy_from_slice(&next);
@@ -132,5 +137,14 @@ impl Optimizer for Adam {
             extra: vec![],
             spectrum: None,
         })
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).expect("state serialises")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        self.state = super::restore_state("adam", state)?;
+        Ok(())
     }
 }

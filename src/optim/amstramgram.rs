@@ -130,7 +130,7 @@ impl AmstramgramConfig {
 }
 
 /// Where the adaptive cutoffs stand between iterations.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Cutoffs {
     r_max: usize,
     previous_r_min: Option<usize>,
@@ -150,6 +150,20 @@ pub struct Amstramgram {
     r: Vec<f64>,
     /// The current precision level ε of the continuation.
     stage_precision: Option<f64>,
+    /// θ where the last narrow-step decomposition was taken: its basis is
+    /// the one the next RCE curve is computed in.
+    basis_theta: Option<Vec<f64>>,
+    /// Set by [`Optimizer::restore`]: rebuild the basis at `basis_theta`
+    /// before the next step (the decomposition is deterministic).
+    basis_pending: bool,
+}
+
+/// What [`Amstramgram`] saves in a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct AmstramgramState {
+    cutoffs: Option<Cutoffs>,
+    stage_precision: Option<f64>,
+    basis_theta: Option<Vec<f64>>,
 }
 
 /// `RCE`-based ranks: `rank1 = #{n ≥ 1 : RCE_n < σ_n}`, `rank2 = #{n ≥ 1 : RCE_n ≥ ε_prec}`.
@@ -190,6 +204,8 @@ impl Amstramgram {
             basis_sigma: None,
             r: Vec::new(),
             stage_precision: None,
+            basis_theta: None,
+            basis_pending: false,
         }
     }
 
@@ -237,6 +253,14 @@ impl Optimizer for Amstramgram {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], loss: f64) -> Result<StepReport> {
         let t0 = Instant::now();
+        if self.basis_pending {
+            self.basis_pending = false;
+            if let Some(b) = self.basis_theta.clone() {
+                let svd = self.decompose(obj, &b)?;
+                self.basis_sigma = Some(svd.s.clone());
+                self.ws.recycle(svd);
+            }
+        }
         // The RCE curve of the residual at θ in the basis of the previous
         // narrow step (at the first iteration: of the decomposition at θ).
         let (svd, sigma, rce) = match self.basis_sigma.take() {
@@ -282,6 +306,7 @@ impl Optimizer for Amstramgram {
         let svd = self.decompose(obj, &wide)?;
         let d2 = svd.truncated_solve(r_min + 1);
         self.basis_sigma = Some(svd.s.clone());
+        self.basis_theta = Some(wide.clone());
         self.ws.recycle(svd);
         let (eta2, loss) = grid_search(obj, &wide, &d2, &self.config.line_search)?;
         for (t, d) in wide.iter_mut().zip(&d2) {
@@ -304,6 +329,25 @@ impl Optimizer for Amstramgram {
             ],
             spectrum: Some(spectrum),
         })
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(AmstramgramState {
+            cutoffs: self.cutoffs.clone(),
+            stage_precision: self.stage_precision,
+            basis_theta: self.basis_theta.clone(),
+        })
+        .expect("state serialises")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        let s: AmstramgramState = super::restore_state("amstramgram", state)?;
+        self.cutoffs = s.cutoffs;
+        self.stage_precision = s.stage_precision;
+        self.basis_pending = s.basis_theta.is_some();
+        self.basis_theta = s.basis_theta;
+        self.basis_sigma = None;
+        Ok(())
     }
 
     fn extra_columns(&self) -> &'static [&'static str] {

@@ -139,6 +139,17 @@ impl Optimizer for Lbfgs {
             spectrum: None,
         })
     }
+
+    /// The `(s, y, 1/sᵀy)` pairs (the cached gradient is recomputed: same θ, same value).
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.pairs).expect("state serialises")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        self.pairs = super::restore_state("lbfgs", state)?;
+        self.cache = None;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

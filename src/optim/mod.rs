@@ -150,6 +150,35 @@ pub trait Optimizer {
     fn extra_columns(&self) -> &'static [&'static str] {
         &[]
     }
+    /// What the optimiser carries from one step to the next (moments,
+    /// quasi-Newton memory, cutoffs, random stream position), for
+    /// checkpoints. Restoring it into a fresh optimiser with the same
+    /// configuration continues the run exactly. Default: nothing (`null`).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Restore a [`Optimizer::state`]; an error names what does not fit.
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        if state.is_null() {
+            Ok(())
+        } else {
+            Err(Error::Parse {
+                path: "checkpoint optimizer_state".into(),
+                reason: format!("{} keeps no state, found {state}", self.name()),
+            })
+        }
+    }
+}
+
+/// Read an optimiser state saved by [`Optimizer::state`].
+pub(crate) fn restore_state<T: serde::de::DeserializeOwned>(
+    name: &str,
+    state: &serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(state.clone()).map_err(|e| Error::Parse {
+        path: "checkpoint optimizer_state".into(),
+        reason: format!("not a {name} state: {e}"),
+    })
 }
 
 /// A serialisable choice of optimiser and its settings.

@@ -316,6 +316,26 @@ impl Optimizer for Nystrom {
         })
     }
 
+    /// The position in the sketch's random stream.
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "word_pos": self.rng.get_word_pos().to_string() })
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        let bad = || Error::Parse {
+            path: "checkpoint optimizer_state".into(),
+            reason: format!("not a nystrom state: {state}"),
+        };
+        let pos: u128 = state
+            .get("word_pos")
+            .and_then(|v| v.as_str())
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(bad)?;
+        self.rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+        self.rng.set_word_pos(pos);
+        Ok(())
+    }
+
     fn extra_columns(&self) -> &'static [&'static str] {
         &[
             "cg_iters",

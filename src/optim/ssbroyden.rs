@@ -256,6 +256,34 @@ impl Optimizer for SsBroyden {
     fn extra_columns(&self) -> &'static [&'static str] {
         &["broyden_theta", "broyden_tau", "reset", "wolfe"]
     }
+
+    /// H (column-major), the previous loss and the iteration count (the
+    /// cached gradient is recomputed: same θ, same value).
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({
+            "h": self.h.as_ref().map(|h| (h.nrows(), h.as_slice().to_vec())),
+            "prev_loss": self.prev_loss,
+            "iters": self.iters,
+        })
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Saved {
+            h: Option<(usize, Vec<f64>)>,
+            prev_loss: Option<f64>,
+            iters: usize,
+        }
+        let saved: Saved = super::restore_state("ssbroyden", state)?;
+        self.h = match saved.h {
+            Some((n, data)) => Some(Matrix::from_col_major(n, n, data)?),
+            None => None,
+        };
+        self.prev_loss = saved.prev_loss;
+        self.iters = saved.iters;
+        self.cache = None;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

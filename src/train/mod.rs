@@ -5,13 +5,18 @@
 //! algebra, line search). Evaluating the error on the evaluation grid and the
 //! observers' I/O are excluded (DESIGN.md §7).
 
+mod checkpoint;
 mod observer;
 mod session;
 
+pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate_csv_after};
 pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
-pub use session::RunSpec;
+pub use session::{RunSpec, checkpoint_path};
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +92,11 @@ pub enum Termination {
         /// The routine's message.
         message: String,
     },
+    /// A stop was requested (SIGINT/SIGTERM); θ is the iterate after the last completed step.
+    Interrupted {
+        /// Iterations completed.
+        iteration: usize,
+    },
 }
 
 impl fmt::Display for Termination {
@@ -108,6 +118,9 @@ impl fmt::Display for Termination {
                     f,
                     "linear algebra failure at iteration {iteration}: {message}"
                 )
+            }
+            Termination::Interrupted { iteration } => {
+                write!(f, "interrupted after iteration {iteration}")
             }
         }
     }
@@ -154,6 +167,33 @@ pub struct Outcome {
 /// Computes error metrics at θ.
 type Evaluator<'a> = Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>;
 
+/// Where a resumed run starts (from a [`Checkpoint`]).
+#[derive(Clone, Debug)]
+pub struct ResumePoint {
+    /// Iterations already done.
+    pub iter: usize,
+    /// Training time already spent.
+    pub time_s: f64,
+    /// Training time at the last error evaluation.
+    pub last_eval_s: f64,
+    /// Loss at θ.
+    pub loss: f64,
+    /// θ.
+    pub theta: Vec<f64>,
+}
+
+/// When and where the trainer writes checkpoints.
+#[derive(Clone, Debug)]
+pub struct CheckpointPlan {
+    /// The checkpoint file (replaced atomically each time).
+    pub path: PathBuf,
+    /// Write whenever this much training time has passed since the last one;
+    /// a checkpoint is also written when the run ends, whatever the reason.
+    pub every_s: f64,
+    /// The run specification stored in the checkpoint.
+    pub run: serde_json::Value,
+}
+
 /// The executor: runs an optimiser on an objective within a budget.
 pub struct Trainer<'a> {
     budget: Budget,
@@ -161,6 +201,9 @@ pub struct Trainer<'a> {
     eval_interval_s: Option<f64>,
     evaluator: Option<Evaluator<'a>>,
     observers: Vec<Box<dyn Observer + 'a>>,
+    stop: Option<Arc<AtomicBool>>,
+    checkpoint: Option<CheckpointPlan>,
+    resume: Option<ResumePoint>,
 }
 
 impl<'a> Trainer<'a> {
@@ -172,7 +215,58 @@ impl<'a> Trainer<'a> {
             eval_interval_s: None,
             evaluator: None,
             observers: vec![],
+            stop: None,
+            checkpoint: None,
+            resume: None,
         }
+    }
+
+    /// Stop with [`Termination::Interrupted`] at the end of the current step
+    /// once `flag` is set (e.g. by a signal handler).
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Write checkpoints as `plan` says.
+    pub fn checkpoint(mut self, plan: CheckpointPlan) -> Self {
+        self.checkpoint = Some(plan);
+        self
+    }
+
+    /// Continue a run from `point` instead of starting at iteration 0: no
+    /// iteration-0 record is emitted (the history already has it), and the
+    /// budgets count the iterations and time already spent.
+    pub fn resume(mut self, point: ResumePoint) -> Self {
+        self.resume = Some(point);
+        self
+    }
+
+    fn write_checkpoint(
+        &mut self,
+        opt: &dyn Optimizer,
+        theta: &[f64],
+        (iter, clock, last_eval, loss): (usize, f64, f64, f64),
+    ) -> Result<()> {
+        let Some(plan) = &self.checkpoint else {
+            return Ok(());
+        };
+        for o in &mut self.observers {
+            o.flush()?;
+        }
+        Checkpoint {
+            format: CHECKPOINT_FORMAT.into(),
+            version: CHECKPOINT_VERSION,
+            run: plan.run.clone(),
+            iter,
+            time_s: clock,
+            last_eval_s: last_eval,
+            loss,
+            theta: theta.to_vec(),
+            optimizer: opt.name().into(),
+            optimizer_state: opt.state(),
+        }
+        .save(&plan.path)
     }
 
     /// Evaluate the error every `k` iterations (and at the first and last); `0` only at the ends.
@@ -213,31 +307,57 @@ impl<'a> Trainer<'a> {
         mut self,
         obj: &dyn Objective,
         opt: &mut dyn Optimizer,
-        theta: Vec<f64>,
+        theta_init: Vec<f64>,
     ) -> Result<Outcome> {
         self.budget.validate()?;
-        let mut theta = theta;
-        let mut clock = 0.0;
-        let t0 = Instant::now();
-        let mut loss = obj.loss(&theta).map_err(|e| e.at_iteration(0))?;
-        clock += t0.elapsed().as_secs_f64();
-        let mut metrics = self.evaluate(&theta)?;
-        let mut last_eval = clock;
-        let mut record = IterRecord {
-            iter: 0,
-            time_s: clock,
-            loss,
-            metrics,
-            rank: None,
-            step_size: None,
-            extra: vec![f64::NAN; opt.extra_columns().len()],
-            spectrum: None,
-        };
-        for o in &mut self.observers {
-            o.start(opt.extra_columns())?;
-            o.iteration(&record)?;
+        let (mut theta, mut clock, mut loss, mut iter, mut last_eval, mut record);
+        if let Some(rp) = self.resume.take() {
+            if rp.theta.len() != obj.n_params() {
+                return Err(Error::DimensionMismatch {
+                    context: "resumed parameters vs the problem's network".into(),
+                    expected: obj.n_params(),
+                    got: rp.theta.len(),
+                });
+            }
+            (theta, clock, loss, iter, last_eval) =
+                (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s);
+            record = IterRecord {
+                iter,
+                time_s: clock,
+                loss,
+                metrics: None,
+                rank: None,
+                step_size: None,
+                extra: vec![f64::NAN; opt.extra_columns().len()],
+                spectrum: None,
+            };
+            for o in &mut self.observers {
+                o.start(opt.extra_columns())?;
+            }
+        } else {
+            theta = theta_init;
+            let t0 = Instant::now();
+            loss = obj.loss(&theta).map_err(|e| e.at_iteration(0))?;
+            clock = t0.elapsed().as_secs_f64();
+            iter = 0;
+            last_eval = clock;
+            record = IterRecord {
+                iter: 0,
+                time_s: clock,
+                loss,
+                metrics: self.evaluate(&theta)?,
+                rank: None,
+                step_size: None,
+                extra: vec![f64::NAN; opt.extra_columns().len()],
+                spectrum: None,
+            };
+            for o in &mut self.observers {
+                o.start(opt.extra_columns())?;
+                o.iteration(&record)?;
+            }
         }
-        let mut iter = 0;
+        let mut last_checkpoint = clock;
+        let mut metrics;
         let termination = loop {
             if iter >= self.budget.max_iters {
                 break Termination::MaxIters;
@@ -247,6 +367,13 @@ impl<'a> Trainer<'a> {
             }
             if loss <= self.budget.target_loss {
                 break Termination::TargetLoss;
+            }
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                break Termination::Interrupted { iteration: iter };
             }
             let t = Instant::now();
             let step = opt.step(obj, &mut theta, loss);
@@ -307,7 +434,16 @@ impl<'a> Trainer<'a> {
             for o in &mut self.observers {
                 o.iteration(&record)?;
             }
+            if self
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| clock - last_checkpoint >= c.every_s)
+            {
+                last_checkpoint = clock;
+                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss))?;
+            }
         };
+        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss))?;
         let final_metrics = match record.metrics {
             Some(m) => Some(m),
             None => self.evaluate(&theta)?,

@@ -24,6 +24,10 @@ pub trait Observer {
     fn finish(&mut self, _outcome: &Outcome) -> Result<()> {
         Ok(())
     }
+    /// Push buffered output to disk (before a checkpoint is written).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -99,6 +103,15 @@ impl Observer for Progress {
 pub struct HistoryCsv {
     path: PathBuf,
     out: Option<BufWriter<File>>,
+    append: bool,
+}
+
+/// Open `path` for appending (a resumed run), or create it.
+fn open_append(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
 }
 
 impl HistoryCsv {
@@ -107,6 +120,15 @@ impl HistoryCsv {
         HistoryCsv {
             path: path.into(),
             out: None,
+            append: false,
+        }
+    }
+
+    /// Append to the existing `path` without a header (a resumed run).
+    pub fn append(path: impl Into<PathBuf>) -> Self {
+        HistoryCsv {
+            append: true,
+            ..Self::new(path)
         }
     }
 
@@ -122,6 +144,10 @@ fn cell(v: Option<f64>) -> String {
 
 impl Observer for HistoryCsv {
     fn start(&mut self, extra: &[&str]) -> Result<()> {
+        if self.append {
+            self.out = Some(BufWriter::new(open_append(&self.path)?));
+            return Ok(());
+        }
         let f = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
         self.out = Some(BufWriter::new(f));
         let mut header = "iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size".to_string();
@@ -154,6 +180,10 @@ impl Observer for HistoryCsv {
     }
 
     fn finish(&mut self, _o: &Outcome) -> Result<()> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
         if let Some(out) = self.out.as_mut() {
             out.flush().map_err(|e| Error::io(&self.path, e))?;
         }
@@ -170,6 +200,7 @@ impl Observer for HistoryCsv {
 pub struct SpectraCsv {
     path: PathBuf,
     out: Option<BufWriter<File>>,
+    append: bool,
 }
 
 impl SpectraCsv {
@@ -178,6 +209,15 @@ impl SpectraCsv {
         SpectraCsv {
             path: path.into(),
             out: None,
+            append: false,
+        }
+    }
+
+    /// Append to `path` if it exists (a resumed run), else create it.
+    pub fn append(path: impl Into<PathBuf>) -> Self {
+        SpectraCsv {
+            append: true,
+            ..Self::new(path)
         }
     }
 }
@@ -187,6 +227,9 @@ impl Observer for SpectraCsv {
         let Some(sp) = &r.spectrum else {
             return Ok(());
         };
+        if self.out.is_none() && self.append && self.path.exists() {
+            self.out = Some(BufWriter::new(open_append(&self.path)?));
+        }
         if self.out.is_none() {
             // Created on the first spectrum: methods without one write no file.
             let f = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
@@ -222,6 +265,10 @@ impl Observer for SpectraCsv {
     }
 
     fn finish(&mut self, _o: &Outcome) -> Result<()> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
         if let Some(out) = self.out.as_mut() {
             out.flush().map_err(|e| Error::io(&self.path, e))?;
         }

@@ -1,16 +1,22 @@
 //! A whole run of a catalogue problem: build, train, write the run directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Budget, HistoryCsv, Outcome, Progress, RunFiles, RunInfo, SpectraCsv, Trainer};
+use super::{
+    Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Progress, ResumePoint, RunFiles,
+    RunInfo, SpectraCsv, Trainer, truncate_csv_after,
+};
 use crate::error::{Error, Result};
 use crate::optim::OptimizerConfig;
 use crate::problems;
 
 /// Everything that defines a run of a catalogue problem.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunSpec {
     /// Catalogue problem name.
     pub problem: String,
@@ -28,6 +34,23 @@ pub struct RunSpec {
     pub out: Option<PathBuf>,
     /// Print a progress line every this many iterations (none: quiet).
     pub progress_every: Option<usize>,
+    /// Write `checkpoint.json` into `out` whenever this much training time
+    /// has passed since the last one, and when the run ends.
+    #[serde(default = "default_checkpoint_every_s")]
+    pub checkpoint_every_s: f64,
+    /// When set (e.g. by a SIGINT/SIGTERM handler), stop at the end of the
+    /// current step with a checkpoint.
+    #[serde(skip)]
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+fn default_checkpoint_every_s() -> f64 {
+    60.0
+}
+
+/// The checkpoint file of a run directory.
+pub fn checkpoint_path(dir: &Path) -> PathBuf {
+    dir.join("checkpoint.json")
 }
 
 impl RunSpec {
@@ -49,6 +72,8 @@ impl RunSpec {
             eval_interval_s: None,
             out: None,
             progress_every: Some(100),
+            checkpoint_every_s: default_checkpoint_every_s(),
+            stop: None,
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
@@ -67,6 +92,12 @@ impl RunSpec {
     /// Check the whole specification.
     pub fn validate(&self) -> Result<()> {
         self.optimizer.validate()?;
+        if !(self.checkpoint_every_s.is_finite() && self.checkpoint_every_s > 0.0) {
+            return Err(Error::config(
+                "checkpoint_every_s",
+                format!("must be finite and > 0, got {}", self.checkpoint_every_s),
+            ));
+        }
         if let Some(dt) = self.eval_interval_s
             && !(dt.is_finite() && dt > 0.0)
         {
@@ -78,28 +109,98 @@ impl RunSpec {
         self.budget.validate()
     }
 
-    /// Build the problem, train, and write `history.csv`, `summary.json` and
-    /// `model.json` into `out` (created if needed).
+    /// Build the problem, train, and write `history.csv`, `summary.json`,
+    /// `model.json` and `checkpoint.json` into `out` (created if needed).
     pub fn run(&self) -> Result<Outcome> {
+        self.run_from(None)
+    }
+
+    /// Continue the run whose directory `dir` holds a `checkpoint.json`: the
+    /// specification is the checkpoint's (its budget replaced by `budget`
+    /// when given), `history.csv` and `spectra.csv` are cut back to the
+    /// checkpoint's iteration and appended to. With the same budget the
+    /// resumed history equals an uninterrupted run's (timings aside).
+    pub fn resume(
+        dir: &Path,
+        budget: Option<Budget>,
+        progress_every: Option<usize>,
+        stop: Option<Arc<AtomicBool>>,
+    ) -> Result<Outcome> {
+        let path = checkpoint_path(dir);
+        let ck = Checkpoint::load(&path)?;
+        let mut spec: RunSpec =
+            serde_json::from_value(ck.run.clone()).map_err(|e| Error::Parse {
+                path: path.display().to_string(),
+                reason: format!("run specification: {e}"),
+            })?;
+        if spec.optimizer.name() != ck.optimizer {
+            return Err(Error::Parse {
+                path: path.display().to_string(),
+                reason: format!(
+                    "optimizer `{}` does not match the run's `{}`",
+                    ck.optimizer,
+                    spec.optimizer.name()
+                ),
+            });
+        }
+        if let Some(b) = budget {
+            spec.budget = b;
+        }
+        spec.out = Some(dir.to_path_buf());
+        spec.progress_every = progress_every;
+        spec.stop = stop;
+        spec.run_from(Some(ck))
+    }
+
+    fn run_from(&self, resume: Option<Checkpoint>) -> Result<Outcome> {
         self.validate()?;
         let pb = problems::build(&self.problem)?;
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
-        let theta = pb.initial_theta(self.seed)?;
         let mut opt = self.optimizer.build()?;
+        let theta = match &resume {
+            Some(ck) => {
+                opt.restore(&ck.optimizer_state)?;
+                ck.theta.clone()
+            }
+            None => pb.initial_theta(self.seed)?,
+        };
+        if theta.len() != ls.n_params() {
+            return Err(Error::DimensionMismatch {
+                context: "checkpoint parameters vs the problem's network".into(),
+                expected: ls.n_params(),
+                got: theta.len(),
+            });
+        }
         let eval_pb = pb.clone();
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
             .eval_interval(self.eval_interval_s)
             .evaluator(move |th| eval_pb.metrics(th));
+        if let Some(flag) = &self.stop {
+            trainer = trainer.stop_flag(flag.clone());
+        }
+        if let Some(ck) = &resume {
+            trainer = trainer.resume(ResumePoint {
+                iter: ck.iter,
+                time_s: ck.time_s,
+                last_eval_s: ck.last_eval_s,
+                loss: ck.loss,
+                theta: theta.clone(),
+            });
+        }
         if let Some(every) = self.progress_every {
             let iters = if self.budget.max_iters == usize::MAX {
                 "no iteration limit".to_string()
             } else {
                 format!("{} iterations", self.budget.max_iters)
             };
+            let from = resume
+                .as_ref()
+                .map(|c| format!(", resumed at iteration {}", c.iter))
+                .unwrap_or_default();
             eprintln!(
-                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s",
+                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),
@@ -120,10 +221,26 @@ impl RunSpec {
                 config: serde_json::to_value(self).expect("spec serialises"),
                 output_transform: pb.transform.as_ref().map(|t| t.description().to_string()),
             };
+            let (history, spectra) = (dir.join("history.csv"), dir.join("spectra.csv"));
+            trainer = match &resume {
+                Some(ck) => {
+                    truncate_csv_after(&history, ck.iter)?;
+                    truncate_csv_after(&spectra, ck.iter)?;
+                    trainer
+                        .observe(HistoryCsv::append(history))
+                        .observe(SpectraCsv::append(spectra))
+                }
+                None => trainer
+                    .observe(HistoryCsv::new(history))
+                    .observe(SpectraCsv::new(spectra)),
+            };
             trainer = trainer
-                .observe(HistoryCsv::new(dir.join("history.csv")))
-                .observe(SpectraCsv::new(dir.join("spectra.csv")))
-                .observe(RunFiles::new(dir, info, mlp));
+                .observe(RunFiles::new(dir, info, mlp))
+                .checkpoint(CheckpointPlan {
+                    path: checkpoint_path(dir),
+                    every_s: self.checkpoint_every_s,
+                    run: serde_json::to_value(self).expect("spec serialises"),
+                });
         }
         trainer.run(&ls, opt.as_mut(), theta)
     }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -347,8 +349,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args)]
 struct SolveArgs {
-    /// Problem name (see `natgrad list`).
-    problem: String,
+    /// Problem name (see `natgrad list`); omit it with `--resume`.
+    #[arg(required_unless_present = "resume")]
+    problem: Option<String>,
+    /// Continue the run in DIR from its `checkpoint.json` (same settings;
+    /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every"])]
+    resume: Option<PathBuf>,
+    /// Write `checkpoint.json` every this many seconds of training time (and at the end).
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    checkpoint_seconds: f64,
     /// Optimiser (default: the problem's own, from its paper).
     #[arg(long)]
     optimizer: Option<String>,
@@ -388,8 +398,54 @@ struct SolveArgs {
     run: RunOptions,
 }
 
+/// A flag set by SIGINT and SIGTERM: the run stops at the end of its current
+/// step, writes its checkpoint, summary and history, and exits with code 4.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))
+            .with_context(|| format!("installing the handler of signal {sig}"))?;
+    }
+    Ok(flag)
+}
+
+fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
+    let ck = natgrad::train::Checkpoint::load(&natgrad::train::checkpoint_path(dir))?;
+    let spec: RunSpec = serde_json::from_value(ck.run)
+        .with_context(|| format!("the run specification in {}", dir.display()))?;
+    let mut budget = spec.budget;
+    if let Some(n) = args.max_iters {
+        budget.max_iters = n;
+    }
+    if let Some(t) = args.max_seconds {
+        budget.max_seconds = t;
+    }
+    if let Some(l) = args.target_loss {
+        budget.target_loss = l;
+    }
+    natgrad::linalg::set_threads(args.run.threads);
+    let outcome = RunSpec::resume(
+        dir,
+        Some(budget),
+        (!args.run.quiet).then_some(100),
+        Some(stop_on_signals()?),
+    )
+    .with_context(|| format!("resuming {}", dir.display()))?;
+    if !args.run.quiet {
+        eprintln!("wrote {}", dir.display());
+    }
+    Ok(outcome.termination)
+}
+
 fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
-    let mut spec = RunSpec::defaults(&args.problem)?;
+    if let Some(dir) = &args.resume {
+        return resume(&args, dir);
+    }
+    let problem = args
+        .problem
+        .clone()
+        .expect("clap requires a problem without --resume");
+    let mut spec = RunSpec::defaults(&problem)?;
     if let Some(name) = &args.optimizer
         && name != spec.optimizer.name()
     {
@@ -428,6 +484,8 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     spec.eval_every = args.eval_every;
     spec.out = Some(args.out.unwrap_or_else(|| spec.default_out()));
     spec.progress_every = (!args.run.quiet).then_some(100);
+    spec.checkpoint_every_s = args.checkpoint_seconds;
+    spec.stop = Some(stop_on_signals()?);
     natgrad::linalg::set_threads(args.run.threads);
     let out = spec.out.clone().expect("set above");
     let outcome = spec
@@ -461,6 +519,12 @@ fn main() -> ExitCode {
     match result {
         Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {
             ExitCode::from(3)
+        }
+        Ok(Some(Termination::Interrupted { iteration })) => {
+            eprintln!(
+                "interrupted after iteration {iteration}: checkpoint written; continue with `natgrad solve --resume DIR`"
+            );
+            ExitCode::from(4)
         }
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
