@@ -58,6 +58,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A run would not fit in the machine's memory.
+    #[error(
+        "the run needs about {needed_mib} MiB ({what}), but only {available_mib} MiB are available"
+    )]
+    Memory {
+        /// Estimated peak, MiB.
+        needed_mib: u64,
+        /// Available memory, MiB.
+        available_mib: u64,
+        /// What dominates the estimate.
+        what: String,
+    },
     /// Drawing a figure failed.
     #[error("cannot draw `{path}`: {reason}")]
     Plot {

@@ -611,3 +611,34 @@ fn compare_and_plot_write_tables_and_figures() {
     std::fs::remove_dir_all(&out).ok();
     std::fs::remove_dir_all(&figs).ok();
 }
+
+/// A run that cannot fit in the memory allowed is refused before training
+/// with the estimate in the message (here the limit is set to 1 MiB).
+#[test]
+fn runs_too_large_for_memory_are_refused() {
+    let out = tmp("mem");
+    let run = |limit: &str| {
+        Command::new(env!("CARGO_BIN_EXE_natgrad"))
+            .args(["solve", "heat", "--max-iters", "1", "--quiet", "--out"])
+            .arg(&out)
+            .env("NATGRAD_MEMORY_LIMIT_MIB", limit)
+            .output()
+            .unwrap()
+    };
+    let o = run("1");
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("needs about") && e.contains("only 1 MiB") && e.contains("871×257"),
+        "{e}"
+    );
+    assert!(!out.join("history.csv").exists());
+    let o = run("lots");
+    assert!(
+        stderr(&o).contains("NATGRAD_MEMORY_LIMIT_MIB"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(run("100000").status.success());
+    std::fs::remove_dir_all(&out).ok();
+}

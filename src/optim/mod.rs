@@ -201,6 +201,54 @@ pub enum OptimizerConfig {
     Ssbroyden(SsBroydenConfig),
 }
 
+/// Estimated peak memory of the optimiser's dense linear algebra, in bytes,
+/// for `s` residual rows and `p` parameters, with what dominates it.
+///
+/// Natural-gradient methods hold the Jacobian `φ̃ᵀ` (`8·S·P` bytes); the
+/// SVD-based ones also a copy for the Householder QR (tall) or the
+/// decomposition itself (wide) and a few `min(S,P)²` factors; E-NGD the
+/// `P × P` Gram matrix and its eigenvectors; Nyström-PCG two `S × ℓ`/`P × ℓ`
+/// sketches; SSBroyden its dense `P × P` inverse Hessian. Gradient methods
+/// (Adam, L-BFGS) need `O(P)` only. Network tapes and the evaluation grid
+/// come on top (bounded by the assembly chunk size) and are covered by a
+/// 25 % margin.
+pub fn memory_estimate(config: &OptimizerConfig, s: usize, p: usize) -> (u64, String) {
+    let (s64, p64) = (s as u64, p as u64);
+    let m = s64.min(p64);
+    let jac = 8 * s64 * p64;
+    let (bytes, what) = match config {
+        OptimizerConfig::Anagram(_) | OptimizerConfig::Amstramgram(_) => {
+            let extra = if s >= p {
+                jac + 8 * 4 * m * m
+            } else {
+                8 * (s64 * s64 + 3 * m * p64)
+            };
+            (
+                jac + extra,
+                format!("S×P = {s}×{p} Jacobian, its QR copy and SVD factors"),
+            )
+        }
+        OptimizerConfig::Engd(_) => (
+            jac + 8 * 4 * p64 * p64,
+            format!("S×P = {s}×{p} Jacobian and P×P Gram matrix with eigenvectors"),
+        ),
+        OptimizerConfig::Nystrom(c) => {
+            let l = c.rank.min(p) as u64;
+            (
+                jac + 8 * (s64 + 3 * p64) * l,
+                format!("S×P = {s}×{p} Jacobian and rank-{l} sketches"),
+            )
+        }
+        OptimizerConfig::Ssbroyden(_) => {
+            (8 * 2 * p64 * p64, format!("P×P = {p}×{p} inverse Hessian"))
+        }
+        OptimizerConfig::Adam(_) | OptimizerConfig::Lbfgs(_) => {
+            (8 * 30 * p64, "parameter-sized vectors".to_string())
+        }
+    };
+    (bytes + bytes / 4, what)
+}
+
 /// Names of the implemented optimisers with a one-line description.
 pub const OPTIMIZERS: &[(&str, &str)] = &[
     (

@@ -11,7 +11,7 @@ mod session;
 
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate_csv_after};
 pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
-pub use session::{RunSpec, checkpoint_path};
+pub use session::{RunSpec, available_memory, checkpoint_path};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -48,6 +48,33 @@ fn default_checkpoint_every_s() -> f64 {
     60.0
 }
 
+/// The memory a run may use, in bytes: `MemAvailable` of `/proc/meminfo`
+/// (when readable), lowered to `$NATGRAD_MEMORY_LIMIT_MIB` when that is set.
+pub fn available_memory() -> Result<Option<u64>> {
+    let system = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    let limit = match std::env::var("NATGRAD_MEMORY_LIMIT_MIB") {
+        Ok(v) => Some(
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::config(
+                    "NATGRAD_MEMORY_LIMIT_MIB",
+                    format!("`{v}` is not a whole number of MiB"),
+                )
+            })? << 20,
+        ),
+        Err(_) => None,
+    };
+    Ok(match (system, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
 /// The checkpoint file of a run directory.
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join("checkpoint.json")
@@ -172,6 +199,17 @@ impl RunSpec {
                 got: theta.len(),
             });
         }
+        let (needed, what) =
+            crate::optim::memory_estimate(&self.optimizer, ls.n_residuals(), ls.n_params());
+        if let Some(available) = available_memory()?
+            && needed > available
+        {
+            return Err(Error::Memory {
+                needed_mib: needed >> 20,
+                available_mib: available >> 20,
+                what,
+            });
+        }
         let eval_pb = pb.clone();
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
@@ -200,13 +238,15 @@ impl RunSpec {
                 .map(|c| format!(", resumed at iteration {}", c.iter))
                 .unwrap_or_default();
             eprintln!(
-                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}",
+                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}; \
+                 memory estimate {:.1} MiB ({what})",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),
                 ls.n_residuals(),
                 self.seed,
-                self.budget.max_seconds
+                self.budget.max_seconds,
+                needed as f64 / (1u64 << 20) as f64
             );
             trainer = trainer.observe(Progress::new(every));
         }

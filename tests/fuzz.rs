@@ -1,0 +1,131 @@
+//! Property test: random bytes and randomly damaged valid files fed to every
+//! parser and loader (checkpoints, models, histories, optimiser and run
+//! configurations, command-line values) give errors, never panics.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use natgrad::optim::{Cutoff, OptimizerConfig};
+use natgrad::report::History;
+use natgrad::residual::Weighting;
+use natgrad::train::{Checkpoint, RunSpec};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A valid document damaged at random: truncated, bytes flipped or
+/// replaced, or a span duplicated.
+fn damage(valid: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut v = valid.to_vec();
+    match rng.random_range(0..4) {
+        0 => v.truncate(rng.random_range(0..=v.len())),
+        1 => {
+            for _ in 0..rng.random_range(1..5) {
+                let i = rng.random_range(0..v.len());
+                v[i] ^= 1 << rng.random_range(0..8);
+            }
+        }
+        2 => {
+            let i = rng.random_range(0..v.len());
+            let junk = [
+                b'{', b'}', b'"', b',', b'-', b'e', b'9', b'n', b'[', b']', b':',
+            ];
+            v[i] = junk[rng.random_range(0..junk.len())];
+        }
+        _ => {
+            let a = rng.random_range(0..v.len());
+            let b = rng.random_range(a..=v.len());
+            let span = v[a..b].to_vec();
+            let at = rng.random_range(0..=v.len());
+            v.splice(at..at, span);
+        }
+    }
+    v
+}
+
+fn random_bytes(rng: &mut ChaCha8Rng) -> Vec<u8> {
+    (0..rng.random_range(0..200))
+        .map(|_| rng.random())
+        .collect()
+}
+
+fn no_panic(what: &str, input: &[u8], f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        panic!("{what} panicked on {:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn parsers_and_loaders_never_panic() {
+    let dir = std::env::temp_dir().join(format!("natgrad-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Valid samples produced by a real short run.
+    let run_dir = dir.join("run");
+    let mut spec = RunSpec::defaults("heat").unwrap();
+    spec.budget.max_iters = 2;
+    spec.out = Some(run_dir.clone());
+    spec.progress_every = None;
+    spec.optimizer = OptimizerConfig::default_for("ssbroyden").unwrap();
+    spec.run().unwrap();
+    let read = |name: &str| std::fs::read(run_dir.join(name)).unwrap();
+    let samples = [
+        ("checkpoint.json", read("checkpoint.json")),
+        ("model.json", read("model.json")),
+        ("history.csv", read("history.csv")),
+        (
+            "optimizer",
+            serde_json::to_vec(&OptimizerConfig::default_for("amstramgram").unwrap()).unwrap(),
+        ),
+        ("spec", serde_json::to_vec(&spec).unwrap()),
+    ];
+    let file = dir.join("input");
+    let mut rng = ChaCha8Rng::seed_from_u64(2026);
+    for case in 0..3000 {
+        let (kind, valid) = &samples[case % samples.len()];
+        let input = if rng.random_bool(0.2) {
+            random_bytes(&mut rng)
+        } else {
+            damage(valid, &mut rng)
+        };
+        std::fs::write(&file, &input).unwrap();
+        let text = String::from_utf8_lossy(&input).into_owned();
+        match *kind {
+            "checkpoint.json" => no_panic(kind, &input, || {
+                let _ = Checkpoint::load(&file);
+            }),
+            "model.json" => no_panic(kind, &input, || {
+                let _ = natgrad::model::SavedModel::load(&file);
+            }),
+            "history.csv" => no_panic(kind, &input, || {
+                let _ = History::parse(&text, "fuzz");
+            }),
+            "optimizer" => no_panic(kind, &input, || {
+                if let Ok(c) = serde_json::from_slice::<OptimizerConfig>(&input) {
+                    let _ = c.validate().and_then(|_| c.build().map(|_| ()));
+                }
+            }),
+            _ => no_panic(kind, &input, || {
+                if let Ok(s) = serde_json::from_slice::<RunSpec>(&input) {
+                    let _ = s.validate();
+                }
+            }),
+        }
+        // Command-line values.
+        no_panic("cutoff/weighting/set", &input, || {
+            let _ = Cutoff::parse(&text);
+            let _ = Weighting::parse(&text);
+            let mut c = OptimizerConfig::default_for("nystrom").unwrap();
+            let (k, v) = text.split_once('=').unwrap_or((&text, "1"));
+            let _ = c.set(k, v);
+            let _ = c.set("rank", &text);
+        });
+    }
+    // Resuming from a damaged checkpoint is an error, not a panic.
+    let ck = read("checkpoint.json");
+    for _ in 0..20 {
+        std::fs::write(run_dir.join("checkpoint.json"), damage(&ck, &mut rng)).unwrap();
+        no_panic("resume", &ck, || {
+            let _ = RunSpec::resume(Path::new(&run_dir), None, None, None);
+        });
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
