@@ -190,6 +190,8 @@ pub struct CheckpointPlan {
     /// Write whenever this much training time has passed since the last one;
     /// a checkpoint is also written when the run ends, whatever the reason.
     pub every_s: f64,
+    /// Also write one every this many iterations.
+    pub every_iters: Option<usize>,
     /// The run specification stored in the checkpoint.
     pub run: serde_json::Value,
 }
@@ -434,11 +436,10 @@ impl<'a> Trainer<'a> {
             for o in &mut self.observers {
                 o.iteration(&record)?;
             }
-            if self
-                .checkpoint
-                .as_ref()
-                .is_some_and(|c| clock - last_checkpoint >= c.every_s)
-            {
+            if self.checkpoint.as_ref().is_some_and(|c| {
+                clock - last_checkpoint >= c.every_s
+                    || c.every_iters.is_some_and(|n| iter.is_multiple_of(n))
+            }) {
                 last_checkpoint = clock;
                 self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss))?;
             }
@@ -625,6 +626,47 @@ mod tests {
         assert_eq!(evaluated(0, Some(1e9)), 2);
         // Any positive step time exceeds a zero-length interval: every iteration.
         assert_eq!(evaluated(0, Some(f64::MIN_POSITIVE)), 21);
+    }
+
+    /// Checkpoints every 2 iterations (and at the end) hold the iterate of that iteration.
+    #[test]
+    fn checkpoints_every_n_iterations() {
+        struct Watch(
+            std::path::PathBuf,
+            std::rc::Rc<std::cell::RefCell<Vec<usize>>>,
+        );
+        impl Observer for Watch {
+            fn iteration(&mut self, _r: &IterRecord) -> Result<()> {
+                if let Ok(c) = Checkpoint::load(&self.0) {
+                    self.1.borrow_mut().push(c.iter);
+                }
+                Ok(())
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("natgrad-ck-every-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint.json");
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: usize::MAX,
+        };
+        let out = Trainer::new(budget(5, 0.0))
+            .checkpoint(CheckpointPlan {
+                path: path.clone(),
+                every_s: 1e9,
+                every_iters: Some(2),
+                run: serde_json::Value::Null,
+            })
+            .observe(Watch(path.clone(), seen.clone()))
+            .run(&Bowl, &mut opt, vec![1.0, 1.0])
+            .unwrap();
+        // Seen before each iteration's own write: none at 0–2, then 2, 2, 4.
+        assert_eq!(*seen.borrow(), vec![2, 2, 4]);
+        let last = Checkpoint::load(&path).unwrap();
+        assert_eq!((last.iter, last.theta.clone()), (5, out.theta.clone()));
+        assert_eq!(last.loss, out.loss);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// An initial θ whose loss is not finite is an error, not a silent run.

@@ -38,6 +38,9 @@ pub struct RunSpec {
     /// has passed since the last one, and when the run ends.
     #[serde(default = "default_checkpoint_every_s")]
     pub checkpoint_every_s: f64,
+    /// Also write one every this many iterations.
+    #[serde(default)]
+    pub checkpoint_every_iters: Option<usize>,
     /// When set (e.g. by a SIGINT/SIGTERM handler), stop at the end of the
     /// current step with a checkpoint.
     #[serde(skip)]
@@ -100,6 +103,7 @@ impl RunSpec {
             out: None,
             progress_every: Some(100),
             checkpoint_every_s: default_checkpoint_every_s(),
+            checkpoint_every_iters: None,
             stop: None,
         };
         spec.out = Some(spec.default_out());
@@ -123,6 +127,12 @@ impl RunSpec {
             return Err(Error::config(
                 "checkpoint_every_s",
                 format!("must be finite and > 0, got {}", self.checkpoint_every_s),
+            ));
+        }
+        if self.checkpoint_every_iters == Some(0) {
+            return Err(Error::config(
+                "checkpoint_every_iters",
+                "must be at least 1",
             ));
         }
         if let Some(dt) = self.eval_interval_s
@@ -279,6 +289,7 @@ impl RunSpec {
                 .checkpoint(CheckpointPlan {
                     path: checkpoint_path(dir),
                     every_s: self.checkpoint_every_s,
+                    every_iters: self.checkpoint_every_iters,
                     run: serde_json::to_value(self).expect("spec serialises"),
                 });
         }

@@ -359,6 +359,9 @@ struct SolveArgs {
     /// Write `checkpoint.json` every this many seconds of training time (and at the end).
     #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     checkpoint_seconds: f64,
+    /// Also write `checkpoint.json` every N iterations.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    checkpoint_every: Option<usize>,
     /// Optimiser (default: the problem's own, from its paper).
     #[arg(long)]
     optimizer: Option<String>,
@@ -485,6 +488,7 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     spec.out = Some(args.out.unwrap_or_else(|| spec.default_out()));
     spec.progress_every = (!args.run.quiet).then_some(100);
     spec.checkpoint_every_s = args.checkpoint_seconds;
+    spec.checkpoint_every_iters = args.checkpoint_every;
     spec.stop = Some(stop_on_signals()?);
     natgrad::linalg::set_threads(args.run.threads);
     let out = spec.out.clone().expect("set above");
