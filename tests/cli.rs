@@ -341,7 +341,13 @@ fn sigterm_then_resume_matches_uninterrupted() {
         .arg(&cut)
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Signal once training has started (history.csv is created after the
+    // problem is built) and had time for a few of its ~0.1 s iterations.
+    let started = std::time::Instant::now();
+    while !cut.join("history.csv").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
