@@ -648,3 +648,77 @@ fn runs_too_large_for_memory_are_refused() {
     assert!(run("100000").status.success());
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// `solve --config` runs the file's settings (flags override them),
+/// `--print-config` prints the full effective configuration, which runs as
+/// is, and a bad field is a one-line error naming it.
+#[test]
+fn config_files_drive_runs() {
+    let dir = tmp("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("run.toml");
+    let out = dir.join("run");
+    std::fs::write(
+        &cfg,
+        format!(
+            "seed = 2\n[problem]\nname = \"heat\"\n[model]\nwidths = [2, 12, 1]\n\
+             [optimizer]\nname = \"anagram\"\nweighting = \"block-mean\"\n\
+             [budget]\nmax_iters = 7\n[output]\ndir = {:?}\neval_every = 1\n",
+            out.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = natgrad(&[
+        "solve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-iters",
+        "3",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["iters"], 3, "the flag overrides the file");
+    assert_eq!(summary["seed"], 2);
+    assert_eq!(summary["params"], 12 * 2 + 12 + 12 + 1);
+    assert_eq!(summary["config"]["optimizer"]["weighting"], "block-mean");
+    let o = natgrad(&["solve", "--config", cfg.to_str().unwrap(), "--print-config"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    for line in [
+        "seed = 2",
+        "widths = [2, 12, 1]",
+        "max_iters = 7",
+        "max_seconds = 600.0",
+    ] {
+        assert!(printed.contains(line), "`{line}` missing:\n{printed}");
+    }
+    let full = dir.join("full.toml");
+    std::fs::write(&full, &printed).unwrap();
+    let o = natgrad(&[
+        "solve",
+        "--config",
+        full.to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        printed,
+        "printing is a fixed point"
+    );
+    std::fs::write(
+        &cfg,
+        "[problem]\nname = \"heat\"\n[budget]\nmax_iters = \"many\"\n",
+    )
+    .unwrap();
+    let o = natgrad(&["solve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("budget.max_iters") && e.contains("line 4"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}

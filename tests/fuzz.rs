@@ -1,6 +1,6 @@
 //! Property test: random bytes and randomly damaged valid files fed to every
 //! parser and loader (checkpoints, models, histories, optimiser and run
-//! configurations, command-line values) give errors, never panics.
+//! and TOML run configurations, command-line values) give errors, never panics.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::path::Path;
 use natgrad::optim::{Cutoff, OptimizerConfig};
 use natgrad::report::History;
 use natgrad::residual::Weighting;
-use natgrad::train::{Checkpoint, RunSpec};
+use natgrad::train::{Checkpoint, RunConfig, RunSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -76,6 +76,10 @@ fn parsers_and_loaders_never_panic() {
             serde_json::to_vec(&OptimizerConfig::default_for("amstramgram").unwrap()).unwrap(),
         ),
         ("spec", serde_json::to_vec(&spec).unwrap()),
+        (
+            "run.toml",
+            RunConfig::from_spec(&spec).unwrap().to_toml().into_bytes(),
+        ),
     ];
     let file = dir.join("input");
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
@@ -101,6 +105,11 @@ fn parsers_and_loaders_never_panic() {
             "optimizer" => no_panic(kind, &input, || {
                 if let Ok(c) = serde_json::from_slice::<OptimizerConfig>(&input) {
                     let _ = c.validate().and_then(|_| c.build().map(|_| ()));
+                }
+            }),
+            "run.toml" => no_panic(kind, &input, || {
+                if let Ok(c) = RunConfig::parse(&text, "fuzz") {
+                    let _ = c.to_spec();
                 }
             }),
             _ => no_panic(kind, &input, || {

@@ -11,6 +11,7 @@ use super::{
     RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
 use crate::error::{Error, Result};
+use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::problems;
 
@@ -45,6 +46,12 @@ pub struct RunSpec {
     /// current step with a checkpoint.
     #[serde(skip)]
     pub stop: Option<Arc<AtomicBool>>,
+    /// Network widths replacing the problem's (input = its dimension, output 1).
+    #[serde(default)]
+    pub widths: Option<Vec<usize>>,
+    /// Hidden activation replacing the problem's.
+    #[serde(default)]
+    pub activation: Option<Activation>,
 }
 
 fn default_checkpoint_every_s() -> f64 {
@@ -105,6 +112,8 @@ impl RunSpec {
             checkpoint_every_s: default_checkpoint_every_s(),
             checkpoint_every_iters: None,
             stop: None,
+            widths: None,
+            activation: None,
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
@@ -118,6 +127,51 @@ impl RunSpec {
             self.optimizer.name(),
             self.seed
         ))
+    }
+
+    /// The catalogue problem with this run's network overrides applied.
+    fn problem(&self) -> Result<problems::Problem> {
+        let mut pb = problems::build(&self.problem)?;
+        if let Some(w) = &self.widths {
+            let dim = pb.widths[0];
+            if w.len() < 2 || w.contains(&0) {
+                return Err(Error::config(
+                    "model.widths",
+                    format!("need at least an input and an output width, all > 0, got {w:?}"),
+                ));
+            }
+            if w[0] != dim {
+                return Err(Error::config(
+                    "model.widths",
+                    format!(
+                        "the input width must be the dimension of `{}`, {dim}, got {}",
+                        self.problem, w[0]
+                    ),
+                ));
+            }
+            if w[w.len() - 1] != 1 {
+                return Err(Error::config(
+                    "model.widths",
+                    format!("the output width must be 1, got {}", w[w.len() - 1]),
+                ));
+            }
+            pb.widths = w.clone();
+        }
+        if let Some(a) = self.activation {
+            pb.activation = a;
+        }
+        Ok(pb)
+    }
+
+    /// Check the network overrides against the problem.
+    pub fn check_model(&self) -> Result<()> {
+        self.problem().map(|_| ())
+    }
+
+    /// The network this run trains: widths and activation.
+    pub fn model(&self) -> Result<(Vec<usize>, Activation)> {
+        let pb = self.problem()?;
+        Ok((pb.widths, pb.activation))
     }
 
     /// Check the whole specification.
@@ -191,7 +245,7 @@ impl RunSpec {
 
     fn run_from(&self, resume: Option<Checkpoint>) -> Result<Outcome> {
         self.validate()?;
-        let pb = problems::build(&self.problem)?;
+        let pb = self.problem()?;
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
         let mut opt = self.optimizer.build()?;

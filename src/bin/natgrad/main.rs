@@ -349,16 +349,23 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args)]
 struct SolveArgs {
-    /// Problem name (see `natgrad list`); omit it with `--resume`.
-    #[arg(required_unless_present = "resume")]
+    /// Problem name (see `natgrad list`); omit it with `--resume` or `--config`.
+    #[arg(required_unless_present_any = ["resume", "config"], conflicts_with = "config")]
     problem: Option<String>,
+    /// Read the run from a TOML file (`[problem]`, `[model]`, `[optimizer]`,
+    /// `[budget]`, `[output]`, `seed`); the other flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the full effective configuration as TOML and exit without training.
+    #[arg(long)]
+    print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every"])]
     resume: Option<PathBuf>,
-    /// Write `checkpoint.json` every this many seconds of training time (and at the end).
-    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
-    checkpoint_seconds: f64,
+    /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
+    #[arg(long, allow_negative_numbers = true)]
+    checkpoint_seconds: Option<f64>,
     /// Also write `checkpoint.json` every N iterations.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     checkpoint_every: Option<usize>,
@@ -374,9 +381,9 @@ struct SolveArgs {
     /// Stop when the loss reaches this value.
     #[arg(long, allow_negative_numbers = true)]
     target_loss: Option<f64>,
-    /// Seed of the initialisation.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    seed: u64,
+    /// Seed of the initialisation [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<u64>,
     /// ANaGRAM cutoff: a number (absolute), `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
     #[arg(long, allow_negative_numbers = true)]
     cutoff: Option<String>,
@@ -391,9 +398,9 @@ struct SolveArgs {
         allow_negative_numbers = true
     )]
     params: Vec<String>,
-    /// Evaluate the error every K iterations.
-    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
-    eval_every: usize,
+    /// Evaluate the error every K iterations [default: 10].
+    #[arg(long, allow_negative_numbers = true)]
+    eval_every: Option<usize>,
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -440,15 +447,23 @@ fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination
     Ok(outcome.termination)
 }
 
-fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
+fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
     if let Some(dir) = &args.resume {
-        return resume(&args, dir);
+        return resume(&args, dir).map(Some);
     }
-    let problem = args
-        .problem
-        .clone()
-        .expect("clap requires a problem without --resume");
-    let mut spec = RunSpec::defaults(&problem)?;
+    let (mut spec, config_out) = match &args.config {
+        Some(path) => {
+            let cfg = natgrad::train::RunConfig::read(path)?;
+            (cfg.to_spec()?, cfg.output.dir.clone())
+        }
+        None => {
+            let problem = args
+                .problem
+                .clone()
+                .expect("clap requires a problem without --resume or --config");
+            (RunSpec::defaults(&problem)?, None)
+        }
+    };
     if let Some(name) = &args.optimizer
         && name != spec.optimizer.name()
     {
@@ -483,12 +498,30 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     if let Some(l) = args.target_loss {
         spec.budget.target_loss = l;
     }
-    spec.seed = args.seed;
-    spec.eval_every = args.eval_every;
-    spec.out = Some(args.out.unwrap_or_else(|| spec.default_out()));
+    if let Some(seed) = args.seed {
+        spec.seed = seed;
+    }
+    if let Some(k) = args.eval_every {
+        spec.eval_every = k;
+    }
+    spec.out = Some(
+        args.out
+            .clone()
+            .or(config_out)
+            .unwrap_or_else(|| spec.default_out()),
+    );
+    if let Some(t) = args.checkpoint_seconds {
+        spec.checkpoint_every_s = t;
+    }
+    if args.checkpoint_every.is_some() {
+        spec.checkpoint_every_iters = args.checkpoint_every;
+    }
+    if args.print_config {
+        spec.validate()?;
+        print!("{}", natgrad::train::RunConfig::from_spec(&spec)?.to_toml());
+        return Ok(None);
+    }
     spec.progress_every = (!args.run.quiet).then_some(100);
-    spec.checkpoint_every_s = args.checkpoint_seconds;
-    spec.checkpoint_every_iters = args.checkpoint_every;
     spec.stop = Some(stop_on_signals()?);
     natgrad::linalg::set_threads(args.run.threads);
     let out = spec.out.clone().expect("set above");
@@ -498,7 +531,7 @@ fn solve(args: SolveArgs) -> anyhow::Result<Termination> {
     if !args.run.quiet {
         eprintln!("wrote {}", out.display());
     }
-    Ok(outcome.termination)
+    Ok(Some(outcome.termination))
 }
 
 fn main() -> ExitCode {
@@ -515,7 +548,7 @@ fn main() -> ExitCode {
             }
             Ok(None)
         }
-        Command::Solve(args) => solve(*args).map(Some),
+        Command::Solve(args) => solve(*args),
         Command::Bench(args) => bench(args).map(|()| None),
         Command::Compare(args) => compare(args).map(|()| None),
         Command::Plot(args) => plot(args).map(|()| None),

@@ -1,0 +1,402 @@
+//! Run configurations in TOML: a whole run in one file.
+//!
+//! ```toml
+//! seed = 0
+//!
+//! [problem]
+//! name = "heat"              # a catalogue problem (`natgrad list`)
+//!
+//! [model]                    # optional: override the problem's network
+//! widths = [2, 64, 1]        # input width = the problem's dimension, output 1
+//! activation = "tanh"        # tanh | sin
+//!
+//! [optimizer]                # optional: the problem's own optimiser if absent
+//! name = "amstramgram"
+//! precision = 1e-14          # any field of the optimiser's configuration
+//!
+//! [budget]                   # optional: each field overrides the problem's default
+//! max_iters = 2000
+//! max_seconds = 60.0
+//! target_loss = 0.0
+//!
+//! [output]                   # optional
+//! dir = "runs/heat"
+//! eval_every = 10
+//! checkpoint_seconds = 60.0
+//! ```
+//!
+//! Unknown keys are errors; every error is one line naming the field
+//! (`budget.max_iters: invalid type: string "many", expected usize (line 9)`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Budget, RunSpec};
+use crate::error::{Error, Result};
+use crate::model::Activation;
+use crate::optim::OptimizerConfig;
+
+/// `[problem]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemSection {
+    /// Catalogue name.
+    pub name: String,
+}
+
+/// `[model]`: overrides of the problem's network.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Layer widths, input first (input = the problem's dimension, output 1).
+    pub widths: Option<Vec<usize>>,
+    /// Hidden activation.
+    pub activation: Option<Activation>,
+}
+
+/// `[budget]`: overrides of the problem's default budget.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// Maximum iterations.
+    pub max_iters: Option<usize>,
+    /// Maximum training time, seconds.
+    pub max_seconds: Option<f64>,
+    /// Stop at this loss.
+    pub target_loss: Option<f64>,
+}
+
+/// `[output]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Run directory (default `runs/<problem>-<optimizer>-<seed>`).
+    pub dir: Option<PathBuf>,
+    /// Evaluate the error every this many iterations (default 10).
+    pub eval_every: Option<usize>,
+    /// Checkpoint every this many seconds of training time (default 60).
+    pub checkpoint_seconds: Option<f64>,
+    /// Also checkpoint every this many iterations.
+    pub checkpoint_every: Option<usize>,
+}
+
+/// A whole run as written in a TOML file (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Initialisation seed (default 0).
+    #[serde(default)]
+    pub seed: u64,
+    /// The problem.
+    pub problem: ProblemSection,
+    /// Network overrides.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// The optimiser (default: the problem's own, with its paper settings).
+    /// Read key by key on top of the named optimiser's defaults, so that an
+    /// error names `optimizer.<key>`.
+    #[serde(default, deserialize_with = "optimizer_section")]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Budget overrides.
+    #[serde(default)]
+    pub budget: BudgetSection,
+    /// Outputs.
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+/// `[optimizer]`: `name` selects the defaults, every other key is applied
+/// with [`OptimizerConfig::set`] (validated, errors naming the key).
+fn optimizer_section<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> std::result::Result<Option<OptimizerConfig>, D::Error> {
+    use serde::de::Error as _;
+    let table = toml::Table::deserialize(de)?;
+    let name = match table.get("name") {
+        Some(toml::Value::String(n)) => n.clone(),
+        Some(other) => {
+            return Err(D::Error::custom(format!(
+                "invalid value for `optimizer.name`: expected a string, got {other}"
+            )));
+        }
+        None => {
+            return Err(D::Error::custom(
+                "invalid value for `optimizer.name`: missing (e.g. name = \"amstramgram\")",
+            ));
+        }
+    };
+    let mut config = OptimizerConfig::default_for(&name).map_err(|e| match e {
+        Error::UnknownName { name, known, .. } => D::Error::custom(format!(
+            "invalid value for `optimizer.name`: unknown optimizer `{name}`; known: {known}"
+        )),
+        other => D::Error::custom(other.to_string()),
+    })?;
+    for (key, value) in &table {
+        if key == "name" {
+            continue;
+        }
+        let json = serde_json::to_string(value).map_err(|e| D::Error::custom(e.to_string()))?;
+        config
+            .set(key, &json)
+            .map_err(|e| D::Error::custom(e.to_string()))?;
+    }
+    Ok(Some(config))
+}
+
+impl RunConfig {
+    /// Parse TOML text; `origin` (a file name) goes into error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let de =
+            toml::de::Deserializer::parse(text).map_err(|e| toml_error(&e, text, origin, ""))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            toml_error(e.inner(), text, origin, &path)
+        })
+    }
+
+    /// Read a TOML file.
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The run this configuration describes: the catalogue problem's
+    /// defaults with every given field applied, validated.
+    pub fn to_spec(&self) -> Result<RunSpec> {
+        let mut spec = RunSpec::defaults(&self.problem.name).map_err(|e| match e {
+            Error::UnknownName { name, known, .. } => Error::config(
+                "problem.name",
+                format!("unknown problem `{name}`; known: {known}"),
+            ),
+            other => other,
+        })?;
+        spec.seed = self.seed;
+        if let Some(o) = &self.optimizer {
+            spec.optimizer = o.clone();
+        }
+        let b = &self.budget;
+        spec.budget = Budget {
+            max_iters: b.max_iters.unwrap_or(spec.budget.max_iters),
+            max_seconds: b.max_seconds.unwrap_or(spec.budget.max_seconds),
+            target_loss: b.target_loss.unwrap_or(spec.budget.target_loss),
+        };
+        spec.widths = self.model.widths.clone();
+        spec.activation = self.model.activation;
+        let o = &self.output;
+        if let Some(k) = o.eval_every {
+            spec.eval_every = k;
+        }
+        if let Some(t) = o.checkpoint_seconds {
+            spec.checkpoint_every_s = t;
+        }
+        spec.checkpoint_every_iters = o.checkpoint_every.or(spec.checkpoint_every_iters);
+        spec.out = Some(o.dir.clone().unwrap_or_else(|| spec.default_out()));
+        spec.validate()?;
+        spec.check_model()?;
+        Ok(spec)
+    }
+
+    /// The full effective configuration of `spec`, every field written out
+    /// (what `natgrad solve --print-config` prints).
+    pub fn from_spec(spec: &RunSpec) -> Result<Self> {
+        let (widths, activation) = spec.model()?;
+        Ok(RunConfig {
+            seed: spec.seed,
+            problem: ProblemSection {
+                name: spec.problem.clone(),
+            },
+            model: ModelSection {
+                widths: Some(widths),
+                activation: Some(activation),
+            },
+            optimizer: Some(spec.optimizer.clone()),
+            budget: BudgetSection {
+                max_iters: Some(spec.budget.max_iters),
+                max_seconds: Some(spec.budget.max_seconds),
+                target_loss: Some(spec.budget.target_loss),
+            },
+            output: OutputSection {
+                dir: spec.out.clone(),
+                eval_every: Some(spec.eval_every),
+                checkpoint_seconds: Some(spec.checkpoint_every_s),
+                checkpoint_every: spec.checkpoint_every_iters,
+            },
+        })
+    }
+
+    /// As TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("run configs serialise to TOML")
+    }
+}
+
+/// One line: `origin: path: message (line L)`.
+fn toml_error(e: &toml::de::Error, text: &str, origin: &str, path: &str) -> Error {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().replace('\n', " ");
+    let message = message.trim_end_matches('.').trim();
+    // A message that already names its field (from `OptimizerConfig::set`).
+    if let Some(rest) = message.strip_prefix("invalid value for `")
+        && let Some((f, reason)) = rest.split_once("`: ")
+    {
+        return Error::config(
+            f,
+            format!(
+                "{reason}{} in {origin}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default()
+            ),
+        );
+    }
+    let mut field = if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
+    // Inside a tagged section (the optimiser) serde loses the key: take it
+    // from the `key = value` line the error points at.
+    let key = e.span().and_then(|s| {
+        let start = text[..s.start.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = text[start..].lines().next()?;
+        let (k, _) = line.split_once('=')?;
+        let k = k.trim();
+        k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            .then(|| k.to_string())
+    });
+    if let Some(k) = key
+        && !k.is_empty()
+        && !field.ends_with(&k)
+    {
+        field = if field.is_empty() {
+            k
+        } else {
+            format!("{field}.{k}")
+        };
+    }
+    if field.is_empty() {
+        field = "config".into();
+    }
+    Error::config(
+        field,
+        format!(
+            "{message}{} in {origin}",
+            line.map(|l| format!(" (line {l})")).unwrap_or_default()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--print-config` output reads back to the same run.
+    #[test]
+    fn effective_config_round_trips() {
+        let mut spec = RunSpec::defaults("heat").unwrap();
+        spec.seed = 3;
+        spec.optimizer = OptimizerConfig::default_for("nystrom").unwrap();
+        spec.optimizer.set("rank", "32").unwrap();
+        spec.budget.max_iters = 77;
+        let text = RunConfig::from_spec(&spec).unwrap().to_toml();
+        let back = RunConfig::parse(&text, "printed")
+            .unwrap()
+            .to_spec()
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&spec)
+                .unwrap()
+                .as_object()
+                .map(|m| {
+                    let mut m = m.clone();
+                    m.insert("widths".into(), serde_json::json!([2, 64, 1]));
+                    m.insert("activation".into(), serde_json::json!("tanh"));
+                    serde_json::Value::Object(m)
+                })
+                .unwrap(),
+            "{text}"
+        );
+    }
+
+    /// A minimal file takes the problem's defaults; sections override them.
+    #[test]
+    fn minimal_and_overriding_files() {
+        let spec = RunConfig::parse("[problem]\nname = \"laplace2d\"\n", "t")
+            .unwrap()
+            .to_spec()
+            .unwrap();
+        let d = RunSpec::defaults("laplace2d").unwrap();
+        assert_eq!(spec.optimizer, d.optimizer);
+        assert_eq!(spec.budget, d.budget);
+        let text = "seed = 4\n[problem]\nname = \"heat\"\n[model]\nwidths = [2, 16, 16, 1]\nactivation = \"sin\"\n\
+                    [optimizer]\nname = \"amstramgram\"\nprecision = 1e-12\n[budget]\nmax_seconds = 5.0\n\
+                    [output]\ndir = \"x\"\neval_every = 2\n";
+        let spec = RunConfig::parse(text, "t").unwrap().to_spec().unwrap();
+        assert_eq!(spec.seed, 4);
+        assert_eq!(spec.model().unwrap(), (vec![2, 16, 16, 1], Activation::Sin));
+        assert_eq!(spec.budget.max_seconds, 5.0);
+        assert_eq!(spec.budget.max_iters, d.budget.max_iters);
+        assert_eq!(spec.out, Some(PathBuf::from("x")));
+        assert_eq!(spec.eval_every, 2);
+        match &spec.optimizer {
+            OptimizerConfig::Amstramgram(a) => assert_eq!(a.precision, 1e-12),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Every bad field gives one line naming it.
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            ("[budget]\nmax_iters = \"many\"", "budget.max_iters"),
+            ("[budget]\nmax_iters = -5", "budget.max_iters"),
+            ("[budget]\nmax_seconds = -1.0", "budget.max_seconds"),
+            ("[budget]\nmax_iter = 5", "max_iter"),
+            ("[optimizer]\nname = \"sgd\"", "optimizer"),
+            (
+                "[optimizer]\nname = \"adam\"\nlr = \"fast\"",
+                "optimizer.lr",
+            ),
+            ("[optimizer]\nname = \"adam\"\nmomentum = 0.9", "momentum"),
+            (
+                "[optimizer]\nname = \"nystrom\"\nrank = 0",
+                "optimizer.rank",
+            ),
+            ("[model]\nwidths = []", "model.widths"),
+            ("[model]\nwidths = [3, 10, 1]", "model.widths"),
+            ("[model]\nwidths = [2, 0, 1]", "model.widths"),
+            ("[model]\nwidths = [2, 10, 2]", "model.widths"),
+            ("[model]\nactivation = \"relu\"", "model.activation"),
+            ("[output]\neval_every = 1.5", "output.eval_every"),
+            ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_every_s"),
+            ("seed = \"zero\"", "seed"),
+            ("colour = 1", "colour"),
+        ];
+        for (body, field) in cases {
+            let text = format!("[problem]\nname = \"heat\"\n{body}\n");
+            let e = RunConfig::parse(&text, "run.toml")
+                .and_then(|c| c.to_spec())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "`{body}`: {e}");
+            assert_eq!(e.lines().count(), 1, "`{body}`: {e}");
+        }
+        let e = RunConfig::parse("[problem]\nname = \"heet\"\n", "t")
+            .unwrap()
+            .to_spec()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("problem.name") && e.contains("heet"), "{e}");
+        let e = RunConfig::parse("seed = 1\n", "t").unwrap_err().to_string();
+        assert!(e.contains("problem"), "{e}");
+        let e = RunConfig::parse("[problem\nname = 1", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.lines().count() == 1, "{e}");
+    }
+}
