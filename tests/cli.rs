@@ -722,3 +722,57 @@ fn config_files_drive_runs() {
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `eval` writes u (and derivatives) at the user's points, through the
+/// problem's hard constraint; bad point files are one-line errors.
+#[test]
+fn eval_writes_solution_at_points() {
+    let dir = tmp("eval");
+    let o = natgrad(&[
+        "solve",
+        "burgers",
+        "--optimizer",
+        "adam",
+        "--max-iters",
+        "2",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pts = dir.join("points.csv");
+    std::fs::write(&pts, "t,x\n0,0.5\n0.5,1\n").unwrap();
+    let model = dir.join("model.json");
+    let o = natgrad(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--points",
+        pts.to_str().unwrap(),
+        "--derivatives",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "x0,x1,u,du_dx0,du_dx1,laplacian_u");
+    // The hard constraint holds whatever N_θ is: u(0, x) = −sin(πx), u(t, ±1) = 0.
+    let u = |l: &str| -> f64 { l.split(',').nth(2).unwrap().parse().unwrap() };
+    assert!(
+        (u(lines[1]) + (std::f64::consts::PI * 0.5).sin()).abs() < 1e-14,
+        "{text}"
+    );
+    assert!(u(lines[2]).abs() < 1e-14, "{text}");
+    std::fs::write(&pts, "0,0.5,1\n").unwrap();
+    let o = natgrad(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--points",
+        pts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("line 1: 3 columns, the model has 2 inputs"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -362,6 +362,7 @@ impl Observer for RunFiles {
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
         let mut model = SavedModel::new(&self.mlp, &o.theta);
         model.output_transform = self.info.output_transform.clone();
+        model.problem = Some(self.info.problem.clone());
         model.save(self.dir.join("model.json"))
     }
 }

@@ -39,6 +39,76 @@ enum Command {
     /// PNG figures from run directories: curves of all runs on one plot,
     /// spectra of natural-gradient steps, solution/reference/error maps.
     Plot(PlotArgs),
+    /// Evaluate a trained model at points from a CSV file.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A `model.json` written by `natgrad solve`.
+    model: PathBuf,
+    /// CSV of points, one per line, as many columns as the network has inputs
+    /// (a non-numeric first line is taken as a header).
+    #[arg(long)]
+    points: PathBuf,
+    /// Also write ∂u/∂x_k for every k and the Laplacian.
+    #[arg(long)]
+    derivatives: bool,
+    /// Output CSV (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Points from a CSV file: `dim` numbers per line; a first line that does
+/// not parse is a header.
+fn read_points(path: &std::path::Path, dim: usize) -> anyhow::Result<Vec<f64>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let cells: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
+        match cells {
+            Ok(v) if v.len() == dim && v.iter().all(|x| x.is_finite()) => out.extend(v),
+            Ok(v) if v.len() != dim => anyhow::bail!(
+                "{} line {}: {} columns, the model has {dim} inputs",
+                path.display(),
+                k + 1,
+                v.len()
+            ),
+            Ok(_) => anyhow::bail!("{} line {}: non-finite coordinate", path.display(), k + 1),
+            Err(_) if k == 0 => {}
+            Err(e) => anyhow::bail!("{} line {}: {e}", path.display(), k + 1),
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("{}: no points", path.display());
+    }
+    Ok(out)
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.model)
+        .with_context(|| format!("reading {}", args.model.display()))?;
+    let saved: natgrad::model::SavedModel = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a natgrad model", args.model.display()))?;
+    let problem = saved.problem.clone();
+    let (mlp, theta) = saved.into_parts()?;
+    // Hard-constrained problems: the file holds N_θ, the transform comes from the problem.
+    let transform = match &problem {
+        Some(name) => natgrad::problems::build(name)?.transform,
+        None => None,
+    };
+    let points = read_points(&args.points, mlp.input_dim())?;
+    let ev = natgrad::model::evaluate(&mlp, &theta, transform.as_ref(), &points, args.derivatives)?;
+    match &args.out {
+        Some(p) => write_file(p, &ev.to_csv())?,
+        None => print!("{}", ev.to_csv()),
+    }
+    Ok(())
 }
 
 /// Options shared by the commands that train.
@@ -552,6 +622,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args).map(|()| None),
         Command::Compare(args) => compare(args).map(|()| None),
         Command::Plot(args) => plot(args).map(|()| None),
+        Command::Eval(args) => eval(args).map(|()| None),
     };
     match result {
         Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {
