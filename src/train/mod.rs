@@ -314,49 +314,41 @@ impl<'a> Trainer<'a> {
         theta_init: Vec<f64>,
     ) -> Result<Outcome> {
         self.budget.validate()?;
-        let (mut theta, mut clock, mut loss, mut iter, mut last_eval, mut record);
-        if let Some(rp) = self.resume.take() {
-            if rp.theta.len() != obj.n_params() {
-                return Err(Error::DimensionMismatch {
-                    context: "resumed parameters vs the problem's network".into(),
-                    expected: obj.n_params(),
-                    got: rp.theta.len(),
-                });
-            }
-            (theta, clock, loss, iter, last_eval) =
-                (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s);
-            record = IterRecord {
-                iter,
-                time_s: clock,
-                loss,
-                metrics: None,
-                rank: None,
-                step_size: None,
-                extra: vec![f64::NAN; opt.extra_columns().len()],
-                spectrum: None,
+        let resumed = self.resume.is_some();
+        let (mut theta, mut clock, mut loss, mut iter, mut last_eval, metrics0) =
+            match self.resume.take() {
+                Some(rp) => {
+                    if rp.theta.len() != obj.n_params() {
+                        return Err(Error::DimensionMismatch {
+                            context: "resumed parameters vs the problem's network".into(),
+                            expected: obj.n_params(),
+                            got: rp.theta.len(),
+                        });
+                    }
+                    (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s, None)
+                }
+                None => {
+                    let t0 = Instant::now();
+                    let loss = obj.loss(&theta_init).map_err(|e| e.at_iteration(0))?;
+                    let clock = t0.elapsed().as_secs_f64();
+                    let metrics = self.evaluate(&theta_init)?;
+                    (theta_init, clock, loss, 0, clock, metrics)
+                }
             };
-            for o in &mut self.observers {
-                o.start(opt.extra_columns())?;
-            }
-        } else {
-            theta = theta_init;
-            let t0 = Instant::now();
-            loss = obj.loss(&theta).map_err(|e| e.at_iteration(0))?;
-            clock = t0.elapsed().as_secs_f64();
-            iter = 0;
-            last_eval = clock;
-            record = IterRecord {
-                iter: 0,
-                time_s: clock,
-                loss,
-                metrics: self.evaluate(&theta)?,
-                rank: None,
-                step_size: None,
-                extra: vec![f64::NAN; opt.extra_columns().len()],
-                spectrum: None,
-            };
-            for o in &mut self.observers {
-                o.start(opt.extra_columns())?;
+        let mut record = IterRecord {
+            iter,
+            time_s: clock,
+            loss,
+            metrics: metrics0,
+            rank: None,
+            step_size: None,
+            extra: vec![f64::NAN; opt.extra_columns().len()],
+            spectrum: None,
+        };
+        for o in &mut self.observers {
+            o.start(opt.extra_columns())?;
+            // A resumed history already has the row of its starting iterate.
+            if !resumed {
                 o.iteration(&record)?;
             }
         }
