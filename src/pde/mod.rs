@@ -24,6 +24,7 @@
 //! ```
 
 mod conditions;
+pub mod expr;
 
 pub use crate::model::JetSpec;
 pub use conditions::{Dirichlet, InitialCondition, Neumann, SourceFn};

@@ -7,6 +7,7 @@
 
 mod allen_cahn;
 mod burgers;
+mod custom;
 mod heat;
 mod laplace2d;
 mod laplace5d;
@@ -324,6 +325,8 @@ impl Problem {
         Ok(self.mlp()?.init(self.init, seed))
     }
 }
+
+pub use custom::{CustomProblem, DomainSpec};
 
 /// Build the catalogue problem called `name`.
 pub fn build(name: &str) -> Result<Problem> {

@@ -37,12 +37,72 @@ use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 
-/// `[problem]`.
+/// `[problem]`: a catalogue name, or a name and a custom definition
+/// ([`crate::problems::CustomProblem`]: `pde`, `domain`, `solution`, point counts).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemSection {
-    /// Catalogue name.
+    /// Catalogue name, or the name of the custom problem.
     pub name: String,
+    /// Custom problem: the PDE (`poisson`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pde: Option<String>,
+    /// Custom problem: the domain (`{ kind = "l-shape" }`, `box`, `disk`, `polygon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<crate::problems::DomainSpec>,
+    /// Custom problem: the manufactured solution, a formula of x, y, z.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution: Option<String>,
+    /// Custom problem: interior points (default 1200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interior_points: Option<usize>,
+    /// Custom problem: boundary points (default 400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary_points: Option<usize>,
+    /// Custom problem: evaluation points (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_points: Option<usize>,
+    /// Custom problem: seed of the point sets (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_seed: Option<u64>,
+}
+
+impl ProblemSection {
+    /// The custom definition, if any field of one is given.
+    fn custom(&self) -> Result<Option<crate::problems::CustomProblem>> {
+        let any = self.pde.is_some()
+            || self.domain.is_some()
+            || self.solution.is_some()
+            || self.interior_points.is_some()
+            || self.boundary_points.is_some()
+            || self.eval_points.is_some()
+            || self.points_seed.is_some();
+        if !any {
+            return Ok(None);
+        }
+        let need = |v: &Option<String>, f: &str| {
+            v.clone().ok_or_else(|| {
+                Error::config(
+                    format!("problem.{f}"),
+                    "missing (a custom problem needs pde, domain and solution)",
+                )
+            })
+        };
+        Ok(Some(crate::problems::CustomProblem {
+            pde: need(&self.pde, "pde")?,
+            domain: self.domain.clone().ok_or_else(|| {
+                Error::config(
+                    "problem.domain",
+                    "missing (a custom problem needs pde, domain and solution)",
+                )
+            })?,
+            solution: need(&self.solution, "solution")?,
+            interior_points: self.interior_points.unwrap_or(1200),
+            boundary_points: self.boundary_points.unwrap_or(400),
+            eval_points: self.eval_points.unwrap_or(5000),
+            points_seed: self.points_seed.unwrap_or(0),
+        }))
+    }
 }
 
 /// `[model]`: overrides of the problem's network.
@@ -164,7 +224,11 @@ impl RunConfig {
     /// The run this configuration describes: the catalogue problem's
     /// defaults with every given field applied, validated.
     pub fn to_spec(&self) -> Result<RunSpec> {
-        let mut spec = RunSpec::defaults(&self.problem.name).map_err(|e| match e {
+        let base = match self.problem.custom()? {
+            Some(c) => RunSpec::custom(&self.problem.name, c),
+            None => RunSpec::defaults(&self.problem.name),
+        };
+        let mut spec = base.map_err(|e| match e {
             Error::UnknownName { name, known, .. } => Error::config(
                 "problem.name",
                 format!("unknown problem `{name}`; known: {known}"),
@@ -203,8 +267,21 @@ impl RunConfig {
         let (widths, activation) = spec.model()?;
         Ok(RunConfig {
             seed: spec.seed,
-            problem: ProblemSection {
-                name: spec.problem.clone(),
+            problem: match &spec.custom {
+                None => ProblemSection {
+                    name: spec.problem.clone(),
+                    ..Default::default()
+                },
+                Some(c) => ProblemSection {
+                    name: spec.problem.clone(),
+                    pde: Some(c.pde.clone()),
+                    domain: Some(c.domain.clone()),
+                    solution: Some(c.solution.clone()),
+                    interior_points: Some(c.interior_points),
+                    boundary_points: Some(c.boundary_points),
+                    eval_points: Some(c.eval_points),
+                    points_seed: Some(c.points_seed),
+                },
             },
             model: ModelSection {
                 widths: Some(widths),
@@ -398,5 +475,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1") && e.lines().count() == 1, "{e}");
+    }
+
+    /// A custom problem: Poisson on the L-shape with a manufactured solution;
+    /// its definition round-trips through `--print-config`, and a custom
+    /// problem may not take a catalogue name or miss its solution.
+    #[test]
+    fn custom_problem_sections() {
+        let text = "[problem]\nname = \"mine\"\npde = \"poisson\"\ndomain = { kind = \"l-shape\" }\n\
+                    solution = \"sin(pi*x)*sin(pi*y) + x*y\"\ninterior_points = 64\n";
+        let spec = RunConfig::parse(text, "t").unwrap().to_spec().unwrap();
+        assert_eq!(spec.optimizer.name(), "ssbroyden");
+        assert_eq!(spec.custom.as_ref().unwrap().interior_points, 64);
+        let printed = RunConfig::from_spec(&spec).unwrap().to_toml();
+        let again = RunConfig::parse(&printed, "p").unwrap().to_spec().unwrap();
+        assert_eq!(again.custom, spec.custom);
+        for (body, field) in [
+            (
+                "name = \"heat\"\npde = \"poisson\"\ndomain = { kind = \"l-shape\" }\nsolution = \"x\"",
+                "problem.name",
+            ),
+            (
+                "name = \"m\"\npde = \"poisson\"\ndomain = { kind = \"l-shape\" }",
+                "problem.solution",
+            ),
+            (
+                "name = \"m\"\npde = \"poisson\"\ndomain = { kind = \"ring\" }\nsolution = \"x\"",
+                "problem.domain",
+            ),
+            (
+                "name = \"m\"\npde = \"poisson\"\ndomain = { kind = \"l-shape\" }\nsolution = \"x +\"",
+                "problem.solution",
+            ),
+        ] {
+            let e = RunConfig::parse(&format!("[problem]\n{body}\n"), "t")
+                .and_then(|c| c.to_spec())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "`{body}`: {e}");
+        }
     }
 }

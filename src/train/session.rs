@@ -52,6 +52,9 @@ pub struct RunSpec {
     /// Hidden activation replacing the problem's.
     #[serde(default)]
     pub activation: Option<Activation>,
+    /// The problem's definition when it is not a catalogue problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<problems::CustomProblem>,
 }
 
 fn default_checkpoint_every_s() -> f64 {
@@ -94,8 +97,27 @@ impl RunSpec {
     /// The catalogue's defaults for `problem`: its papers' optimiser and budget, seed 0,
     /// output in `runs/<problem>-<optimizer>-<seed>/`, progress every 100 iterations.
     pub fn defaults(problem: &str) -> Result<Self> {
-        let pb = problems::build(problem)?;
-        let d = pb.defaults;
+        Self::from_defaults(problem, problems::build(problem)?.defaults, None)
+    }
+
+    /// A run of a problem declared in a configuration (see
+    /// [`problems::CustomProblem`]) with its defaults: SSBroyden, 60 s.
+    pub fn custom(name: &str, custom: problems::CustomProblem) -> Result<Self> {
+        if problems::PROBLEMS.iter().any(|(n, _)| *n == name) {
+            return Err(Error::config(
+                "problem.name",
+                format!("`{name}` is a catalogue problem; give the custom problem another name"),
+            ));
+        }
+        let d = custom.build(name)?.defaults;
+        Self::from_defaults(name, d, Some(custom))
+    }
+
+    fn from_defaults(
+        problem: &str,
+        d: problems::Defaults,
+        custom: Option<problems::CustomProblem>,
+    ) -> Result<Self> {
         let mut spec = RunSpec {
             problem: problem.to_string(),
             optimizer: d.optimizer,
@@ -114,6 +136,7 @@ impl RunSpec {
             stop: None,
             widths: None,
             activation: None,
+            custom,
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
@@ -131,7 +154,10 @@ impl RunSpec {
 
     /// The catalogue problem with this run's network overrides applied.
     fn problem(&self) -> Result<problems::Problem> {
-        let mut pb = problems::build(&self.problem)?;
+        let mut pb = match &self.custom {
+            Some(c) => c.build(&self.problem)?,
+            None => problems::build(&self.problem)?,
+        };
         if let Some(w) = &self.widths {
             let dim = pb.widths[0];
             if w.len() < 2 || w.contains(&0) {

@@ -99,7 +99,12 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let (mlp, theta) = saved.into_parts()?;
     // Hard-constrained problems: the file holds N_θ, the transform comes from the problem.
     let transform = match &problem {
-        Some(name) => natgrad::problems::build(name)?.transform,
+        Some(name) => match natgrad::problems::build(name) {
+            Ok(pb) => pb.transform,
+            // Problems declared in a config file have no output transform.
+            Err(natgrad::Error::UnknownName { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
         None => None,
     };
     let points = read_points(&args.points, mlp.input_dim())?;
@@ -321,7 +326,14 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         written.extend(spectrum_figures(r, &dest, &args.iters)?);
         if !problems.contains_key(&r.problem) {
-            problems.insert(r.problem.clone(), natgrad::problems::build(&r.problem)?);
+            match natgrad::problems::build(&r.problem) {
+                Ok(pb) => {
+                    problems.insert(r.problem.clone(), pb);
+                }
+                // A problem declared in a config file: no catalogue reference to draw.
+                Err(natgrad::Error::UnknownName { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
         if let Some(f) = solution_figure(r, &problems[&r.problem], &dest)? {
             written.push(f);
