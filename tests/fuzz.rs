@@ -118,6 +118,13 @@ fn parsers_and_loaders_never_panic() {
                 }
             }),
         }
+        // Formulas of custom problems.
+        no_panic("formula", &input, || {
+            if let Ok(f) = natgrad::pde::expr::Expr::parse(&text, 2) {
+                let _ = f.eval(&[0.3, -0.2]);
+                let _ = natgrad::pde::expr::laplacian(&f, &[0.3, -0.2]);
+            }
+        });
         // Command-line values.
         no_panic("cutoff/weighting/set", &input, || {
             let _ = Cutoff::parse(&text);

@@ -30,6 +30,23 @@ pub trait Observer {
     }
 }
 
+/// A borrowed observer observes too, so that the caller keeps what it
+/// collected: `trainer.observe(&mut my_log)`.
+impl<O: Observer + ?Sized> Observer for &mut O {
+    fn start(&mut self, extra_columns: &[&str]) -> Result<()> {
+        (**self).start(extra_columns)
+    }
+    fn iteration(&mut self, record: &IterRecord) -> Result<()> {
+        (**self).iteration(record)
+    }
+    fn finish(&mut self, outcome: &Outcome) -> Result<()> {
+        (**self).finish(outcome)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
 fn fmt_opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into())
 }
