@@ -20,14 +20,33 @@
 //! * [`train::Trainer`] — budgets, observers, typed termination reasons;
 //! * [`report`] — benchmark and comparison tables, PNG figures.
 //!
-//! ```no_run
+//! ## Quickstart
+//!
+//! A catalogue problem with its paper's network and points, trained for a
+//! few hundred iterations in memory (this example runs as a test):
+//!
+//! ```
 //! # fn main() -> natgrad::Result<()> {
+//! use natgrad::optim::OptimizerConfig;
 //! use natgrad::train::RunSpec;
-//! let spec = RunSpec::defaults("laplace2d")?; // the paper's optimiser and budget
-//! let outcome = spec.run()?;                  // writes runs/laplace2d-anagram-0/
-//! println!("{}", outcome.termination);
+//!
+//! let mut spec = RunSpec::defaults("laplace2d")?; // network, points, budget, optimiser
+//! spec.optimizer = OptimizerConfig::default_for("ssbroyden")?;
+//! spec.budget.max_iters = 300;
+//! spec.out = None; // write no run directory
+//! spec.progress_every = None; // quiet
+//! let outcome = spec.run()?;
+//! let errors = outcome.metrics.expect("the catalogue has a reference");
+//! assert!(errors.l2_rel < 1e-2, "l2_rel {:e}", errors.l2_rel);
 //! # Ok(()) }
 //! ```
+//!
+//! From there: [`train::RunConfig`] reads the same from a TOML file,
+//! [`train::Trainer`] drives any [`optim::Optimizer`] on any
+//! [`optim::Objective`] with observers, [`pde::Operator`] defines a new
+//! PDE, [`geometry`] samples domains beyond boxes, and
+//! [`model::evaluate`] evaluates a trained network. The README lists the
+//! command line, and `examples/` has complete programs.
 #![warn(missing_docs)]
 
 pub mod error;

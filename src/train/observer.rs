@@ -51,24 +51,45 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into())
 }
 
-/// A progress line on stderr every `every` iterations, and at least every two
-/// seconds of wall time: iteration, loss, l2 error, rank, step, elapsed.
+/// Progress on stderr. On a terminal: one live status line, redrawn at most
+/// ten times a second, with a bar of the budget used (the larger of the
+/// iteration and time fractions, see [`Progress::with_budget`]). Otherwise
+/// (a file, a pipe, CI): a plain line every `every` iterations and at least
+/// every two seconds. Either way a summary table at the end: termination,
+/// iterations, training time, loss and errors.
 pub struct Progress {
     every: usize,
     last: Option<Instant>,
     started: Instant,
     last_l2: Option<f64>,
+    live: bool,
+    budget: Option<(usize, f64)>,
 }
 
 impl Progress {
-    /// Print every `every` iterations (and at least every 2 s).
+    /// Print every `every` iterations (and at least every 2 s); live on a terminal.
     pub fn new(every: usize) -> Self {
+        use std::io::IsTerminal;
         Progress {
             every: every.max(1),
             last: None,
             started: Instant::now(),
             last_l2: None,
+            live: std::io::stderr().is_terminal(),
+            budget: None,
         }
+    }
+
+    /// Show the fraction of this budget used in the live bar.
+    pub fn with_budget(mut self, max_iters: usize, max_seconds: f64) -> Self {
+        self.budget = Some((max_iters, max_seconds));
+        self
+    }
+
+    /// Force plain lines (`false`) or the live line (`true`).
+    pub fn live(mut self, live: bool) -> Self {
+        self.live = live;
+        self
     }
 
     fn line(&self, r: &IterRecord) -> String {
@@ -83,6 +104,26 @@ impl Progress {
             self.started.elapsed().as_secs_f64()
         )
     }
+
+    /// `[#####.....]  42%` of the budget, or nothing without one.
+    fn bar(&self, r: &IterRecord) -> String {
+        let Some((iters, secs)) = self.budget else {
+            return String::new();
+        };
+        let by_iters = if iters == usize::MAX {
+            0.0
+        } else {
+            r.iter as f64 / iters.max(1) as f64
+        };
+        let f = by_iters.max(r.time_s / secs).clamp(0.0, 1.0);
+        let n = (f * 20.0).round() as usize;
+        format!(
+            "[{}{}] {:>3.0}%  ",
+            "#".repeat(n),
+            ".".repeat(20 - n),
+            100.0 * f
+        )
+    }
 }
 
 impl Observer for Progress {
@@ -90,8 +131,13 @@ impl Observer for Progress {
         if let Some(m) = r.metrics {
             self.last_l2 = Some(m.l2_abs);
         }
-        let slow = self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 2.0);
-        if r.iter.is_multiple_of(self.every) || slow {
+        let since = self.last.map(|t| t.elapsed().as_secs_f64());
+        if self.live {
+            if since.is_none_or(|s| s >= 0.1) {
+                eprint!("\r{}{}\x1b[K", self.bar(r), self.line(r));
+                self.last = Some(Instant::now());
+            }
+        } else if r.iter.is_multiple_of(self.every) || since.is_none_or(|s| s >= 2.0) {
             eprintln!("{}", self.line(r));
             self.last = Some(Instant::now());
         }
@@ -99,17 +145,25 @@ impl Observer for Progress {
     }
 
     fn finish(&mut self, o: &Outcome) -> Result<()> {
+        if self.live {
+            eprintln!();
+        }
         let m = o.metrics;
-        eprintln!(
-            "done: {} after {} iterations, {:.2} s training time; loss {:.3e}, l2_abs {}, l2_rel {}, linf {}",
-            o.termination,
-            o.iters,
-            o.time_s,
-            o.loss,
-            fmt_opt(m.map(|m| m.l2_abs)),
-            fmt_opt(m.map(|m| m.l2_rel)),
-            fmt_opt(m.map(|m| m.linf)),
-        );
+        eprintln!("done: {}", o.termination);
+        for (k, v) in [
+            ("iterations", o.iters.to_string()),
+            ("training time", format!("{:.2} s", o.time_s)),
+            (
+                "wall time",
+                format!("{:.2} s", self.started.elapsed().as_secs_f64()),
+            ),
+            ("loss", format!("{:.3e}", o.loss)),
+            ("l2_abs", fmt_opt(m.map(|m| m.l2_abs))),
+            ("l2_rel", fmt_opt(m.map(|m| m.l2_rel))),
+            ("linf", fmt_opt(m.map(|m| m.linf))),
+        ] {
+            eprintln!("  {k:<14} {v}");
+        }
         Ok(())
     }
 }
@@ -381,5 +435,35 @@ impl Observer for RunFiles {
         model.output_transform = self.info.output_transform.clone();
         model.problem = Some(self.info.problem.clone());
         model.save(self.dir.join("model.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The live bar shows the larger of the iteration and time fractions.
+    #[test]
+    fn progress_bar_fraction() {
+        let p = Progress::new(1).live(true).with_budget(100, 10.0);
+        let r = |iter, time_s| IterRecord {
+            iter,
+            time_s,
+            loss: 1.0,
+            metrics: None,
+            rank: None,
+            step_size: None,
+            extra: vec![],
+            spectrum: None,
+        };
+        assert_eq!(p.bar(&r(50, 1.0)), "[##########..........]  50%  ");
+        assert_eq!(p.bar(&r(10, 7.5)), "[###############.....]  75%  ");
+        assert_eq!(p.bar(&r(500, 1.0)), "[####################] 100%  ");
+        let unlimited = Progress::new(1).with_budget(usize::MAX, 4.0);
+        assert_eq!(
+            unlimited.bar(&r(10_000, 1.0)),
+            "[#####...............]  25%  "
+        );
+        assert_eq!(Progress::new(1).bar(&r(1, 1.0)), "");
     }
 }

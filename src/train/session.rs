@@ -338,7 +338,9 @@ impl RunSpec {
                 self.budget.max_seconds,
                 needed as f64 / (1u64 << 20) as f64
             );
-            trainer = trainer.observe(Progress::new(every));
+            trainer = trainer.observe(
+                Progress::new(every).with_budget(self.budget.max_iters, self.budget.max_seconds),
+            );
         }
         if let Some(dir) = &self.out {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
