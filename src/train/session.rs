@@ -1,4 +1,5 @@
-//! A whole run of a catalogue problem: build, train, write the run directory.
+//! A whole run of a catalogue or configured problem: build, train, write
+//! the run directory, checkpoint, resume.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +16,12 @@ use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::problems;
 
-/// Everything that defines a run of a catalogue problem.
+/// Everything that defines a run (serialised into `summary.json` and
+/// checkpoints, so that a run can be reproduced or continued exactly).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
-    /// Catalogue problem name.
+    /// Problem name: a catalogue name, or the name of the `custom` problem.
     pub problem: String,
     /// Optimiser and settings.
     pub optimizer: OptimizerConfig,
