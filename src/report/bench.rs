@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::optim::OptimizerConfig;
 use crate::problems::{Benchmark, Metric};
 use crate::train::{Budget, RunSpec};
@@ -150,35 +150,16 @@ pub fn run_case(
 /// The rows of a run's `history.csv` where the error was evaluated, as
 /// `(time_s, loss, error in metric)`.
 fn evaluated_rows(history: &Path, metric: Metric) -> Result<Vec<(f64, f64, f64)>> {
-    let text = std::fs::read_to_string(history).map_err(|e| Error::io(history, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| Error::Parse {
-                path: format!("{}", history.display()),
-                reason: format!("no `{name}` column"),
-            })
-    };
-    let (ct, cl, cm) = (col("time_s")?, col("loss")?, col(metric.column())?);
-    let mut out = Vec::new();
-    for (k, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let bad = |what: &str| Error::Parse {
-            path: format!("{} line {}", history.display(), k + 2),
-            reason: format!("bad {what}"),
-        };
-        if f.len() <= cm.max(ct).max(cl) || f[cm].is_empty() {
-            continue;
-        }
-        let t: f64 = f[ct].parse().map_err(|_| bad("time_s"))?;
-        let l: f64 = f[cl].parse().map_err(|_| bad("loss"))?;
-        let e: f64 = f[cm].parse().map_err(|_| bad(metric.column()))?;
-        out.push((t, l, e));
-    }
-    Ok(out)
+    let h = super::History::read(history)?;
+    let (ct, cl, cm) = (
+        h.column("time_s")?,
+        h.column("loss")?,
+        h.column(metric.column())?,
+    );
+    Ok(h.rows
+        .iter()
+        .filter_map(|r| Some((r[ct]?, r[cl]?, r[cm]?)))
+        .collect())
 }
 
 /// From a run's `history.csv`: the first `time_s` at which the metric column

@@ -146,10 +146,7 @@ pub fn curve_figures(
 
 /// The iterations logged in a `spectra.csv`.
 fn spectra_iterations(spectra: &History) -> Result<Vec<usize>> {
-    let i = spectra.index("iter").ok_or_else(|| Error::Parse {
-        path: "spectra.csv".into(),
-        reason: "no `iter` column".into(),
-    })?;
+    let i = spectra.column("iter")?;
     let mut its: Vec<usize> = spectra
         .rows
         .iter()
@@ -199,13 +196,12 @@ pub fn spectrum_figures(run: &RunData, out: &Path, iterations: &[usize]) -> Resu
         iterations.to_vec()
     };
     let col = |name: &str| sp.index(name);
-    let (ci, cn, cs, cr) = (col("iter"), col("n"), col("sigma"), col("rce"));
-    let (Some(ci), Some(cn), Some(cs), Some(cr)) = (ci, cn, cs, cr) else {
-        return Err(Error::Parse {
-            path: path.display().to_string(),
-            reason: "needs columns iter, n, sigma, rce".into(),
-        });
-    };
+    let (ci, cn, cs, cr) = (
+        sp.column("iter")?,
+        sp.column("n")?,
+        sp.column("sigma")?,
+        sp.column("rce")?,
+    );
     let mut written = Vec::new();
     for it in chosen {
         let rows: Vec<&Vec<Option<f64>>> = sp

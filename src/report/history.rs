@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 /// A parsed `history.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
+    /// Where it was read from (for error messages).
+    pub origin: String,
     /// Column names, in file order.
     pub columns: Vec<String>,
     /// Rows of cells (`None` where empty).
@@ -62,7 +64,11 @@ impl History {
                 .collect::<Result<Vec<_>>>()?;
             rows.push(row);
         }
-        Ok(History { columns, rows })
+        Ok(History {
+            origin: origin.into(),
+            columns,
+            rows,
+        })
     }
 
     /// Index of the column `name`, if present.
@@ -70,14 +76,17 @@ impl History {
         self.columns.iter().position(|c| c == name)
     }
 
+    /// Index of the column `name`; an error names it when it is missing.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        self.index(name).ok_or_else(|| Error::Parse {
+            path: self.origin.clone(),
+            reason: format!("no `{name}` column"),
+        })
+    }
+
     /// `(x, y)` pairs of two columns over the rows where both are present.
     pub fn pairs(&self, x: &str, y: &str) -> Result<Vec<(f64, f64)>> {
-        let missing = |name: &str| Error::Parse {
-            path: "history.csv".into(),
-            reason: format!("no `{name}` column"),
-        };
-        let ix = self.index(x).ok_or_else(|| missing(x))?;
-        let iy = self.index(y).ok_or_else(|| missing(y))?;
+        let (ix, iy) = (self.column(x)?, self.column(y)?);
         Ok(self
             .rows
             .iter()

@@ -235,13 +235,13 @@ impl RunSpec {
     }
 
     /// Continue the run whose directory `dir` holds a `checkpoint.json`: the
-    /// specification is the checkpoint's (its budget replaced by `budget`
-    /// when given), `history.csv` and `spectra.csv` are cut back to the
+    /// specification is the checkpoint's (its budget adjusted by `budget`,
+    /// e.g. extended), `history.csv` and `spectra.csv` are cut back to the
     /// checkpoint's iteration and appended to. With the same budget the
     /// resumed history equals an uninterrupted run's (timings aside).
     pub fn resume(
         dir: &Path,
-        budget: Option<Budget>,
+        budget: impl FnOnce(&mut Budget),
         progress_every: Option<usize>,
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome> {
@@ -262,9 +262,7 @@ impl RunSpec {
                 ),
             });
         }
-        if let Some(b) = budget {
-            spec.budget = b;
-        }
+        budget(&mut spec.budget);
         spec.out = Some(dir.to_path_buf());
         spec.progress_every = progress_every;
         spec.stop = stop;

@@ -501,11 +501,8 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
-    let ck = natgrad::train::Checkpoint::load(&natgrad::train::checkpoint_path(dir))?;
-    let spec: RunSpec = serde_json::from_value(ck.run)
-        .with_context(|| format!("the run specification in {}", dir.display()))?;
-    let mut budget = spec.budget;
+/// `--max-iters`, `--max-seconds`, `--target-loss` applied to a budget.
+fn budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
     if let Some(n) = args.max_iters {
         budget.max_iters = n;
     }
@@ -515,10 +512,13 @@ fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination
     if let Some(l) = args.target_loss {
         budget.target_loss = l;
     }
+}
+
+fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
     natgrad::linalg::set_threads(args.run.threads);
     let outcome = RunSpec::resume(
         dir,
-        Some(budget),
+        |budget| budget_flags(args, budget),
         (!args.run.quiet).then_some(100),
         Some(stop_on_signals()?),
     )
@@ -571,15 +571,7 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
         };
         spec.optimizer.set(k.trim(), v.trim())?;
     }
-    if let Some(n) = args.max_iters {
-        spec.budget.max_iters = n;
-    }
-    if let Some(t) = args.max_seconds {
-        spec.budget.max_seconds = t;
-    }
-    if let Some(l) = args.target_loss {
-        spec.budget.target_loss = l;
-    }
+    budget_flags(&args, &mut spec.budget);
     if let Some(seed) = args.seed {
         spec.seed = seed;
     }
