@@ -331,6 +331,15 @@ impl Optimizer for Amstramgram {
         })
     }
 
+    /// Drops the basis of the last narrow decomposition (its rows were the
+    /// old points): the next RCE curve is that of a fresh decomposition.
+    /// The cutoffs and the precision stage are kept.
+    fn objective_changed(&mut self) {
+        self.basis_sigma = None;
+        self.basis_theta = None;
+        self.basis_pending = false;
+    }
+
     fn state(&self) -> serde_json::Value {
         serde_json::to_value(AmstramgramState {
             cutoffs: self.cutoffs.clone(),

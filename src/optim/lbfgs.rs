@@ -140,6 +140,14 @@ impl Optimizer for Lbfgs {
         })
     }
 
+    /// Drops the cached gradient and the curvature pairs: they are
+    /// differences of the old loss (a fresh start, as a new L-BFGS call on the
+    /// new points would make).
+    fn objective_changed(&mut self) {
+        self.cache = None;
+        self.pairs.clear();
+    }
+
     /// The `(s, y, 1/sᵀy)` pairs (the cached gradient is recomputed: same θ, same value).
     fn state(&self) -> serde_json::Value {
         serde_json::to_value(&self.pairs).expect("state serialises")

@@ -150,6 +150,12 @@ pub trait Optimizer {
     fn extra_columns(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The objective's collocation points were redrawn (see
+    /// [`crate::residual::Resampler`]): drop whatever was computed on the old
+    /// points (cached losses and gradients, a cached decomposition). What
+    /// approximates the solution itself (Adam's moments, SSBroyden's `H`) is kept.
+    /// Default: nothing to drop.
+    fn objective_changed(&mut self) {}
     /// What the optimiser carries from one step to the next (moments,
     /// quasi-Newton memory, cutoffs, random stream position), for
     /// checkpoints. Restoring it into a fresh optimiser with the same

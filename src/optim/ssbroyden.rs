@@ -253,6 +253,13 @@ impl Optimizer for SsBroyden {
         })
     }
 
+    /// Drops the cached loss and gradient and the previous loss; keeps `H`
+    /// (Urbán et al. pass it to the next quasi-Newton run after each redraw).
+    fn objective_changed(&mut self) {
+        self.cache = None;
+        self.prev_loss = None;
+    }
+
     fn extra_columns(&self) -> &'static [&'static str] {
         &["broyden_theta", "broyden_tau", "reset", "wolfe"]
     }

@@ -19,6 +19,7 @@
 
 use std::f64::consts::PI;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{Defaults, Problem, Reference};
 use crate::error::{Error, Result};
@@ -392,6 +393,13 @@ pub(super) fn build() -> Result<Problem> {
             Block::new("x=-1", 2, left, Dirichlet::new(|_| -1.0)),
             Block::new("x=1", 2, right, Dirichlet::new(|_| -1.0)),
         ],
+        domain: Arc::new(crate::geometry::BoxDomain::space_time(
+            crate::geometry::Interval { lo: 0.0, hi: 1.0 },
+            &crate::geometry::BoxDomain::new(vec![crate::geometry::Interval {
+                lo: -1.0,
+                hi: 1.0,
+            }])?,
+        )),
         reference,
         transform: None,
         defaults: Defaults {

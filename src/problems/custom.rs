@@ -193,6 +193,7 @@ impl CustomProblem {
                 ),
                 Block::new("boundary", d, boundary, Dirichlet::new(exact)).with_normals(normals),
             ],
+            domain: domain.clone(),
             reference,
             defaults: Defaults {
                 optimizer: OptimizerConfig::default_for("ssbroyden")?,

@@ -1,6 +1,7 @@
 //! `heat`: u_t − ¼u_xx = 0 on (t, x) ∈ [0,1]², u(0, x) = sin(πx), u = 0 at x ∈ {0, 1}.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 use super::{Defaults, Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, Interval, linspace, tensor_grid};
@@ -70,6 +71,7 @@ pub(super) fn build() -> Problem {
             Block::new("x=1", 2, right_pts, Dirichlet::zero())
                 .with_normals(right.normal.repeat(n_wall)),
         ],
+        domain: Arc::new(domain),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
         defaults: Defaults {

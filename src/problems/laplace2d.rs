@@ -1,6 +1,7 @@
 //! `laplace2d`: −Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on the boundary.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 use super::{Defaults, Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
@@ -51,6 +52,7 @@ pub(super) fn build() -> Problem {
             Block::new("interior", 2, interior, Poisson),
             Block::new("boundary", 2, boundary, Dirichlet::zero()).with_normals(normals),
         ],
+        domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
         defaults: Defaults {

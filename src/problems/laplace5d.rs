@@ -1,6 +1,7 @@
 //! `laplace5d`: −Δu = π² Σ_k sin(πx_k) on [0,1]⁵, u = Σ_k sin(πx_k) on the boundary.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +68,7 @@ pub(super) fn build() -> Problem {
             Block::new("interior", DIM, interior, Poisson5d),
             Block::new("boundary", DIM, boundary, Dirichlet::new(exact)),
         ],
+        domain: Arc::new(cube),
         reference: Reference::from_fn(eval, DIM, exact),
         transform: None,
         defaults: Defaults {

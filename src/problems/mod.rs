@@ -13,7 +13,10 @@ mod laplace2d;
 mod laplace5d;
 mod nonlinear_poisson;
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::geometry::Domain;
 use crate::model::{Activation, Init, Mlp, OutputTransform};
 use crate::optim::OptimizerConfig;
 use crate::residual::{Block, LeastSquares};
@@ -273,6 +276,9 @@ pub struct Problem {
     pub init: Init,
     /// Residual blocks with their training points.
     pub blocks: Vec<Block>,
+    /// The domain of the `interior` block (space-time for evolution
+    /// problems): where [`crate::residual::Resampler`] draws new points.
+    pub domain: Arc<dyn Domain>,
     /// Evaluation points and reference values.
     pub reference: Reference,
     /// The papers' optimiser settings and budget.

@@ -3,6 +3,7 @@
 //! paper's NLP problem, here with soft boundary conditions).
 
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 use super::{Defaults, Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
@@ -60,6 +61,7 @@ pub(super) fn build() -> Problem {
             Block::new("interior", 2, interior, NonlinearPoisson),
             Block::new("boundary", 2, boundary, Dirichlet::new(exact)).with_normals(normals),
         ],
+        domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
         defaults: Defaults {

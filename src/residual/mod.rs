@@ -9,6 +9,10 @@
 //! * the **system** solved by the natural-gradient methods has rows
 //!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ` with the [`Weighting`] `w`.
 
+mod resample;
+
+pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
+
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -98,6 +102,11 @@ impl Block {
         }
     }
 
+    /// The data term `f(x)` of the block's operator at one point.
+    fn op_source(&self, x: &[f64]) -> f64 {
+        self.op.source(x)
+    }
+
     /// The data term `f(x_i)` at every point.
     pub fn sources(&self) -> &[f64] {
         &self.sources
@@ -169,7 +178,8 @@ pub struct LeastSquares {
 }
 
 /// An output transform with, per block, its product-rule plan and the jets
-/// of `g` and `ψ` at every (fixed) point.
+/// of `g` and `ψ` at every point.
+#[derive(Clone)]
 struct Transformed {
     transform: OutputTransform,
     plans: Vec<TransformPlan>,
@@ -319,35 +329,101 @@ impl LeastSquares {
 
     /// Residuals of every block at θ (forward jets only).
     pub fn residuals(&self, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
+        (0..self.blocks.len())
+            .map(|b| self.block_residuals(b, theta))
+            .collect()
+    }
+
+    /// Residuals of block `b` at θ (forward jets only).
+    pub fn block_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>> {
         thread_local! {
             // One reusable forward tape per thread: the line search evaluates
             // the loss dozens of times per iteration.
             static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
         TAPE.with_borrow_mut(|tape| {
-            let mut out = Vec::with_capacity(self.blocks.len());
             let (mut jet, mut scratch) = (Vec::new(), Vec::new());
-            for (b, blk) in self.blocks.iter().enumerate() {
-                let ch = &self.channels[b];
-                let d = blk.dim;
-                let mut r = Vec::with_capacity(blk.len());
-                // Chunks of points keep the forward pass's buffers in cache.
-                for start in (0..blk.len()).step_by(FORWARD_CHUNK) {
-                    let end = (start + FORWARD_CHUNK).min(blk.len());
-                    let pts = &blk.points[start * d..end * d];
-                    self.model.forward_jets_into(theta, pts, ch, tape)?;
-                    self.transform_tape(b, start, tape, &mut jet, &mut scratch);
-                    let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
-                    blk.op
-                        .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
-                }
-                if r.iter().any(|v| !v.is_finite()) {
-                    return Err(self.non_finite(b, "residual"));
-                }
-                out.push(r);
+            let blk = &self.blocks[b];
+            let ch = &self.channels[b];
+            let d = blk.dim;
+            let mut r = Vec::with_capacity(blk.len());
+            // Chunks of points keep the forward pass's buffers in cache.
+            for start in (0..blk.len()).step_by(FORWARD_CHUNK) {
+                let end = (start + FORWARD_CHUNK).min(blk.len());
+                let pts = &blk.points[start * d..end * d];
+                self.model.forward_jets_into(theta, pts, ch, tape)?;
+                self.transform_tape(b, start, tape, &mut jet, &mut scratch);
+                let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
+                blk.op
+                    .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
             }
-            Ok(out)
+            if r.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(b, "residual"));
+            }
+            Ok(r)
         })
+    }
+
+    /// Index of the block called `name`.
+    pub fn block_index(&self, name: &str) -> Result<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or_else(|| {
+                Error::config(
+                    "block",
+                    format!(
+                        "no block `{name}`; this problem has {}",
+                        self.blocks
+                            .iter()
+                            .map(|b| format!("`{}`", b.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The same system with the points of block `b` replaced by `points`
+    /// (row-major; any number of them): data terms and output-transform jets
+    /// are recomputed, normals dropped (so only blocks without normals, such
+    /// as an interior, can be moved).
+    pub fn with_block_points(&self, b: usize, points: Vec<f64>) -> Result<LeastSquares> {
+        let blk = &self.blocks[b];
+        if blk.normals.is_some() {
+            return Err(Error::config(
+                format!("block `{}`", blk.name),
+                "has normals (a boundary piece); only interior blocks can be resampled",
+            ));
+        }
+        let d = blk.dim;
+        if points.is_empty() || !points.len().is_multiple_of(d) {
+            return Err(Error::config(
+                format!("block `{}`", blk.name),
+                format!("needs a non-empty row-major point list with {d} coordinates per point"),
+            ));
+        }
+        if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+            return Err(Error::config(
+                format!("block `{}`", blk.name),
+                format!("coordinate {i} is not finite"),
+            ));
+        }
+        let mut out = self.clone();
+        let new = &mut out.blocks[b];
+        new.sources = points.chunks(d).map(|x| new.op_source(x)).collect();
+        new.points = points;
+        if let Some(t) = &self.transform {
+            let mut t = (**t).clone();
+            let ch = &out.channels[b];
+            t.jets[b] = out.blocks[b]
+                .points
+                .chunks_exact(d)
+                .map(|x| t.transform.point_jets(x, ch))
+                .collect();
+            out.transform = Some(Arc::new(t));
+        }
+        Ok(out)
     }
 
     /// Per-block mean squared residuals.

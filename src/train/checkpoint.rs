@@ -39,6 +39,9 @@ pub struct Checkpoint {
     pub optimizer: String,
     /// Its [`crate::optim::Optimizer::state`].
     pub optimizer_state: serde_json::Value,
+    /// The resampled block's points and random stream, when resampling is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::residual::ResampleState>,
 }
 
 impl Checkpoint {
@@ -127,6 +130,11 @@ mod tests {
             theta: vec![1.0 / 3.0, -2e-300, 5.0],
             optimizer: "adam".into(),
             optimizer_state: serde_json::json!({"t": 7}),
+            sampling: Some(crate::residual::ResampleState {
+                points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
+                word_pos: (1u128 << 70) + 5,
+                redraws: 2,
+            }),
         }
     }
 

@@ -19,6 +19,13 @@
 //! max_seconds = 60.0
 //! target_loss = 0.0
 //!
+//! [sampling]                 # optional: redraw the interior points (off by default)
+//! resample_every = 500       # iterations between redraws (0: never)
+//! method = "rad"             # rad | uniform
+//! rad_k = 1.0                # RAD: p ∝ |r|^k / mean|r|^k + c
+//! rad_c = 1.0
+//! candidates = 10000         # RAD: uniform candidates per redraw
+//!
 //! [output]                   # optional
 //! dir = "runs/heat"
 //! eval_every = 10
@@ -36,6 +43,7 @@ use super::{Budget, RunSpec};
 use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
+use crate::residual::Resampling;
 
 /// `[problem]`: a catalogue name, or a name and a custom definition
 /// ([`crate::problems::CustomProblem`]: `pde`, `domain`, `solution`, point counts).
@@ -161,6 +169,9 @@ pub struct RunConfig {
     /// Budget overrides.
     #[serde(default)]
     pub budget: BudgetSection,
+    /// Collocation resampling.
+    #[serde(default)]
+    pub sampling: Resampling,
     /// Outputs.
     #[serde(default)]
     pub output: OutputSection,
@@ -247,6 +258,7 @@ impl RunConfig {
         };
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
+        spec.sampling = self.sampling.clone();
         let o = &self.output;
         if let Some(k) = o.eval_every {
             spec.eval_every = k;
@@ -293,6 +305,7 @@ impl RunConfig {
                 max_seconds: Some(spec.budget.max_seconds),
                 target_loss: Some(spec.budget.target_loss),
             },
+            sampling: spec.sampling.clone(),
             output: OutputSection {
                 dir: spec.out.clone(),
                 eval_every: Some(spec.eval_every),
@@ -379,6 +392,8 @@ mod tests {
         spec.optimizer = OptimizerConfig::default_for("nystrom").unwrap();
         spec.optimizer.set("rank", "32").unwrap();
         spec.budget.max_iters = 77;
+        spec.sampling.resample_every = 50;
+        spec.sampling.rad_k = 2.0;
         let text = RunConfig::from_spec(&spec).unwrap().to_toml();
         let back = RunConfig::parse(&text, "printed")
             .unwrap()
@@ -453,6 +468,22 @@ mod tests {
             ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_every_s"),
             ("seed = \"zero\"", "seed"),
             ("colour = 1", "colour"),
+            ("[sampling]\nresample_every = -1", "sampling.resample_every"),
+            ("[sampling]\nmethod = \"sobol\"", "sampling.method"),
+            ("[sampling]\nrad_k = -2.0", "sampling.rad_k"),
+            ("[sampling]\nevery = 10", "every"),
+            (
+                "[sampling]\nresample_every = 10\ncandidates = 5",
+                "sampling.candidates",
+            ),
+            (
+                "[sampling]\nresample_every = 10\nblock = \"x=0\"",
+                "sampling.block",
+            ),
+            (
+                "[sampling]\nresample_every = 10\nblock = \"walls\"",
+                "sampling.block",
+            ),
         ];
         for (body, field) in cases {
             let text = format!("[problem]\nname = \"heat\"\n{body}\n");

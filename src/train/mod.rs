@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::optim::{Objective, Optimizer, Spectrum};
 use crate::problems::Metrics;
+use crate::residual::Resampler;
 
 /// Stopping criteria; the first one met ends the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +199,22 @@ pub struct CheckpointPlan {
     pub run: serde_json::Value,
 }
 
+/// The termination a numerical fault at `iteration` ends the run with; other
+/// errors (I/O, configuration) are passed on.
+fn fault(e: Error, iteration: usize) -> Result<Termination> {
+    match e {
+        Error::NonFinite {
+            quantity, block, ..
+        } => Ok(Termination::NonFinite {
+            iteration,
+            block,
+            quantity: quantity.into(),
+        }),
+        Error::LinearAlgebra(message) => Ok(Termination::LinearAlgebra { iteration, message }),
+        e => Err(e),
+    }
+}
+
 /// The executor: runs an optimiser on an objective within a budget.
 pub struct Trainer<'a> {
     budget: Budget,
@@ -208,6 +225,7 @@ pub struct Trainer<'a> {
     stop: Option<Arc<AtomicBool>>,
     checkpoint: Option<CheckpointPlan>,
     resume: Option<ResumePoint>,
+    resampler: Option<Resampler>,
 }
 
 impl<'a> Trainer<'a> {
@@ -222,7 +240,18 @@ impl<'a> Trainer<'a> {
             stop: None,
             checkpoint: None,
             resume: None,
+            resampler: None,
         }
+    }
+
+    /// Redraw collocation points as `resampler` says. The trainer then
+    /// optimises the resampler's objective (the `obj` given to
+    /// [`Trainer::run`] is not used); after each redraw the loss is
+    /// recomputed on the new points (training time) and the optimiser is told
+    /// ([`Optimizer::objective_changed`]).
+    pub fn resampler(mut self, resampler: Resampler) -> Self {
+        self.resampler = Some(resampler);
+        self
     }
 
     /// Stop with [`Termination::Interrupted`] at the end of the current step
@@ -269,6 +298,7 @@ impl<'a> Trainer<'a> {
             theta: theta.to_vec(),
             optimizer: opt.name().into(),
             optimizer_state: opt.state(),
+            sampling: self.resampler.as_ref().map(Resampler::state),
         }
         .save(&plan.path)
     }
@@ -314,14 +344,24 @@ impl<'a> Trainer<'a> {
         theta_init: Vec<f64>,
     ) -> Result<Outcome> {
         self.budget.validate()?;
+        let base = obj;
+        // The objective being trained: the resampler's, when there is one.
+        macro_rules! obj {
+            () => {
+                match &self.resampler {
+                    Some(r) => r.objective() as &dyn Objective,
+                    None => base,
+                }
+            };
+        }
         let resumed = self.resume.is_some();
         let (mut theta, mut clock, mut loss, mut iter, mut last_eval, metrics0) =
             match self.resume.take() {
                 Some(rp) => {
-                    if rp.theta.len() != obj.n_params() {
+                    if rp.theta.len() != obj!().n_params() {
                         return Err(Error::DimensionMismatch {
                             context: "resumed parameters vs the problem's network".into(),
-                            expected: obj.n_params(),
+                            expected: obj!().n_params(),
                             got: rp.theta.len(),
                         });
                     }
@@ -329,7 +369,7 @@ impl<'a> Trainer<'a> {
                 }
                 None => {
                     let t0 = Instant::now();
-                    let loss = obj.loss(&theta_init).map_err(|e| e.at_iteration(0))?;
+                    let loss = obj!().loss(&theta_init).map_err(|e| e.at_iteration(0))?;
                     let clock = t0.elapsed().as_secs_f64();
                     let metrics = self.evaluate(&theta_init)?;
                     (theta_init, clock, loss, 0, clock, metrics)
@@ -372,7 +412,7 @@ impl<'a> Trainer<'a> {
                 break Termination::Interrupted { iteration: iter };
             }
             let t = Instant::now();
-            let step = opt.step(obj, &mut theta, loss);
+            let step = opt.step(obj!(), &mut theta, loss);
             clock += t.elapsed().as_secs_f64();
             let next = iter + 1;
             let report = match step {
@@ -384,22 +424,7 @@ impl<'a> Trainer<'a> {
                         quantity: "loss".into(),
                     };
                 }
-                Err(Error::NonFinite {
-                    quantity, block, ..
-                }) => {
-                    break Termination::NonFinite {
-                        iteration: next,
-                        block,
-                        quantity: quantity.into(),
-                    };
-                }
-                Err(Error::LinearAlgebra(message)) => {
-                    break Termination::LinearAlgebra {
-                        iteration: next,
-                        message,
-                    };
-                }
-                Err(e) => return Err(e),
+                Err(e) => break fault(e, next)?,
             };
             iter = next;
             loss = report.loss;
@@ -429,6 +454,25 @@ impl<'a> Trainer<'a> {
             };
             for o in &mut self.observers {
                 o.iteration(&record)?;
+            }
+            if let Some(r) = &mut self.resampler
+                && r.due(iter)
+            {
+                let t = Instant::now();
+                let redrawn = r.resample(&theta).and_then(|()| {
+                    opt.objective_changed();
+                    obj!().loss(&theta)
+                });
+                clock += t.elapsed().as_secs_f64();
+                loss = match redrawn {
+                    Ok(l) => l,
+                    // θ is fine; the new points are not (e.g. the residual
+                    // overflows at a RAD candidate): end the run as a step would.
+                    Err(e) => break fault(e, iter)?,
+                };
+                for o in &mut self.observers {
+                    o.resampled(iter, loss)?;
+                }
             }
             if self.checkpoint.as_ref().is_some_and(|c| {
                 clock - last_checkpoint >= c.every_s

@@ -28,6 +28,11 @@ pub trait Observer {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+    /// The collocation points were redrawn after iteration `iter`; `loss` is
+    /// the loss at the same θ on the new points.
+    fn resampled(&mut self, _iter: usize, _loss: f64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A borrowed observer observes too, so that the caller keeps what it
@@ -44,6 +49,9 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+    fn resampled(&mut self, iter: usize, loss: f64) -> Result<()> {
+        (**self).resampled(iter, loss)
     }
 }
 
@@ -141,6 +149,14 @@ impl Observer for Progress {
             eprintln!("{}", self.line(r));
             self.last = Some(Instant::now());
         }
+        Ok(())
+    }
+
+    fn resampled(&mut self, iter: usize, loss: f64) -> Result<()> {
+        let clear = if self.live { "\r\x1b[K" } else { "" };
+        eprintln!(
+            "{clear}iter {iter}: collocation points redrawn, loss on the new points {loss:.3e}"
+        );
         Ok(())
     }
 

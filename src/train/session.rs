@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::problems;
+use crate::residual::{Resampler, Resampling};
 
 /// Everything that defines a run (serialised into `summary.json` and
 /// checkpoints, so that a run can be reproduced or continued exactly).
@@ -57,6 +58,9 @@ pub struct RunSpec {
     /// The problem's definition when it is not a catalogue problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<problems::CustomProblem>,
+    /// Collocation resampling (off by default).
+    #[serde(default)]
+    pub sampling: Resampling,
 }
 
 fn default_checkpoint_every_s() -> f64 {
@@ -139,6 +143,7 @@ impl RunSpec {
             widths: None,
             activation: None,
             custom,
+            sampling: Resampling::default(),
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
@@ -191,9 +196,18 @@ impl RunSpec {
         Ok(pb)
     }
 
-    /// Check the network overrides against the problem.
+    /// Check the network overrides and the resampling settings against the problem.
     pub fn check_model(&self) -> Result<()> {
-        self.problem().map(|_| ())
+        let pb = self.problem()?;
+        if self.sampling.enabled() {
+            Resampler::new(
+                pb.least_squares()?,
+                pb.domain.clone(),
+                self.sampling.clone(),
+                self.seed,
+            )?;
+        }
+        Ok(())
     }
 
     /// The network this run trains: widths and activation.
@@ -225,6 +239,7 @@ impl RunSpec {
                 format!("must be finite and > 0, got {dt}"),
             ));
         }
+        self.sampling.validate()?;
         self.budget.validate()
     }
 
@@ -308,6 +323,22 @@ impl RunSpec {
         if let Some(flag) = &self.stop {
             trainer = trainer.stop_flag(flag.clone());
         }
+        if self.sampling.enabled() {
+            let mut r = Resampler::new(
+                ls.clone(),
+                pb.domain.clone(),
+                self.sampling.clone(),
+                self.seed,
+            )?;
+            if let Some(ck) = &resume {
+                let state = ck.sampling.as_ref().ok_or_else(|| Error::Parse {
+                    path: "checkpoint".into(),
+                    reason: "resampling is on but the checkpoint holds no sampling state".into(),
+                })?;
+                r.restore(state)?;
+            }
+            trainer = trainer.resampler(r);
+        }
         if let Some(ck) = &resume {
             trainer = trainer.resume(ResumePoint {
                 iter: ck.iter,
@@ -327,9 +358,25 @@ impl RunSpec {
                 .as_ref()
                 .map(|c| format!(", resumed at iteration {}", c.iter))
                 .unwrap_or_default();
+            let sampling = if self.sampling.enabled() {
+                let s = &self.sampling;
+                let how = match s.method {
+                    crate::residual::ResampleMethod::Uniform => "uniform".to_string(),
+                    crate::residual::ResampleMethod::Rad => format!(
+                        "RAD k = {}, c = {}, {} candidates",
+                        s.rad_k, s.rad_c, s.candidates
+                    ),
+                };
+                format!(
+                    "; block `{}` redrawn every {} iterations ({how})",
+                    s.block, s.resample_every
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}; \
-                 memory estimate {:.1} MiB ({what})",
+                 memory estimate {:.1} MiB ({what}){sampling}",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use natgrad::optim::{Cutoff, OPTIMIZERS, OptimizerConfig};
 use natgrad::problems::PROBLEMS;
-use natgrad::residual::Weighting;
+use natgrad::residual::{ResampleMethod, Weighting};
 use natgrad::train::{RunSpec, Termination};
 
 #[derive(Parser)]
@@ -443,7 +443,7 @@ struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -483,6 +483,12 @@ struct SolveArgs {
     /// Evaluate the error every K iterations [default: 10].
     #[arg(long, allow_negative_numbers = true)]
     eval_every: Option<usize>,
+    /// Redraw the interior collocation points every N iterations (default: never).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    resample_every: Option<usize>,
+    /// How to redraw them: `rad` (residual-based, the default) or `uniform`.
+    #[arg(long, value_name = "METHOD", requires = "resample_every")]
+    resample: Option<String>,
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -577,6 +583,16 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
     }
     if let Some(k) = args.eval_every {
         spec.eval_every = k;
+    }
+    if let Some(n) = args.resample_every {
+        spec.sampling.resample_every = n;
+    }
+    if let Some(m) = &args.resample {
+        spec.sampling.method = match m.as_str() {
+            "rad" => ResampleMethod::Rad,
+            "uniform" => ResampleMethod::Uniform,
+            other => anyhow::bail!("--resample: unknown method `{other}`; known: rad, uniform"),
+        };
     }
     spec.out = Some(
         args.out
