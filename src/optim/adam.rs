@@ -136,6 +136,7 @@ impl Optimizer for Adam {
             step_size: Some(lr),
             extra: vec![],
             spectrum: None,
+            phases: None,
         })
     }
 

@@ -65,9 +65,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{StepGrid, grid_search};
-use super::{Objective, Optimizer, Spectrum, StepReport};
+use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::{SystemSvd, SystemSvdWorkspace, rce_from_tail_sums};
+use crate::linalg::{PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace, rce_from_tail_sums};
 use crate::residual::{System, Weighting};
 
 /// Settings of [`Amstramgram`].
@@ -84,6 +84,9 @@ pub struct AmstramgramConfig {
     pub weighting: Weighting,
     /// Line-search grid of both steps.
     pub line_search: StepGrid,
+    /// Decomposition: `partial` (default; grown until the spectrum falls
+    /// below the reconstruction error, see [`Amstramgram`]) or `full`.
+    pub svd: SvdMethod,
 }
 
 impl Default for AmstramgramConfig {
@@ -97,6 +100,7 @@ impl Default for AmstramgramConfig {
                 count: 101,
                 exponent: 60.0,
             },
+            svd: SvdMethod::Partial,
         }
     }
 }
@@ -156,6 +160,13 @@ pub struct Amstramgram {
     /// Set by [`Optimizer::restore`]: rebuild the basis at `basis_theta`
     /// before the next step (the decomposition is deterministic).
     basis_pending: bool,
+    /// The current step's phase times.
+    phases: Phases,
+    /// Start rank of the next partial decomposition (the last one's final rank).
+    svd_rank: usize,
+    /// Start rank of the last decomposition, and of the narrow one whose basis is kept.
+    svd_last_start: usize,
+    basis_start: usize,
 }
 
 /// What [`Amstramgram`] saves in a checkpoint.
@@ -164,6 +175,10 @@ struct AmstramgramState {
     cutoffs: Option<Cutoffs>,
     stage_precision: Option<f64>,
     basis_theta: Option<Vec<f64>>,
+    #[serde(default)]
+    svd_rank: usize,
+    #[serde(default)]
+    basis_start: usize,
 }
 
 /// `RCE`-based ranks: `rank1 = #{n ≥ 1 : RCE_n < σ_n}`, `rank2 = #{n ≥ 1 : RCE_n ≥ ε_prec}`.
@@ -206,13 +221,68 @@ impl Amstramgram {
             stage_precision: None,
             basis_theta: None,
             basis_pending: false,
+            phases: Phases::default(),
+            svd_rank: 0,
+            svd_last_start: 0,
+            basis_start: 0,
         }
     }
 
     /// Assemble and decompose at θ.
     fn decompose(&mut self, obj: &dyn Objective, theta: &[f64]) -> Result<SystemSvd> {
+        let t0 = Instant::now();
         obj.system_into(theta, self.config.weighting, &mut self.sys)?;
-        SystemSvd::compute_with(&self.sys.jac_t, &self.sys.r, &mut self.ws)
+        let t1 = Instant::now();
+        let svd = match self.config.svd {
+            SvdMethod::Full => SystemSvd::compute_with(&self.sys.jac_t, &self.sys.r, &mut self.ws)?,
+            SvdMethod::Partial => {
+                // Components the cutoffs can use: beyond the current wide
+                // cutoff, and down to where σ has fallen well below the
+                // reconstruction error (RCE_n < σ_n can no longer hold; the
+                // factor 0.01 leaves room for the smaller residual after the
+                // step, whose RCE is read in this basis) or the RCE below the
+                // final precision.
+                let need = self.cutoffs.as_ref().map_or(0, |c| c.r_max + 1);
+                let floor = self.config.precision;
+                let enough = |sigma: &[f64], rce: &[f64]| {
+                    let n = sigma.len();
+                    n > need && (sigma[n - 1] < 0.01 * rce[n] || rce[n] < floor)
+                };
+                self.svd_last_start = self.svd_rank;
+                let (svd, info) = SystemSvd::compute_partial(
+                    &self.sys.jac_t,
+                    &self.sys.r,
+                    &mut self.ws,
+                    self.svd_rank,
+                    &PartialSvdConfig::default(),
+                    &enough,
+                )?;
+                self.svd_rank = info.final_rank;
+                svd
+            }
+        };
+        let ph = &mut self.phases;
+        ph.assembly_s += (t1 - t0).as_secs_f64();
+        ph.assemblies += 1;
+        ph.decomposition_s += t1.elapsed().as_secs_f64();
+        ph.decompositions += 1;
+        ph.decomposition_flops += svd.flops;
+        ph.computed_rank = ph.computed_rank.max(svd.s.len());
+        Ok(svd)
+    }
+
+    /// [`grid_search`] with its time and evaluations added to the step's phases.
+    fn line_search(
+        &mut self,
+        obj: &dyn Objective,
+        theta: &[f64],
+        d: &[f64],
+    ) -> Result<(f64, f64)> {
+        let t = Instant::now();
+        let found = grid_search(obj, theta, d, &self.config.line_search)?;
+        self.phases.line_search_s += t.elapsed().as_secs_f64();
+        self.phases.loss_evals += self.config.line_search.steps().len();
+        Ok(found)
     }
 
     /// Update the cutoffs from the ranks at the current θ; returns `(r_min, r_max)`.
@@ -253,10 +323,14 @@ impl Optimizer for Amstramgram {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], loss: f64) -> Result<StepReport> {
         let t0 = Instant::now();
+        self.phases = Phases::default();
         if self.basis_pending {
             self.basis_pending = false;
             if let Some(b) = self.basis_theta.clone() {
+                let next_rank = self.svd_rank;
+                self.svd_rank = self.basis_start;
                 let svd = self.decompose(obj, &b)?;
+                self.svd_rank = next_rank;
                 self.basis_sigma = Some(svd.s.clone());
                 self.ws.recycle(svd);
             }
@@ -265,8 +339,12 @@ impl Optimizer for Amstramgram {
         // narrow step (at the first iteration: of the decomposition at θ).
         let (svd, sigma, rce) = match self.basis_sigma.take() {
             Some(sigma) => {
+                let t = Instant::now();
                 obj.residuals_into(theta, self.config.weighting, &mut self.r)?;
+                self.phases.assembly_s += t.elapsed().as_secs_f64();
+                let t = Instant::now();
                 let (c, outside2) = self.ws.reproject(&self.r)?;
+                self.phases.decomposition_s += t.elapsed().as_secs_f64();
                 let rce = rce_from_tail_sums(outside2, &c, self.r.len());
                 (self.decompose(obj, theta)?, sigma, rce)
             }
@@ -300,15 +378,16 @@ impl Optimizer for Amstramgram {
         // Wide step: components 0..=r_max.
         let d1 = svd.truncated_solve(r_max + 1);
         self.ws.recycle(svd);
-        let (eta1, _) = grid_search(obj, theta, &d1, &self.config.line_search)?;
+        let (eta1, _) = self.line_search(obj, theta, &d1)?;
         let mut wide: Vec<f64> = theta.iter().zip(&d1).map(|(t, d)| t - eta1 * d).collect();
         // Narrow step at the new θ: components 0..=r_min.
         let svd = self.decompose(obj, &wide)?;
+        self.basis_start = self.svd_last_start;
         let d2 = svd.truncated_solve(r_min + 1);
         self.basis_sigma = Some(svd.s.clone());
         self.basis_theta = Some(wide.clone());
         self.ws.recycle(svd);
-        let (eta2, loss) = grid_search(obj, &wide, &d2, &self.config.line_search)?;
+        let (eta2, loss) = self.line_search(obj, &wide, &d2)?;
         for (t, d) in wide.iter_mut().zip(&d2) {
             *t -= eta2 * d;
         }
@@ -328,6 +407,7 @@ impl Optimizer for Amstramgram {
                 t0.elapsed().as_secs_f64(),
             ],
             spectrum: Some(spectrum),
+            phases: Some(self.phases),
         })
     }
 
@@ -345,6 +425,8 @@ impl Optimizer for Amstramgram {
             cutoffs: self.cutoffs.clone(),
             stage_precision: self.stage_precision,
             basis_theta: self.basis_theta.clone(),
+            svd_rank: self.svd_rank,
+            basis_start: self.basis_start,
         })
         .expect("state serialises")
     }
@@ -356,6 +438,8 @@ impl Optimizer for Amstramgram {
         self.basis_pending = s.basis_theta.is_some();
         self.basis_theta = s.basis_theta;
         self.basis_sigma = None;
+        self.svd_rank = s.svd_rank;
+        self.basis_start = s.basis_start;
         Ok(())
     }
 

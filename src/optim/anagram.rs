@@ -21,9 +21,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{GridStep, StepGrid, grid_step};
-use super::{Objective, Optimizer, Spectrum, StepReport};
+use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::{SystemSvd, SystemSvdWorkspace};
+use crate::linalg::{PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace};
 use crate::residual::{System, Weighting};
 
 /// The singular-value cutoff τ: components with `σ_k < τ` are dropped.
@@ -113,6 +113,9 @@ pub struct AnagramConfig {
     /// (hard truncation, the reference method); with `cutoff` 0 and λ > 0 the
     /// step is the classical LM step `(φ̃ᵀφ̃ + λI)⁻¹ φ̃ᵀ r̃`.
     pub damping: f64,
+    /// Decomposition: `partial` (default; the leading triplets down to the
+    /// cutoff, [`crate::linalg::PartialSvdConfig`]) or `full`.
+    pub svd: SvdMethod,
 }
 
 impl AnagramConfig {
@@ -135,6 +138,14 @@ pub struct Anagram {
     config: AnagramConfig,
     sys: System,
     ws: SystemSvdWorkspace,
+    /// Start rank of the next partial decomposition (the last one's final rank).
+    svd_rank: usize,
+}
+
+/// What [`Anagram`] saves in a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct AnagramState {
+    svd_rank: usize,
 }
 
 impl Anagram {
@@ -144,6 +155,7 @@ impl Anagram {
             config,
             sys: System::default(),
             ws: SystemSvdWorkspace::default(),
+            svd_rank: 0,
         }
     }
 
@@ -154,9 +166,30 @@ impl Anagram {
         let t1 = Instant::now();
         let sys = &self.sys;
         let p = sys.jac_t.nrows();
-        let svd = SystemSvd::compute_with(&sys.jac_t, &sys.r, &mut self.ws)?;
+        let cutoff = self.config.cutoff;
+        let svd = match self.config.svd {
+            SvdMethod::Full => SystemSvd::compute_with(&sys.jac_t, &sys.r, &mut self.ws)?,
+            SvdMethod::Partial => {
+                // Enough once the smallest returned σ is below the cutoff.
+                let enough = |sigma: &[f64], _rce: &[f64]| {
+                    sigma.last().is_some_and(|&last| {
+                        last < cutoff.threshold(p, sigma.first().copied().unwrap_or(0.0))
+                    })
+                };
+                let (svd, info) = SystemSvd::compute_partial(
+                    &sys.jac_t,
+                    &sys.r,
+                    &mut self.ws,
+                    self.svd_rank,
+                    &PartialSvdConfig::default(),
+                    &enough,
+                )?;
+                self.svd_rank = info.final_rank;
+                svd
+            }
+        };
         let sigma1 = svd.s.first().copied().unwrap_or(0.0);
-        let tau = self.config.cutoff.threshold(p, sigma1);
+        let tau = cutoff.threshold(p, sigma1);
         let keep = svd.rank_above(tau);
         let lambda = self.config.damping;
         let d = if lambda > 0.0 {
@@ -166,6 +199,7 @@ impl Anagram {
         };
         let singular_values = svd.s.clone();
         let rce = svd.rce_curve();
+        let svd_flops = svd.flops;
         self.ws.recycle(svd);
         Ok(Direction {
             d,
@@ -176,6 +210,7 @@ impl Anagram {
             tau,
             assemble_s: (t1 - t0).as_secs_f64(),
             svd_s: t1.elapsed().as_secs_f64(),
+            svd_flops,
         })
     }
 }
@@ -199,6 +234,8 @@ pub struct Direction {
     pub assemble_s: f64,
     /// Seconds spent in the SVD and the solve.
     pub svd_s: f64,
+    /// The decomposition's flops ([`SystemSvd::flops`]).
+    pub svd_flops: f64,
 }
 
 impl Optimizer for Anagram {
@@ -226,11 +263,39 @@ impl Optimizer for Anagram {
             step_size: Some(eta),
             extra: vec![dir.sigma1, dir.tau, dir.assemble_s, dir.svd_s, ls_s],
             spectrum: Some(spectrum),
+            phases: Some(Phases {
+                assembly_s: dir.assemble_s,
+                assemblies: 1,
+                decomposition_s: dir.svd_s,
+                decompositions: 1,
+                decomposition_flops: dir.svd_flops,
+                computed_rank: dir.singular_values.len(),
+                line_search_s: ls_s,
+                loss_evals: self.config.line_search.steps().len(),
+            }),
         })
     }
 
     fn extra_columns(&self) -> &'static [&'static str] {
         &["sigma_max", "cutoff", "t_assemble", "t_svd", "t_linesearch"]
+    }
+
+    /// The partial SVD's start rank (the decomposition is otherwise a function of θ).
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(AnagramState {
+            svd_rank: self.svd_rank,
+        })
+        .expect("state serialises")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        // `null`: a checkpoint from before the partial SVD (start from scratch).
+        self.svd_rank = if state.is_null() {
+            0
+        } else {
+            super::restore_state::<AnagramState>("anagram", state)?.svd_rank
+        };
+        Ok(())
     }
 }
 

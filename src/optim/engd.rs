@@ -186,6 +186,7 @@ impl Optimizer for Engd {
             step_size: Some(eta),
             extra: vec![dir.lambda_max, dir.assemble_s, dir.solve_s, ls_s],
             spectrum: None,
+            phases: None,
         })
     }
 

@@ -137,6 +137,7 @@ impl Optimizer for Lbfgs {
             step_size: Some(wp.alpha),
             extra: vec![],
             spectrum: None,
+            phases: None,
         })
     }
 

@@ -115,6 +115,32 @@ pub struct StepReport {
     pub extra: Vec<f64>,
     /// The spectrum the step was computed from (SVD-based methods).
     pub spectrum: Option<Spectrum>,
+    /// Where the step's time went (SVD-based methods), for `natgrad bench --profile`.
+    pub phases: Option<Phases>,
+}
+
+/// Time and work of one step's phases: assembling `(r̃, φ̃)`, decomposing
+/// it, and the line search's loss evaluations. Whatever else the step does
+/// (cutoff choice, solves, bookkeeping) is the step's time minus these.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Phases {
+    /// Seconds spent assembling the system.
+    pub assembly_s: f64,
+    /// Systems assembled.
+    pub assemblies: usize,
+    /// Seconds spent in the decompositions (and the projections of `r` on their basis).
+    pub decomposition_s: f64,
+    /// Decompositions computed.
+    pub decompositions: usize,
+    /// Their floating-point operations ([`crate::linalg::SystemSvd::flops`]).
+    pub decomposition_flops: f64,
+    /// Largest number of singular triplets a decomposition computed
+    /// (`min(S, P)` for the full SVD; the final rank of a partial one).
+    pub computed_rank: usize,
+    /// Seconds spent evaluating line-search candidates.
+    pub line_search_s: f64,
+    /// Loss evaluations (forward passes over all S points) in line searches.
+    pub loss_evals: usize,
 }
 
 /// The spectral picture behind one natural-gradient step: singular values

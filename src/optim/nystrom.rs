@@ -313,6 +313,7 @@ impl Optimizer for Nystrom {
                 ls_s,
             ],
             spectrum: None,
+            phases: None,
         })
     }
 

@@ -203,6 +203,7 @@ impl Optimizer for SsBroyden {
                 step_size: Some(0.0),
                 extra: vec![f64::NAN, f64::NAN, 1.0, 0.0],
                 spectrum: None,
+                phases: None,
             });
         }
         let s: Vec<f64> = dir.iter().map(|d| wp.alpha * d).collect();
@@ -250,6 +251,7 @@ impl Optimizer for SsBroyden {
             step_size: Some(wp.alpha),
             extra: vec![theta_b, tau, reset, if wp.wolfe { 1.0 } else { 0.0 }],
             spectrum: None,
+            phases: None,
         })
     }
 

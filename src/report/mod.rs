@@ -6,6 +6,7 @@ pub mod compare;
 pub mod figures;
 pub mod history;
 pub mod plot;
+pub mod profile;
 
 pub use bench::{
     BenchCase, BenchRow, THRESHOLDS, csv, markdown, run_case, time_to_target, times_to_thresholds,

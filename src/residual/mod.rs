@@ -314,6 +314,21 @@ impl LeastSquares {
         self.blocks.iter().map(Block::len).sum()
     }
 
+    /// Floating-point operations of one forward pass over all points
+    /// (the loss), counting the layers' matrix products only:
+    /// `Σ_b S_b · C_b · Σ_l 2 n_{l−1} n_l` with `C_b` the jet channels of
+    /// block b (value, first and second derivatives it needs). Activations
+    /// and the jet recurrences are lower-order terms.
+    pub fn forward_flops(&self) -> f64 {
+        let w = self.model.widths();
+        let per_channel: f64 = w.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum();
+        self.blocks
+            .iter()
+            .zip(&self.channels)
+            .map(|(b, ch)| b.len() as f64 * ch.count() as f64 * per_channel)
+            .sum()
+    }
+
     /// Number of parameters `P`.
     pub fn n_params(&self) -> usize {
         self.model.n_params()

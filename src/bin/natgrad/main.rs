@@ -367,11 +367,80 @@ struct BenchArgs {
     /// Evaluate the error every K iterations (times to 1e-4/1e-8/1e-12 are read at these).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     eval_every: usize,
-    /// Output directory: `bench.md`, `bench.csv`, and `runs/<case>/`.
+    /// Output directory: `bench.md`, `bench.csv`, and `runs/<case>/`
+    /// (with `--profile`: `profile.md`, `profile.csv`).
     #[arg(long, default_value = "bench")]
     out: PathBuf,
+    /// Profile iterations instead of running to the budget: time, flops and
+    /// memory of assembly, decomposition and line search (see `report::profile`).
+    #[arg(long)]
+    profile: bool,
+    /// With `--profile`: measured iterations per case.
+    #[arg(long, default_value_t = 5, requires = "profile")]
+    profile_iters: usize,
+    /// With `--profile`: unmeasured iterations first.
+    #[arg(long, default_value_t = 2, requires = "profile")]
+    warmup: usize,
+    /// With `--profile`: decompositions to compare, comma-separated
+    /// (`full`, `partial`; default: each optimiser's own setting).
+    #[arg(long, value_delimiter = ',', requires = "profile")]
+    svd: Vec<String>,
     #[command(flatten)]
     run: RunOptions,
+}
+
+fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
+    use natgrad::report::profile::{matmul_rate, profile_case, profile_csv, profile_markdown};
+    natgrad::linalg::set_threads(args.run.threads);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let rate = matmul_rate();
+    if !args.run.quiet {
+        eprintln!("matrix-product rate: {rate:.2} GFlop/s");
+    }
+    let svds: Vec<Option<&str>> = if args.svd.is_empty() {
+        vec![None]
+    } else {
+        args.svd.iter().map(|s| Some(s.as_str())).collect()
+    };
+    let mut rows = Vec::new();
+    for p in problems {
+        for o in &args.optimizers {
+            for svd in &svds {
+                let mut config = natgrad::report::BenchCase::new(p, o, 0)?.optimizer;
+                if let Some(m) = svd {
+                    config.set("svd", &format!("\"{m}\""))?;
+                }
+                let label = serde_json::to_value(&config)?
+                    .get("svd")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "-".into());
+                let row = profile_case(p, &config, &label, args.warmup, args.profile_iters, rate)
+                    .with_context(|| format!("profiling {p} with {o}"))?;
+                if !args.run.quiet {
+                    eprintln!(
+                        "{p} {o} svd={label}: {:.3} s/iteration (assembly {:.3}, decomposition {:.3}, line search {:.3}), rank {}",
+                        row.step_s, row.assembly_s, row.decomposition_s, row.line_search_s, row.rank
+                    );
+                }
+                rows.push(row);
+            }
+        }
+    }
+    let command: Vec<String> = std::env::args().collect();
+    let preamble = format!(
+        "Command: `{}`. Dense-kernel threads: {}. {} warm-up and {} measured iterations per case, from seed 0.",
+        command.join(" "),
+        args.run.threads,
+        args.warmup,
+        args.profile_iters
+    );
+    write_file(&args.out.join("profile.md"), &profile_markdown(&rows, rate, &preamble))?;
+    write_file(&args.out.join("profile.csv"), &profile_csv(&rows))?;
+    if !args.run.quiet {
+        eprintln!("wrote {}", args.out.join("profile.md").display());
+    }
+    Ok(())
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -381,6 +450,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         args.problems.clone()
     };
+    if args.profile {
+        return profile(&args, &problems);
+    }
     let mut cases = Vec::new();
     for p in &problems {
         for o in &args.optimizers {

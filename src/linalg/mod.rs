@@ -10,6 +10,10 @@
 //! rank-revealing QR on tall matrices that silently zeroes small columns,
 //! see DESIGN.md §6) and never forms φᵀφ.
 
+mod partial;
+
+pub use partial::{PartialInfo, PartialSvdConfig, SvdMethod};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -126,6 +130,14 @@ impl Matrix {
         self.nrows = nrows;
         self.ncols = ncols;
         self.data.resize(nrows * ncols, 0.0);
+    }
+
+    /// Keep the first `n` columns (no-op if there are not more).
+    pub fn truncate_cols(&mut self, n: usize) {
+        if n < self.ncols {
+            self.ncols = n;
+            self.data.truncate(self.nrows * n);
+        }
     }
 
     /// The transpose, as a new matrix.
@@ -551,37 +563,7 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
         let trail = n - (k + nb);
         if trail > 0 {
             let mk = m - k;
-            // V: explicit unit lower-trapezoidal reflectors of the panel, mk × nb.
-            v.clear();
-            v.resize(mk * nb, 0.0);
-            for jj in 0..nb {
-                let src = &a.data[(k + jj) * m + k..(k + jj + 1) * m];
-                let dst = &mut v[jj * mk..(jj + 1) * mk];
-                dst[jj] = 1.0;
-                dst[jj + 1..].copy_from_slice(&src[jj + 1..]);
-            }
-            // T (nb × nb, upper triangular) with H_k ⋯ H_{k+nb−1} = I − V T Vᵀ (dlarft).
-            t.clear();
-            t.resize(nb * nb, 0.0);
-            for i in 0..nb {
-                let ti = tau[k + i];
-                t[i * nb + i] = ti;
-                if i > 0 {
-                    // t[0..i, i] = −τ_i T[0..i, 0..i] (V[:, 0..i]ᵀ v_i)
-                    let vi = &v[i * mk..(i + 1) * mk];
-                    let mut tmp = vec![0.0; i];
-                    for (p, tp) in tmp.iter_mut().enumerate() {
-                        *tp = -ti * dot(&v[p * mk + i..(p + 1) * mk], &vi[i..]);
-                    }
-                    for r in 0..i {
-                        let mut acc = 0.0;
-                        for p in r..i {
-                            acc += t[p * nb + r] * tmp[p];
-                        }
-                        t[i * nb + r] = acc;
-                    }
-                }
-            }
+            block_reflector(a, &tau[k..k + nb], k, &mut v, &mut t);
             // Trailing update A₂ ← (I − V Tᵀ Vᵀ) A₂ = A₂ − V (Tᵀ (Vᵀ A₂)).
             let a2_off = (k + nb) * m;
             w.clear();
@@ -617,6 +599,96 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
             }
         }
         k += nb;
+    }
+}
+
+/// The compact-WY form of the reflectors `k..k+nb` of a Householder QR
+/// ([`householder_qr_in_place`]): `V` (`(m−k) × nb`, explicit unit
+/// lower-trapezoidal) and upper-triangular `T` (`nb × nb`) with
+/// `H_k ⋯ H_{k+nb−1} = I − V T Vᵀ` (LAPACK `dlarft`, forward, columnwise).
+fn block_reflector(a: &Matrix, tau: &[f64], k: usize, v: &mut Vec<f64>, t: &mut Vec<f64>) {
+    let m = a.nrows;
+    let (mk, nb) = (m - k, tau.len());
+    v.clear();
+    v.resize(mk * nb, 0.0);
+    for jj in 0..nb {
+        let src = &a.data[(k + jj) * m + k..(k + jj + 1) * m];
+        let dst = &mut v[jj * mk..(jj + 1) * mk];
+        dst[jj] = 1.0;
+        dst[jj + 1..].copy_from_slice(&src[jj + 1..]);
+    }
+    t.clear();
+    t.resize(nb * nb, 0.0);
+    let mut tmp = Vec::with_capacity(nb);
+    for i in 0..nb {
+        let ti = tau[i];
+        t[i * nb + i] = ti;
+        if i > 0 {
+            // t[0..i, i] = −τ_i T[0..i, 0..i] (V[:, 0..i]ᵀ v_i)
+            let vi = &v[i * mk..(i + 1) * mk];
+            tmp.clear();
+            tmp.extend((0..i).map(|p| -ti * dot(&v[p * mk + i..(p + 1) * mk], &vi[i..])));
+            for r in 0..i {
+                let mut acc = 0.0;
+                for p in r..i {
+                    acc += t[p * nb + r] * tmp[p];
+                }
+                t[i * nb + r] = acc;
+            }
+        }
+    }
+}
+
+/// The explicit thin factor `Q` (`m × n`, orthonormal columns) of a
+/// [`householder_qr_in_place`] factorisation, into `out`: `Q = H_0 ⋯ H_{n−1}
+/// [I_n; 0]`, applied block by block from the last (compact WY, matrix
+/// products; LAPACK `dorgqr`).
+pub fn householder_q_into(qr: &Matrix, tau: &[f64], out: &mut Matrix) {
+    let (m, n) = (qr.nrows, qr.ncols);
+    out.resize(m, n);
+    out.data.fill(0.0);
+    for j in 0..n {
+        out.data[j * m + j] = 1.0;
+    }
+    const NB: usize = 16;
+    let (mut v, mut t, mut w, mut w2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut k = n.saturating_sub(1) / NB * NB;
+    loop {
+        let nb = NB.min(n - k);
+        let (mk, cols) = (m - k, n - k);
+        block_reflector(qr, &tau[k..k + nb], k, &mut v, &mut t);
+        // Q[k.., k..] ← (I − V T Vᵀ) Q[k.., k..]
+        w.clear();
+        w.resize(nb * cols, 0.0);
+        {
+            let q2 = MatRef::from_column_major_slice_with_stride(&out.data[k * m + k..], mk, cols, m);
+            let ow = MatMut::from_column_major_slice_mut(&mut w, nb, cols);
+            let vv = MatRef::from_column_major_slice(&v, mk, nb);
+            faer::linalg::matmul::matmul(ow, Accum::Replace, vv.transpose(), q2, 1.0, par());
+        }
+        w2.clear();
+        w2.resize(nb * cols, 0.0);
+        matmul_in_place(
+            &mut w2,
+            View::col_major(&t, nb, nb),
+            View::col_major(&w, nb, cols),
+            false,
+        );
+        {
+            let q2 = MatMut::from_column_major_slice_with_stride_mut(
+                &mut out.data[k * m + k..],
+                mk,
+                cols,
+                m,
+            );
+            let vv = MatRef::from_column_major_slice(&v, mk, nb);
+            let ww = MatRef::from_column_major_slice(&w2, nb, cols);
+            faer::linalg::matmul::matmul(q2, Accum::Add, vv, ww, -1.0, par());
+        }
+        if k == 0 {
+            break;
+        }
+        k -= NB;
     }
 }
 
@@ -658,6 +730,11 @@ pub struct SystemSvd {
     pub outside2: f64,
     /// Number of rows S.
     pub rows: usize,
+    /// Floating-point operations spent, by the routine's model: tall
+    /// Householder QR `2SP² − 2P³/3`, `Qᵀr` `4SP`, SVD of the `P × P`
+    /// factor with both vector sets `21P³` (Golub & Van Loan's Golub–Reinsch
+    /// count); wide: thin SVD of the `P × S` matrix `6PS² + 20S³`.
+    pub flops: f64,
 }
 
 /// Buffers of [`SystemSvd::compute_with`], reused across training iterations.
@@ -772,12 +849,16 @@ impl SystemSvd {
             let (sv, v) = (std::mem::take(&mut svd.s), std::mem::take(&mut svd.v));
             ws.small = Some(svd);
             ws.last_tall = Some(true);
+            let (sf, pf) = (s as f64, p as f64);
             Ok(SystemSvd {
                 s: sv,
                 v,
                 c,
                 outside2,
                 rows: s,
+                flops: 2.0 * sf * pf * pf - 2.0 * pf.powi(3) / 3.0
+                    + 4.0 * sf * pf
+                    + 21.0 * pf.powi(3),
             })
         } else {
             let svd = Svd::compute_with(View::col_major(jac_t.as_slice(), p, s), &mut ws.svd)?
@@ -785,12 +866,14 @@ impl SystemSvd {
             let (c, outside2) = split_on_basis(&svd.u, r);
             ws.u_wide = svd.u;
             ws.last_tall = Some(false);
+            let (sf, pf) = (s as f64, p as f64);
             Ok(SystemSvd {
                 outside2,
                 s: svd.s,
                 v: svd.v,
                 c,
                 rows: s,
+                flops: 6.0 * pf * sf * sf + 20.0 * sf.powi(3),
             })
         }
     }
@@ -1067,7 +1150,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
+    pub(super) fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
         // Modified Gram–Schmidt, twice, on Gaussian columns.
         let mut q = Matrix::from_fn(n, k, |_, _| {
             rng.sample::<f64, _>(rand_distr::StandardNormal)
