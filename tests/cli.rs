@@ -869,3 +869,66 @@ fn custom_lshape_config_trains() {
     assert_eq!(o.status.code(), Some(1), "a TOML file is not a point file");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `bench --profile` writes the phase table for each decomposition asked
+/// for; `bench --svd-check` compares the partial with the full SVD.
+#[test]
+fn bench_profile_and_svd_check_write_tables() {
+    let out = tmp("profile");
+    let o = natgrad(&[
+        "bench",
+        "--profile",
+        "--problems",
+        "heat",
+        "--optimizers",
+        "anagram",
+        "--svd",
+        "full,partial",
+        "--profile-iters",
+        "2",
+        "--warmup",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("profile.md")).unwrap();
+    assert!(
+        md.contains("| heat | anagram | full | 871 | 257 | 257 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| heat | anagram | partial | 871 | 257 |"),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(out.join("profile.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let o = natgrad(&[
+        "bench",
+        "--svd-check",
+        "0",
+        "--problems",
+        "heat",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("svd-check.md")).unwrap();
+    assert_eq!(md.matches("| heat | 0 | 871 × 257 |").count(), 4, "{md}");
+    let o = natgrad(&[
+        "bench",
+        "--profile",
+        "--svd",
+        "lapack",
+        "--problems",
+        "heat",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("svd"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&out).ok();
+}

