@@ -1160,7 +1160,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    pub(super) fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
+    fn random_orthonormal(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Matrix {
         // Modified Gram–Schmidt, twice, on Gaussian columns.
         let mut q = Matrix::from_fn(n, k, |_, _| {
             rng.sample::<f64, _>(rand_distr::StandardNormal)
@@ -1286,17 +1286,15 @@ mod tests {
         ));
     }
 
-    fn graded(m: usize, n: usize, seed: u64) -> (Matrix, Vec<f64>) {
+    /// `U diag(σ) Vᵀ` (`m × n`) with random orthonormal factors.
+    pub(super) fn with_spectrum(m: usize, n: usize, sig: &[f64], seed: u64) -> Matrix {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let k = m.min(n);
         let u0 = random_orthonormal(&mut rng, m, k);
         let v0 = random_orthonormal(&mut rng, n, k);
-        let sig: Vec<f64> = (0..k)
-            .map(|i| 10f64.powf(-15.0 * i as f64 / (k - 1) as f64))
-            .collect();
         let mut us = u0.clone();
-        for j in 0..k {
-            us.col_mut(j).iter_mut().for_each(|x| *x *= sig[j]);
+        for (j, &sj) in sig.iter().enumerate() {
+            us.col_mut(j).iter_mut().for_each(|x| *x *= sj);
         }
         let mut a = Matrix::zeros(m, n);
         matmul_in_place(
@@ -1305,7 +1303,15 @@ mod tests {
             View::col_major(v0.as_slice(), n, k).t(),
             false,
         );
-        (a, sig)
+        a
+    }
+
+    fn graded(m: usize, n: usize, seed: u64) -> (Matrix, Vec<f64>) {
+        let k = m.min(n);
+        let sig: Vec<f64> = (0..k)
+            .map(|i| 10f64.powf(-15.0 * i as f64 / (k - 1) as f64))
+            .collect();
+        (with_spectrum(m, n, &sig, seed), sig)
     }
 
     /// The QR-based system SVD on tall graded matrices: singular values to a

@@ -302,29 +302,15 @@ impl SystemSvd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::tests::random_orthonormal;
+    use crate::linalg::tests::with_spectrum;
     use rand::Rng;
 
     /// `A = U diag(σ) Vᵀ` (`m × n`) with `σ_i = 10^(−i/decade)`, as `jac_t = Aᵀ`.
     fn spectrum_matrix(m: usize, n: usize, decade: f64, seed: u64) -> (Matrix, Vec<f64>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let k = m.min(n);
-        let u = random_orthonormal(&mut rng, m, k);
-        let v = random_orthonormal(&mut rng, n, k);
-        let sig: Vec<f64> = (0..k).map(|i| 10f64.powf(-(i as f64) / decade)).collect();
-        let mut vs = v.clone();
-        for (j, &sj) in sig.iter().enumerate() {
-            vs.col_mut(j).iter_mut().for_each(|x| *x *= sj);
-        }
-        // jac_t = Aᵀ = V Σ Uᵀ (n × m).
-        let mut jt = Matrix::zeros(n, m);
-        matmul_in_place(
-            jt.as_mut_slice(),
-            View::col_major(vs.as_slice(), n, k),
-            View::col_major(u.as_slice(), m, k).t(),
-            false,
-        );
-        (jt, sig)
+        let sig: Vec<f64> = (0..m.min(n))
+            .map(|i| 10f64.powf(-(i as f64) / decade))
+            .collect();
+        (with_spectrum(m, n, &sig, seed).transpose(), sig)
     }
 
     #[test]

@@ -19,7 +19,6 @@
 
 use std::f64::consts::PI;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::{Defaults, Problem, Reference};
 use crate::error::{Error, Result};
@@ -393,13 +392,7 @@ pub(super) fn build() -> Result<Problem> {
             Block::new("x=-1", 2, left, Dirichlet::new(|_| -1.0)),
             Block::new("x=1", 2, right, Dirichlet::new(|_| -1.0)),
         ],
-        domain: Arc::new(crate::geometry::BoxDomain::space_time(
-            crate::geometry::Interval { lo: 0.0, hi: 1.0 },
-            &crate::geometry::BoxDomain::new(vec![crate::geometry::Interval {
-                lo: -1.0,
-                hi: 1.0,
-            }])?,
-        )),
+        domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: None,
         defaults: Defaults {

@@ -20,7 +20,6 @@
 //! `F` values up to e^{100} larger than at the centre).
 
 use std::f64::consts::PI;
-use std::sync::Arc;
 
 use num_dual::DualNum;
 
@@ -194,13 +193,7 @@ pub(super) fn build() -> Result<Problem> {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![Block::new("interior", 2, interior, Burgers)],
-        domain: Arc::new(crate::geometry::BoxDomain::space_time(
-            crate::geometry::Interval { lo: 0.0, hi: 1.0 },
-            &crate::geometry::BoxDomain::new(vec![crate::geometry::Interval {
-                lo: -1.0,
-                hi: 1.0,
-            }])?,
-        )),
+        domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: Some(transform),
         defaults: Defaults {

@@ -16,10 +16,19 @@ mod nonlinear_poisson;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::geometry::Domain;
+use crate::geometry::{BoxDomain, Domain, Interval};
 use crate::model::{Activation, Init, Mlp, OutputTransform};
 use crate::optim::OptimizerConfig;
 use crate::residual::{Block, LeastSquares};
+
+/// The space-time box `[t₀, t₁] × [x₀, x₁]` of a 1+1-D evolution problem
+/// (time is axis 0).
+fn space_time_1d(t: (f64, f64), x: (f64, f64)) -> Result<Arc<dyn Domain>> {
+    Ok(Arc::new(BoxDomain::space_time(
+        Interval::new(t.0, t.1)?,
+        &BoxDomain::new(vec![Interval::new(x.0, x.1)?])?,
+    )))
+}
 
 /// Names and one-line descriptions of the catalogue's problems.
 pub const PROBLEMS: &[(&str, &str)] = &[
