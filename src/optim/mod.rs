@@ -134,8 +134,8 @@ pub struct Phases {
     pub decompositions: usize,
     /// Their floating-point operations ([`crate::linalg::SystemSvd::flops`]).
     pub decomposition_flops: f64,
-    /// Largest number of singular triplets a decomposition computed
-    /// (`min(S, P)` for the full SVD; the final rank of a partial one).
+    /// Largest number of singular triplets a decomposition returned
+    /// (`min(S, P)` for the full SVD; the reliable ones of a partial one).
     pub computed_rank: usize,
     /// Seconds spent evaluating line-search candidates.
     pub line_search_s: f64,

@@ -46,7 +46,8 @@ pub struct ProfileRow {
     pub samples: usize,
     /// Parameters P.
     pub params: usize,
-    /// Median number of singular triplets computed per decomposition.
+    /// Median number of singular triplets a decomposition returned (the
+    /// partial SVD's subspace is larger by its reliability margin).
     pub rank: usize,
     /// Measured steps.
     pub iters: usize,
@@ -209,7 +210,7 @@ pub fn profile_markdown(rows: &[ProfileRow], matmul_gflops: f64, preamble: &str)
          (1024² products, median of 5). Times are medians per iteration in seconds, \
          flops means per iteration in GFlop (models: see `report::profile`); the rate is \
          mean flops over mean time. \
-         `rank`: singular triplets computed per decomposition.\n"
+         `rank`: singular triplets returned per decomposition (median; the partial SVD's subspace is larger by its reliability margin).\n"
     );
     let _ = writeln!(
         s,
@@ -313,7 +314,7 @@ pub struct SvdCheckRow {
 }
 
 /// Compare the partial and the full SVD on `φ` snapshots of `problem`
-/// taken at the training iterations `at` (AMStraMGRAM, defaults, seed 0),
+/// taken at the training iterations `at` (AMStraMGRAM, defaults (full SVD), seed 0),
 /// for each level `τ/σ₁` in `levels` (the partial SVD grows until its
 /// smallest returned value is below τ, as ANaGRAM's test does).
 pub fn svd_check(problem: &str, at: &[usize], levels: &[f64]) -> Result<Vec<SvdCheckRow>> {

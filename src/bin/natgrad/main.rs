@@ -488,7 +488,7 @@ fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
     }
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
-        "Command: `{}`. Snapshots: AMStraMGRAM (defaults, seed 0) at the listed iterations;          uniform-weight system. The partial SVD (defaults: one subspace iteration, ρ = 100) is          asked to reach each level τ = level·σ₁ as ANaGRAM's cutoff test does; errors are over          the full SVD's values ≥ τ, directions keep those components.",
+        "Command: `{}`. Snapshots: AMStraMGRAM (defaults: full SVD; seed 0) at the listed iterations; uniform-weight system. The partial SVD (defaults: one subspace iteration, ρ = 100) is asked to reach each level τ = level·σ₁ as ANaGRAM's cutoff test does; errors are over the full SVD's values ≥ τ, directions keep those components.",
         command.join(" ")
     );
     write_file(
