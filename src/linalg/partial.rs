@@ -260,7 +260,10 @@ impl SystemSvd {
             let done = last <= noise || enough(&sigma[..returned], &rce);
             if done || 2 * k > limit {
                 if !done {
-                    return full(ws);
+                    // The attempts' work counts too.
+                    let (mut svd, info) = full(ws)?;
+                    svd.flops += flops;
+                    return Ok((svd, info));
                 }
                 // The next call starts from what this one needed: the
                 // shortest prefix passing the test, plus the columns that

@@ -93,7 +93,7 @@ pub struct AmstramgramConfig {
     /// spectrum (rank1 ≈ 50 → 180 of 697 on burgers), so most steps fall back
     /// to the full SVD after a failed attempt — median step 0.70 s vs 0.65 s
     /// (burgers), 1.35 s vs 1.20 s (allen-cahn), 0.114 s vs 0.113 s (heat),
-    /// although the first iterations are up to 5.4× faster (allen-cahn, PROFILE.md).
+    /// although the first iterations are about 5× faster (allen-cahn, PROFILE.md).
     pub svd: SvdMethod,
 }
 
