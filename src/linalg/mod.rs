@@ -800,6 +800,26 @@ impl SystemSvdWorkspace {
     }
 }
 
+/// A system `(φ, r)` a decomposition accepts: one residual per row of φ
+/// (`jac_t` is `P × S`), every entry finite.
+fn check_system(jac_t: &Matrix, r: &[f64]) -> Result<()> {
+    if r.len() != jac_t.ncols {
+        return Err(Error::DimensionMismatch {
+            context: "residual vector vs Jacobian rows".into(),
+            expected: jac_t.ncols,
+            got: r.len(),
+        });
+    }
+    if jac_t.data.iter().any(|v| !v.is_finite()) || r.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            quantity: "system given to the SVD",
+            block: "-".into(),
+            iteration: None,
+        });
+    }
+    Ok(())
+}
+
 impl SystemSvd {
     /// Decompose `φ` given as its transpose `jac_t` (`P × S`, column i = row i of φ), with right-hand side `r`.
     pub fn compute(jac_t: &Matrix, r: &[f64]) -> Result<Self> {
@@ -809,20 +829,7 @@ impl SystemSvd {
     /// [`SystemSvd::compute`] with caller-owned buffers (no `S × P` allocation per call).
     pub fn compute_with(jac_t: &Matrix, r: &[f64], ws: &mut SystemSvdWorkspace) -> Result<Self> {
         let (p, s) = (jac_t.nrows, jac_t.ncols);
-        if r.len() != s {
-            return Err(Error::DimensionMismatch {
-                context: "residual vector vs Jacobian rows".into(),
-                expected: s,
-                got: r.len(),
-            });
-        }
-        if jac_t.data.iter().any(|v| !v.is_finite()) || r.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                quantity: "system given to the SVD",
-                block: "-".into(),
-                iteration: None,
-            });
-        }
+        check_system(jac_t, r)?;
         if s > p {
             jac_t.transpose_into(&mut ws.a);
             householder_qr_in_place(&mut ws.a, &mut ws.tau);

@@ -32,8 +32,8 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Matrix, Svd, SystemSvd, SystemSvdWorkspace, View, householder_q_into, householder_qr_in_place,
-    matmul_in_place, norm2, rce_from_tail_sums, split_on_basis,
+    Matrix, Svd, SystemSvd, SystemSvdWorkspace, View, check_system, householder_q_into,
+    householder_qr_in_place, matmul_in_place, norm2, rce_from_tail_sums, split_on_basis,
 };
 use crate::error::{Error, Result};
 
@@ -136,20 +136,7 @@ impl SystemSvd {
         enough: &dyn Fn(&[f64], &[f64]) -> bool,
     ) -> Result<(SystemSvd, PartialInfo)> {
         let (p, s) = (jac_t.nrows(), jac_t.ncols());
-        if r.len() != s {
-            return Err(Error::DimensionMismatch {
-                context: "residual vector vs Jacobian rows".into(),
-                expected: s,
-                got: r.len(),
-            });
-        }
-        if jac_t.data.iter().any(|v| !v.is_finite()) || r.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                quantity: "system given to the SVD",
-                block: "-".into(),
-                iteration: None,
-            });
-        }
+        check_system(jac_t, r)?;
         let min_dim = s.min(p);
         let limit = (config.max_fraction * min_dim as f64) as usize;
         let full = |ws: &mut SystemSvdWorkspace| -> Result<(SystemSvd, PartialInfo)> {
@@ -209,21 +196,21 @@ impl SystemSvd {
                 matmul_in_place(&mut w.data, phi_t, View::col_major(&q.data, s, k), false);
                 flops += 4.0 * sf * pf * kf + 4.0 * sf * kf * kf - 4.0 * kf.powi(3) / 3.0;
                 if it < config.power_iterations {
-                    let mut wc = w.clone();
-                    orthonormalise(&mut wc, &mut tau, &mut vb);
+                    // W is recomputed next round: factor it in place.
+                    orthonormalise(&mut w, &mut tau, &mut vb);
                     flops += 4.0 * pf * kf * kf - 4.0 * kf.powi(3) / 3.0;
                 }
             }
-            // W = φᵀ Q = U_W Σ V_Wᵀ: Householder QR of W, accurate SVD of R.
-            let mut wq = w.clone();
-            householder_qr_in_place(&mut wq, &mut tau);
+            // W = φᵀ Q = U_W Σ V_Wᵀ: Householder QR of W (in place), accurate SVD of R.
+            let wq = &mut w;
+            householder_qr_in_place(wq, &mut tau);
             let mut rf = Matrix::zeros(k, k);
             for j in 0..k {
                 rf.col_mut(j)[..=j].copy_from_slice(&wq.col(j)[..=j]);
             }
             let small = Svd::compute_with(View::col_major(rf.as_slice(), k, k), &mut ws.svd)?;
             let mut qw = Matrix::default();
-            householder_q_into(&wq, &tau, &mut qw);
+            householder_q_into(wq, &tau, &mut qw);
             // V = Q_W U_R (P × k), U = Q V_R (S × k).
             let mut v = Matrix::zeros(p, k);
             matmul_in_place(

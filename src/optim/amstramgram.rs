@@ -284,7 +284,7 @@ impl Amstramgram {
         let t = Instant::now();
         let found = grid_search(obj, theta, d, &self.config.line_search)?;
         self.phases.line_search_s += t.elapsed().as_secs_f64();
-        self.phases.loss_evals += self.config.line_search.steps().len();
+        self.phases.loss_evals += self.config.line_search.count();
         Ok(found)
     }
 

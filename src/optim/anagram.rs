@@ -286,7 +286,7 @@ impl Optimizer for Anagram {
                 decomposition_flops: dir.svd_flops,
                 computed_rank: computed,
                 line_search_s: ls_s,
-                loss_evals: self.config.line_search.steps().len(),
+                loss_evals: self.config.line_search.count(),
             }),
         })
     }

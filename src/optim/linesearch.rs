@@ -47,6 +47,13 @@ impl StepGrid {
         }
     }
 
+    /// The number of candidates.
+    pub fn count(&self) -> usize {
+        match *self {
+            StepGrid::Halving { count } | StepGrid::Quadratic { count, .. } => count,
+        }
+    }
+
     /// Check the grid's parameters.
     pub fn validate(&self, field: &str) -> Result<()> {
         match *self {

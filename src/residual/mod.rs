@@ -153,6 +153,23 @@ impl Block {
     }
 }
 
+/// A block's points: non-empty, row-major with `d` coordinates each, finite.
+fn check_points(name: &str, d: usize, points: &[f64]) -> Result<()> {
+    if points.is_empty() || !points.len().is_multiple_of(d) {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            format!("needs a non-empty row-major point list with {d} coordinates per point"),
+        ));
+    }
+    if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            format!("coordinate {i} is not finite"),
+        ));
+    }
+    Ok(())
+}
+
 /// The assembled least-squares system at one θ.
 #[derive(Clone, Debug, Default)]
 pub struct System {
@@ -205,20 +222,7 @@ impl LeastSquares {
                     got: b.dim,
                 });
             }
-            if b.points.is_empty() || b.points.len() % d != 0 {
-                return Err(Error::config(
-                    format!("block `{}`", b.name),
-                    format!(
-                        "needs a non-empty row-major point list with {d} coordinates per point"
-                    ),
-                ));
-            }
-            if let Some(i) = b.points.iter().position(|v| !v.is_finite()) {
-                return Err(Error::config(
-                    format!("block `{}`", b.name),
-                    format!("coordinate {i} is not finite"),
-                ));
-            }
+            check_points(&b.name, d, &b.points)?;
             if let Some(n) = &b.normals
                 && n.len() != b.points.len()
             {
@@ -412,18 +416,7 @@ impl LeastSquares {
             ));
         }
         let d = blk.dim;
-        if points.is_empty() || !points.len().is_multiple_of(d) {
-            return Err(Error::config(
-                format!("block `{}`", blk.name),
-                format!("needs a non-empty row-major point list with {d} coordinates per point"),
-            ));
-        }
-        if let Some(i) = points.iter().position(|v| !v.is_finite()) {
-            return Err(Error::config(
-                format!("block `{}`", blk.name),
-                format!("coordinate {i} is not finite"),
-            ));
-        }
+        check_points(&blk.name, d, &points)?;
         let mut out = self.clone();
         let new = &mut out.blocks[b];
         new.sources = points.chunks(d).map(|x| new.op_source(x)).collect();
