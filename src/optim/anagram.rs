@@ -106,7 +106,10 @@ pub struct AnagramConfig {
     pub cutoff: Cutoff,
     /// Row weighting of the system (default uniform).
     pub weighting: Weighting,
-    /// Line-search grid (default `0.5^k`, k = 0..30).
+    /// Line-search grid (default `0.5^k`, k = 0..30, every candidate
+    /// evaluated). A coarse-to-fine search (`stride = 5`, 15 evaluations)
+    /// measured worse here: laplace2d 20 s, l2_abs 2.0e-4 vs 1.5e-5 (seed 0);
+    /// heat 60 s, the same 1.03e-6 either way.
     pub line_search: StepGrid,
     /// Tikhonov (Levenberg–Marquardt) damping λ ≥ 0 in units of σ²: the kept
     /// components are weighted by `σ/(σ² + λ)` instead of `1/σ`. Default 0
@@ -271,6 +274,7 @@ impl Optimizer for Anagram {
             eta,
             loss,
             seconds: ls_s,
+            evaluations,
         } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         Ok(StepReport {
             loss,
@@ -286,7 +290,7 @@ impl Optimizer for Anagram {
                 decomposition_flops: dir.svd_flops,
                 computed_rank: computed,
                 line_search_s: ls_s,
-                loss_evals: self.config.line_search.count(),
+                loss_evals: evaluations,
             }),
         })
     }
@@ -326,7 +330,10 @@ mod tests {
     fn one_step(obj: &Linear, cutoff: Cutoff, theta0: &[f64]) -> Vec<f64> {
         let mut opt = Anagram::new(AnagramConfig {
             cutoff,
-            line_search: StepGrid::Halving { count: 1 },
+            line_search: StepGrid::Halving {
+                count: 1,
+                stride: 1,
+            },
             ..Default::default()
         });
         let mut theta = theta0.to_vec();

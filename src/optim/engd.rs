@@ -179,6 +179,7 @@ impl Optimizer for Engd {
             eta,
             loss,
             seconds: ls_s,
+            ..
         } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         Ok(StepReport {
             loss,
@@ -257,7 +258,10 @@ mod tests {
         assert_eq!(dir.keep, 4);
         assert!((dir.d[0] - dir.d[1]).abs() < 1e-10, "{:?}", dir.d);
         let mut opt = Engd::new(EngdConfig {
-            line_search: StepGrid::Halving { count: 1 },
+            line_search: StepGrid::Halving {
+                count: 1,
+                stride: 1,
+            },
             ..Default::default()
         });
         let mut theta = theta0.clone();

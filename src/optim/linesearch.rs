@@ -5,7 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::Objective;
 use crate::error::{Error, Result};
 
-/// Candidate step sizes of the grid line search.
+/// Candidate step sizes of the grid line search, and how many of them are evaluated.
+///
+/// `stride = 1` (the default) evaluates every candidate, as the reference
+/// codes do. `stride = m > 1` searches coarse to fine: first every m-th
+/// candidate (and the last), then the `m − 1` candidates on either side of
+/// the best of those. It returns the exhaustive search's pick whenever the
+/// loss along the grid has a single minimum at the coarse resolution, with
+/// about `count/m + 2(m − 1)` evaluations instead of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum StepGrid {
@@ -13,6 +20,9 @@ pub enum StepGrid {
     Halving {
         /// Number of candidates.
         count: usize,
+        /// Coarse-to-fine stride (1: every candidate).
+        #[serde(default = "exhaustive")]
+        stride: usize,
     },
     /// `η = 0.5^(e·s²)`, `s ∈ linspace(0, 1, count)`: the author's later grid (`e = 60`, `count = 101`).
     Quadratic {
@@ -20,12 +30,22 @@ pub enum StepGrid {
         count: usize,
         /// Exponent `e`: the smallest step is `2^−e`.
         exponent: f64,
+        /// Coarse-to-fine stride (1: every candidate).
+        #[serde(default = "exhaustive")]
+        stride: usize,
     },
+}
+
+fn exhaustive() -> usize {
+    1
 }
 
 impl Default for StepGrid {
     fn default() -> Self {
-        StepGrid::Halving { count: 31 }
+        StepGrid::Halving {
+            count: 31,
+            stride: 1,
+        }
     }
 }
 
@@ -33,8 +53,10 @@ impl StepGrid {
     /// The candidate step sizes, largest first.
     pub fn steps(&self) -> Vec<f64> {
         match *self {
-            StepGrid::Halving { count } => (0..count).map(|k| 0.5f64.powi(k as i32)).collect(),
-            StepGrid::Quadratic { count, exponent } => (0..count)
+            StepGrid::Halving { count, .. } => (0..count).map(|k| 0.5f64.powi(k as i32)).collect(),
+            StepGrid::Quadratic {
+                count, exponent, ..
+            } => (0..count)
                 .map(|i| {
                     let s = if count > 1 {
                         i as f64 / (count - 1) as f64
@@ -50,16 +72,34 @@ impl StepGrid {
     /// The number of candidates.
     pub fn count(&self) -> usize {
         match *self {
-            StepGrid::Halving { count } | StepGrid::Quadratic { count, .. } => count,
+            StepGrid::Halving { count, .. } | StepGrid::Quadratic { count, .. } => count,
+        }
+    }
+
+    /// The coarse-to-fine stride (1: every candidate is evaluated).
+    pub fn stride(&self) -> usize {
+        match *self {
+            StepGrid::Halving { stride, .. } | StepGrid::Quadratic { stride, .. } => stride,
         }
     }
 
     /// Check the grid's parameters.
     pub fn validate(&self, field: &str) -> Result<()> {
         match *self {
-            StepGrid::Halving { count } | StepGrid::Quadratic { count, .. } if count == 0 => Err(
-                Error::config(format!("{field}.count"), "must be at least 1"),
-            ),
+            StepGrid::Halving { count, .. } | StepGrid::Quadratic { count, .. } if count == 0 => {
+                Err(Error::config(
+                    format!("{field}.count"),
+                    "must be at least 1",
+                ))
+            }
+            StepGrid::Halving { stride, .. } | StepGrid::Quadratic { stride, .. }
+                if stride == 0 =>
+            {
+                Err(Error::config(
+                    format!("{field}.stride"),
+                    "must be at least 1 (1 evaluates every candidate)",
+                ))
+            }
             StepGrid::Quadratic { exponent, .. } if !(exponent.is_finite() && exponent >= 0.0) => {
                 Err(Error::config(
                     format!("{field}.exponent"),
@@ -71,30 +111,82 @@ impl StepGrid {
     }
 }
 
-/// Grid line search along `−d`: evaluates `L(θ − η d)` for every candidate η
-/// and returns the best `(η, L)`, as the reference codes do (the best
-/// candidate is taken even if it does not decrease the loss; the smallest
-/// steps make that harmless). Non-finite candidates are skipped; if all are
-/// non-finite the search fails with [`Error::NonFinite`].
+/// The candidate a grid line search picked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridPick {
+    /// The step size η.
+    pub eta: f64,
+    /// The loss at `θ − η d`.
+    pub loss: f64,
+    /// Loss evaluations spent.
+    pub evaluations: usize,
+}
+
+/// Grid line search along `−d`: evaluates `L(θ − η d)` for the grid's
+/// candidates (all of them, or coarse to fine: see [`StepGrid`]) and returns
+/// the best, as the reference codes do (the best candidate is taken even if
+/// it does not decrease the loss; the smallest steps make that harmless).
+/// Ties go to the larger step. Non-finite candidates are skipped; when every
+/// coarse candidate is non-finite the rest are evaluated too, and if all
+/// are non-finite the search fails with [`Error::NonFinite`].
 pub fn grid_search(
     obj: &dyn Objective,
     theta: &[f64],
     d: &[f64],
     grid: &StepGrid,
-) -> Result<(f64, f64)> {
+) -> Result<GridPick> {
     let steps = grid.steps();
-    let losses = losses_along(obj, theta, d, &steps)?;
-    let mut best: Option<(f64, f64)> = None;
-    for (&eta, &l) in steps.iter().zip(&losses) {
-        if l.is_finite() && best.is_none_or(|(_, bl)| l < bl) {
-            best = Some((eta, l));
+    let n = steps.len();
+    let m = grid.stride().max(1);
+    // Losses of the evaluated candidates, by index.
+    let mut seen: Vec<Option<f64>> = vec![None; n];
+    let evaluate = |idx: Vec<usize>, seen: &mut Vec<Option<f64>>| -> Result<()> {
+        let etas: Vec<f64> = idx.iter().map(|&i| steps[i]).collect();
+        for (i, l) in idx.into_iter().zip(losses_along(obj, theta, d, &etas)?) {
+            seen[i] = Some(l);
         }
+        Ok(())
+    };
+    let best_of = |seen: &[Option<f64>]| -> Option<usize> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, l) in seen.iter().enumerate() {
+            if let Some(l) = *l
+                && l.is_finite()
+                && best.is_none_or(|(_, bl)| l < bl)
+            {
+                best = Some((i, l));
+            }
+        }
+        best.map(|(i, _)| i)
+    };
+    if m == 1 || n <= 2 * m {
+        evaluate((0..n).collect(), &mut seen)?;
+    } else {
+        let mut coarse: Vec<usize> = (0..n).step_by(m).collect();
+        if coarse.last() != Some(&(n - 1)) {
+            coarse.push(n - 1);
+        }
+        evaluate(coarse, &mut seen)?;
+        let fine: Vec<usize> = match best_of(&seen) {
+            Some(i) => (i.saturating_sub(m - 1)..(i + m).min(n)).collect(),
+            None => (0..n).collect(),
+        };
+        let fine = fine.into_iter().filter(|&i| seen[i].is_none()).collect();
+        evaluate(fine, &mut seen)?;
     }
-    best.ok_or(Error::NonFinite {
-        quantity: "loss at every line-search candidate",
-        block: "-".into(),
-        iteration: None,
-    })
+    let evaluations = seen.iter().filter(|l| l.is_some()).count();
+    match best_of(&seen) {
+        Some(i) => Ok(GridPick {
+            eta: steps[i],
+            loss: seen[i].expect("evaluated"),
+            evaluations,
+        }),
+        None => Err(Error::NonFinite {
+            quantity: "loss at every line-search candidate",
+            block: "-".into(),
+            iteration: None,
+        }),
+    }
 }
 
 /// What [`grid_step`] did.
@@ -106,6 +198,8 @@ pub struct GridStep {
     pub loss: f64,
     /// Seconds spent in the search.
     pub seconds: f64,
+    /// Loss evaluations spent.
+    pub evaluations: usize,
 }
 
 /// [`grid_search`] along `−d`, then `θ ← θ − η d` with the best η.
@@ -116,10 +210,19 @@ pub fn grid_step(
     grid: &StepGrid,
 ) -> Result<GridStep> {
     let t = std::time::Instant::now();
-    let (eta, loss) = grid_search(obj, theta, d, grid)?;
+    let GridPick {
+        eta,
+        loss,
+        evaluations,
+    } = grid_search(obj, theta, d, grid)?;
     let seconds = t.elapsed().as_secs_f64();
     theta.iter_mut().zip(d).for_each(|(x, dd)| *x -= eta * dd);
-    Ok(GridStep { eta, loss, seconds })
+    Ok(GridStep {
+        eta,
+        loss,
+        seconds,
+        evaluations,
+    })
 }
 
 /// Check the strong-Wolfe constants `0 < c₁ < c₂ < 1` and the evaluation budget.
@@ -311,4 +414,147 @@ fn cubic_min(a: f64, fa: f64, da: f64, b: f64, fb: f64, db: f64) -> f64 {
     }
     let d2 = (b - a).signum() * disc.sqrt();
     b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::residual::{System, Weighting};
+
+    /// `L(θ) = f(θ₀)` for a one-parameter θ: the search along `d = −1` sees `f(η)`.
+    struct Along(fn(f64) -> f64);
+
+    impl Objective for Along {
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn loss(&self, theta: &[f64]) -> Result<f64> {
+            Ok((self.0)(theta[0]))
+        }
+        fn loss_gradient(&self, _: &[f64]) -> Result<(f64, Vec<f64>)> {
+            unreachable!("the grid search uses losses only")
+        }
+        fn system_into(&self, _: &[f64], _: Weighting, _: &mut System) -> Result<()> {
+            unreachable!("the grid search uses losses only")
+        }
+    }
+
+    fn quadratic(stride: usize) -> StepGrid {
+        StepGrid::Quadratic {
+            count: 101,
+            exponent: 60.0,
+            stride,
+        }
+    }
+
+    /// On a loss with one minimum along the grid, every stride picks the
+    /// exhaustive search's candidate, with the stated number of evaluations.
+    #[test]
+    fn coarse_to_fine_matches_exhaustive_on_one_minimum() {
+        let grid = quadratic(1);
+        let steps = grid.steps();
+        // Minima at several places along the grid, including both ends.
+        for target in [0usize, 1, 9, 10, 11, 37, 55, 99, 100] {
+            let eta_star = steps[target];
+            // Along d = −1/η*: L = ln(η/η*)², smallest at η*.
+            let obj = Along(|x: f64| x.ln().powi(2));
+            let theta = [0.0];
+            let d = [-1.0 / eta_star];
+            let full = grid_search(&obj, &theta, &d, &grid).unwrap();
+            assert_eq!(full.evaluations, 101);
+            assert_eq!(full.eta, eta_star, "exhaustive, target {target}");
+            for m in [2, 3, 10, 20] {
+                let pick = grid_search(&obj, &theta, &d, &quadratic(m)).unwrap();
+                assert_eq!(pick.eta, full.eta, "stride {m}, target {target}");
+                assert_eq!(pick.loss, full.loss);
+                let coarse = 100 / m + 1 + usize::from(100 % m != 0);
+                assert!(pick.evaluations <= coarse + 2 * (m - 1), "{pick:?}");
+            }
+        }
+        // Stride 10 on 101 candidates: 11 coarse + at most 18 fine.
+        let obj = Along(|x: f64| x.ln().powi(2));
+        let pick = grid_search(&obj, &[0.0], &[-1.0 / steps[55]], &quadratic(10)).unwrap();
+        assert_eq!(pick.evaluations, 11 + 18);
+    }
+
+    /// A dip narrower than the stride between two coarse candidates is
+    /// missed: the coarse-to-fine search is a model of the loss, not a
+    /// guarantee (the exhaustive search is the default).
+    #[test]
+    fn coarse_to_fine_can_miss_a_narrow_dip() {
+        let grid = StepGrid::Halving {
+            count: 31,
+            stride: 5,
+        };
+        // Wide minimum at η = 2^-20, narrow deeper dip at η = 2^-7.
+        let obj = Along(|x: f64| {
+            let k = -x.log2();
+            if (k - 7.0).abs() < 0.5 {
+                -1.0
+            } else {
+                (k - 20.0).powi(2)
+            }
+        });
+        let full = grid_search(&obj, &[0.0], &[-1.0], &StepGrid::default()).unwrap();
+        assert_eq!(full.eta, 0.5f64.powi(7));
+        let pick = grid_search(&obj, &[0.0], &[-1.0], &grid).unwrap();
+        assert_eq!(pick.eta, 0.5f64.powi(20));
+        assert!(pick.evaluations < 31);
+    }
+
+    /// Non-finite coarse candidates do not end the search: the others are
+    /// tried, and only an all-non-finite grid is an error.
+    #[test]
+    fn non_finite_candidates_are_skipped() {
+        // Finite only for 2^-30 < η < 2^-25: none of the coarse candidates
+        // (0, 5, …, 30) is finite.
+        let obj = Along(|x: f64| {
+            if x < 0.5f64.powi(25) && x > 0.5f64.powi(30) {
+                -x
+            } else {
+                f64::NAN
+            }
+        });
+        let grid = StepGrid::Halving {
+            count: 31,
+            stride: 5,
+        };
+        let pick = grid_search(&obj, &[0.0], &[-1.0], &grid).unwrap();
+        assert_eq!(pick.eta, 0.5f64.powi(26));
+        let obj = Along(|_| f64::INFINITY);
+        let e = grid_search(&obj, &[0.0], &[-1.0], &grid).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+        let e = grid_search(&Along(|_| f64::NAN), &[0.0], &[-1.0], &StepGrid::default());
+        assert!(e.is_err());
+    }
+
+    /// Zero candidates or a zero stride are refused, naming the field.
+    #[test]
+    fn grid_validation_names_fields() {
+        let e = StepGrid::Halving {
+            count: 31,
+            stride: 0,
+        }
+        .validate("optimizer.line_search")
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("optimizer.line_search.stride"),
+            "{e}"
+        );
+        let e = quadratic(1)
+            .validate("x")
+            .and(
+                StepGrid::Quadratic {
+                    count: 0,
+                    exponent: 60.0,
+                    stride: 1,
+                }
+                .validate("optimizer.line_search"),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("optimizer.line_search.count"), "{e}");
+        // Configs written before the stride existed still load, exhaustive.
+        let g: StepGrid = serde_json::from_str(r#"{"kind":"halving","count":31}"#).unwrap();
+        assert_eq!(g, StepGrid::default());
+    }
 }

@@ -362,11 +362,12 @@ impl OptimizerConfig {
         }
     }
 
-    /// Set one parameter by name from text, e.g. `("precision", "1e-10")` or
-    /// `("line_search", "{\"halving\": {\"count\": 31}}")`: the value is read as
-    /// JSON (a bare word is taken as a string) and the whole configuration is
-    /// re-read and validated, so an unknown key or a value of the wrong type
-    /// is an error naming `optimizer.<key>`.
+    /// Set one parameter by name from text, e.g. `("precision", "1e-10")`,
+    /// `("line_search", "{\"kind\": \"halving\", \"count\": 31}")` or a
+    /// nested field by its dotted path, `("line_search.stride", "10")`: the
+    /// value is read as JSON (a bare word is taken as a string) and the whole
+    /// configuration is re-read and validated, so an unknown key or a value
+    /// of the wrong type is an error naming `optimizer.<key>`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let field = format!("optimizer.{key}");
         if key == "name" {
@@ -376,27 +377,52 @@ impl OptimizerConfig {
             ));
         }
         let mut json = serde_json::to_value(&*self).expect("configs serialise");
-        let map = json
+        let mut map = json
             .as_object_mut()
             .expect("tagged enum serialises to an object");
-        if !map.contains_key(key) {
-            let known: Vec<&str> = map
+        let path: Vec<&str> = key.split('.').collect();
+        let (last, parents) = path.split_last().expect("split yields one piece");
+        let known = |map: &serde_json::Map<String, serde_json::Value>| -> String {
+            let keys: Vec<&str> = map
                 .keys()
                 .filter(|k| *k != "name")
                 .map(|k| k.as_str())
                 .collect();
+            keys.join(", ")
+        };
+        for (depth, part) in parents.iter().enumerate() {
+            let here = path[..=depth].join(".");
+            let keys = known(map);
+            map = match map.get_mut(*part) {
+                Some(serde_json::Value::Object(inner)) => inner,
+                Some(_) => {
+                    return Err(Error::config(
+                        field,
+                        format!("`{here}` is a value, not a group of parameters"),
+                    ));
+                }
+                None => {
+                    return Err(Error::config(
+                        field,
+                        format!("no parameter `{here}`; known at this level: {keys}"),
+                    ));
+                }
+            };
+        }
+        if !map.contains_key(*last) {
+            let owner = if parents.is_empty() {
+                self.name().to_string()
+            } else {
+                format!("`{}`", parents.join("."))
+            };
             return Err(Error::config(
                 field,
-                format!(
-                    "{} has no such parameter; known: {}",
-                    self.name(),
-                    known.join(", ")
-                ),
+                format!("{owner} has no such parameter; known: {}", known(map)),
             ));
         }
         let parsed = serde_json::from_str(value)
             .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-        map.insert(key.to_string(), parsed);
+        map.insert((*last).to_string(), parsed);
         let next: OptimizerConfig = serde_json::from_value(json)
             .map_err(|e| Error::config(&field, format!("`{value}`: {e}")))?;
         next.validate()?;
@@ -478,5 +504,20 @@ mod tests {
                 ..Default::default()
             })
         );
+        // Nested fields by their dotted path.
+        c.set("line_search.stride", "10").unwrap();
+        match &c {
+            OptimizerConfig::Amstramgram(a) => assert_eq!(a.line_search.stride(), 10),
+            _ => unreachable!(),
+        }
+        let e = c.set("line_search.strid", "10").unwrap_err().to_string();
+        assert!(
+            e.contains("optimizer.line_search.strid") && e.contains("stride"),
+            "{e}"
+        );
+        let e = c.set("precision.x", "1").unwrap_err().to_string();
+        assert!(e.contains("not a group"), "{e}");
+        let e = c.set("line_search.stride", "0").unwrap_err().to_string();
+        assert!(e.contains("optimizer.line_search.stride"), "{e}");
     }
 }

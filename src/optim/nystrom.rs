@@ -297,6 +297,7 @@ impl Optimizer for Nystrom {
             eta,
             loss,
             seconds: ls_s,
+            ..
         } = grid_step(obj, theta, &dir.d, &self.config.line_search)?;
         let [ta, ts, tc] = dir.times;
         Ok(StepReport {
