@@ -26,8 +26,13 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// Set the number of threads the dense kernels (products, SVD) may use.
 ///
-/// Default 1: on the 2-core machines natgrad targets the SVD gains nothing
-/// from a second thread (DESIGN.md §6). `0` is treated as 1.
+/// They use them only where a second thread was measured to pay on this
+/// 2-core machine (see [`PAR_MIN_PRODUCT_FLOPS`], [`PAR_MIN_SVD_FLOPS`]) and
+/// never inside a task of [`crate::parallel::map_groups`]. Results depend on
+/// the thread count in the last bits (a product split in two sums in
+/// another order), not on the run: the same count gives the same result.
+/// The library's default is 1; the command line's (`--threads`) is 2. `0`
+/// is treated as 1.
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
@@ -37,9 +42,25 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-fn par() -> Par {
+/// Products of fewer flops run on one thread. Measured here (median of 21,
+/// 1 vs 2 threads): 0.5–16 MFlop products 0.4–0.9× (slower), 40 MFlop 1.1×,
+/// 240 MFlop 1.3×, 0.5–2 GFlop 1.7–1.9×.
+pub const PAR_MIN_PRODUCT_FLOPS: f64 = 1e8;
+
+/// SVDs of fewer flops ([`svd_flops`]) run on one thread. Measured here
+/// (square n × n, median of 5, 1 vs 2 threads, noisy): n = 129–257 1.0–1.3×,
+/// n = 350–550 1.2–1.4×, n = 697–921 0.9–1.5×; the whole tall decomposition
+/// of [`SystemSvd`] gains nothing below P ≈ 450 (0.7–1.0×) and 1.1–1.3×
+/// above. The threshold, 1 GFlop, is n ≈ 460.
+pub const PAR_MIN_SVD_FLOPS: f64 = 1e9;
+
+/// The parallelism of one dense kernel of `flops` operations: [`threads`]
+/// when it has at least `min_flops` and the calling thread is not a task of
+/// [`crate::parallel::map_groups`] (the other tasks hold the other cores).
+fn par_for(flops: f64, min_flops: f64) -> Par {
     match threads() {
         1 => Par::Seq,
+        _ if flops < min_flops || crate::parallel::in_task() => Par::Seq,
         n => Par::rayon(n),
     }
 }
@@ -259,7 +280,9 @@ pub fn matmul_in_place(dst: &mut [f64], a: View<'_>, b: View<'_>, accumulate: bo
     } else {
         Accum::Replace
     };
-    faer::linalg::matmul::matmul(out, acc, a.faer(), b.faer(), 1.0, par());
+    let flops = 2.0 * (a.nrows * a.ncols * b.ncols) as f64;
+    let par = par_for(flops, PAR_MIN_PRODUCT_FLOPS);
+    faer::linalg::matmul::matmul(out, acc, a.faer(), b.faer(), 1.0, par);
 }
 
 /// `y ← A x` (or `y ← Aᵀ x` when `transpose`).
@@ -415,12 +438,13 @@ impl Svd {
             return Ok(());
         }
         let params = svd_params();
+        let par = par_for(svd_flops(m, n), PAR_MIN_SVD_FLOPS);
         let req = svd::svd_scratch::<f64>(
             m,
             n,
             ComputeSvdVectors::Thin,
             ComputeSvdVectors::Thin,
-            par(),
+            par,
             params.into(),
         );
         let mem = scratch.buffer(req);
@@ -432,7 +456,7 @@ impl Svd {
                 sd,
                 Some(u.as_mut()),
                 Some(v.as_mut()),
-                par(),
+                par,
                 stack,
                 params.into(),
             )
@@ -577,7 +601,8 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
                 );
                 let out = MatMut::from_column_major_slice_mut(&mut w, nb, trail);
                 let vv = MatRef::from_column_major_slice(&v, mk, nb);
-                faer::linalg::matmul::matmul(out, Accum::Replace, vv.transpose(), a2, 1.0, par());
+                let par = par_for(2.0 * (nb * mk * trail) as f64, PAR_MIN_PRODUCT_FLOPS);
+                faer::linalg::matmul::matmul(out, Accum::Replace, vv.transpose(), a2, 1.0, par);
             }
             let mut w2 = vec![0.0; nb * trail];
             matmul_in_place(
@@ -595,7 +620,8 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
                 );
                 let vv = MatRef::from_column_major_slice(&v, mk, nb);
                 let ww = MatRef::from_column_major_slice(&w2, nb, trail);
-                faer::linalg::matmul::matmul(a2, Accum::Add, vv, ww, -1.0, par());
+                let par = par_for(2.0 * (nb * mk * trail) as f64, PAR_MIN_PRODUCT_FLOPS);
+                faer::linalg::matmul::matmul(a2, Accum::Add, vv, ww, -1.0, par);
             }
         }
         k += nb;
@@ -665,7 +691,8 @@ pub fn householder_q_into(qr: &Matrix, tau: &[f64], out: &mut Matrix) {
                 MatRef::from_column_major_slice_with_stride(&out.data[k * m + k..], mk, cols, m);
             let ow = MatMut::from_column_major_slice_mut(&mut w, nb, cols);
             let vv = MatRef::from_column_major_slice(&v, mk, nb);
-            faer::linalg::matmul::matmul(ow, Accum::Replace, vv.transpose(), q2, 1.0, par());
+            let par = par_for(2.0 * (nb * mk * cols) as f64, PAR_MIN_PRODUCT_FLOPS);
+            faer::linalg::matmul::matmul(ow, Accum::Replace, vv.transpose(), q2, 1.0, par);
         }
         w2.clear();
         w2.resize(nb * cols, 0.0);
@@ -684,7 +711,8 @@ pub fn householder_q_into(qr: &Matrix, tau: &[f64], out: &mut Matrix) {
             );
             let vv = MatRef::from_column_major_slice(&v, mk, nb);
             let ww = MatRef::from_column_major_slice(&w2, nb, cols);
-            faer::linalg::matmul::matmul(q2, Accum::Add, vv, ww, -1.0, par());
+            let par = par_for(2.0 * (nb * mk * cols) as f64, PAR_MIN_PRODUCT_FLOPS);
+            faer::linalg::matmul::matmul(q2, Accum::Add, vv, ww, -1.0, par);
         }
         if k == 0 {
             break;
