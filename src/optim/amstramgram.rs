@@ -98,12 +98,14 @@ pub struct AmstramgramConfig {
     pub line_search: StepGrid,
     /// Decomposition: `full` (default) or `partial` (grown until the
     /// spectrum falls below 1% of the reconstruction error, past the wide
-    /// cutoff). Measured here over whole runs (150 s, seed 0), `partial` is
-    /// not faster: after ~20 iterations the cutoffs need a large part of the
-    /// spectrum (rank1 ≈ 50 → 180 of 697 on burgers), so most steps fall back
-    /// to the full SVD after a failed attempt — median step 0.70 s vs 0.65 s
-    /// (burgers), 1.35 s vs 1.20 s (allen-cahn), 0.114 s vs 0.113 s (heat),
-    /// although the first iterations are about 5× faster (allen-cahn, PROFILE.md).
+    /// cutoff). Measured here over whole runs (150 s, seed 0, partial vs
+    /// full), `partial` is not faster: it wins the first ~20 iterations
+    /// (median step 0.31 s vs 0.59 s on burgers, 0.47 s vs 0.99 s on
+    /// allen-cahn), then the wide cutoff needs a large part of the spectrum
+    /// (rank 52 → 200 of 697 on burgers, 132 → 367 of 921 on allen-cahn) and
+    /// most steps fall back to the full SVD after a failed attempt: median
+    /// step over the run 0.60 s vs 0.55 s (burgers), 0.96 s vs 0.99 s
+    /// (allen-cahn); heat (earlier measurement) 0.114 s vs 0.113 s.
     pub svd: SvdMethod,
 }
 

@@ -7,12 +7,15 @@ use crate::error::{Error, Result};
 
 /// Candidate step sizes of the grid line search, and how many of them are evaluated.
 ///
-/// `stride = 1` (the default) evaluates every candidate, as the reference
-/// codes do. `stride = m > 1` searches coarse to fine: first every m-th
-/// candidate (and the last), then the `m − 1` candidates on either side of
-/// the best of those. It returns the exhaustive search's pick whenever the
-/// loss along the grid has a single minimum at the coarse resolution, with
-/// about `count/m + 2(m − 1)` evaluations instead of `count`.
+/// `stride = 1` (the default when the field is omitted) evaluates every
+/// candidate, as the reference codes do. `stride = m > 1` searches coarse to
+/// fine: first every m-th candidate (and the last), then the `m − 1`
+/// candidates on either side of the best of those, with at most
+/// `⌈count/m⌉ + 1 + 2(m − 1)` evaluations instead of `count`. It finds the
+/// exhaustive search's minimum whenever the losses along the grid strictly
+/// decrease and then strictly increase (the minimum then lies between the
+/// two coarse candidates around it, one of which is the best coarse one);
+/// a dip narrower than the stride elsewhere can be missed.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum StepGrid {
