@@ -48,10 +48,12 @@ pub fn threads() -> usize {
 pub const PAR_MIN_PRODUCT_FLOPS: f64 = 1e8;
 
 /// SVDs of fewer flops ([`svd_flops`]) run on one thread. Measured here
-/// (square n × n, median of 5, 1 vs 2 threads, noisy): n = 129–257 1.0–1.3×,
-/// n = 350–550 1.2–1.4×, n = 697–921 0.9–1.5×; the whole tall decomposition
-/// of [`SystemSvd`] gains nothing below P ≈ 450 (0.7–1.0×) and 1.1–1.3×
-/// above. The threshold, 1 GFlop, is n ≈ 460.
+/// (1 vs 2 threads, median of 5, two noisy runs): the square SVD alone
+/// n = 129–257 1.0–1.3×, n = 350–550 1.2–1.4×, n = 697–921 0.9–1.5×; the
+/// whole tall decomposition of [`SystemSvd`] 0.7–1.0× for P ≤ 350, 0.7–1.3×
+/// for P = 449–921; in two alternating profiles of AMStraMGRAM steps,
+/// allen-cahn's decompositions (P = 921) 1.2× faster. The threshold, 1 GFlop,
+/// is n ≈ 460.
 pub const PAR_MIN_SVD_FLOPS: f64 = 1e9;
 
 /// The parallelism of one dense kernel of `flops` operations: [`threads`]

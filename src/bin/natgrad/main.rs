@@ -122,8 +122,8 @@ struct RunOptions {
     /// Print no progress lines.
     #[arg(long)]
     quiet: bool,
-    /// Dense-kernel threads, used by large products and SVDs only (measured
-    /// 1.1–1.5× on the decompositions of burgers and allen-cahn with 2 on 2 cores).
+    /// Dense-kernel threads, used by large products and SVDs only (2 vs 1 on
+    /// 2 cores: allen-cahn's decompositions 1.2× faster, smaller ones unchanged).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     threads: usize,
 }
