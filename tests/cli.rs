@@ -232,6 +232,19 @@ const ALL_OPTIMIZERS: [&str; 7] = [
     "ssbroyden",
 ];
 
+/// Resume the run in `dir` up to `iters` iterations; it must succeed.
+fn resume_to(dir: &std::path::Path, iters: &str, opt: &str) {
+    let o = natgrad(&[
+        "solve",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--max-iters",
+        iters,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{opt}: {}", stderr(&o));
+}
+
 /// Every cell of two histories equal except the timing columns (`time_s`, `t_*`).
 fn assert_same_history(a: &[Vec<String>], b: &[Vec<String>], label: &str) {
     assert_eq!(a.len(), b.len(), "{label}: row counts");
@@ -300,15 +313,7 @@ fn resume_continues_bit_for_bit() {
             part.join("checkpoint.json").exists(),
             "{opt}: no checkpoint"
         );
-        let o = natgrad(&[
-            "solve",
-            "--resume",
-            part.to_str().unwrap(),
-            "--max-iters",
-            "6",
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+        resume_to(&part, "6", opt);
         assert_same_history(&read_history(&full), &read_history(&part), opt);
         let spectra = |d: &std::path::Path| std::fs::read_to_string(d.join("spectra.csv")).ok();
         assert_eq!(spectra(&full), spectra(&part), "{opt}: spectra.csv");
@@ -357,15 +362,7 @@ fn resampled_run_resumes_bit_for_bit() {
         run(opt, "4", &part, true);
         let ck = std::fs::read_to_string(part.join("checkpoint.json")).unwrap();
         assert!(ck.contains("\"redraws\":2"), "{opt}: no sampling state");
-        let o = natgrad(&[
-            "solve",
-            "--resume",
-            part.to_str().unwrap(),
-            "--max-iters",
-            "6",
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+        resume_to(&part, "6", opt);
         let (h_fixed, h_full) = (read_history(&fixed), read_history(&full));
         assert_same_history(&h_full, &read_history(&part), opt);
         // Rows 1..=3 (iterations 0..=2) are the same run; the loss of

@@ -550,9 +550,7 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
     tau.clear();
     tau.resize(n, 0.0);
     const NB: usize = 16;
-    let mut v = Vec::new();
-    let mut t = Vec::new();
-    let mut w = Vec::new();
+    let (mut v, mut t, mut w, mut w2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut k = 0;
     while k < n {
         let nb = NB.min(n - k);
@@ -591,40 +589,9 @@ pub fn householder_qr_in_place(a: &mut Matrix, tau: &mut Vec<f64>) {
             let mk = m - k;
             block_reflector(a, &tau[k..k + nb], k, &mut v, &mut t);
             // Trailing update A₂ ← (I − V Tᵀ Vᵀ) A₂ = A₂ − V (Tᵀ (Vᵀ A₂)).
-            let a2_off = (k + nb) * m;
-            w.clear();
-            w.resize(nb * trail, 0.0);
-            {
-                let a2 = faer::MatRef::from_column_major_slice_with_stride(
-                    &a.data[a2_off + k..],
-                    mk,
-                    trail,
-                    m,
-                );
-                let out = MatMut::from_column_major_slice_mut(&mut w, nb, trail);
-                let vv = MatRef::from_column_major_slice(&v, mk, nb);
-                let par = par_for(2.0 * (nb * mk * trail) as f64, PAR_MIN_PRODUCT_FLOPS);
-                faer::linalg::matmul::matmul(out, Accum::Replace, vv.transpose(), a2, 1.0, par);
-            }
-            let mut w2 = vec![0.0; nb * trail];
-            matmul_in_place(
-                &mut w2,
-                View::col_major(&t, nb, nb).t(),
-                View::col_major(&w, nb, trail),
-                false,
-            );
-            {
-                let a2 = faer::MatMut::from_column_major_slice_with_stride_mut(
-                    &mut a.data[a2_off + k..],
-                    mk,
-                    trail,
-                    m,
-                );
-                let vv = MatRef::from_column_major_slice(&v, mk, nb);
-                let ww = MatRef::from_column_major_slice(&w2, nb, trail);
-                let par = par_for(2.0 * (nb * mk * trail) as f64, PAR_MIN_PRODUCT_FLOPS);
-                faer::linalg::matmul::matmul(a2, Accum::Add, vv, ww, -1.0, par);
-            }
+            let off = (k + nb) * m + k;
+            let block = (off, m, mk, trail);
+            apply_block_reflector(&mut a.data, block, &v, &t, nb, true, &mut w, &mut w2);
         }
         k += nb;
     }
@@ -667,6 +634,40 @@ fn block_reflector(a: &Matrix, tau: &[f64], k: usize, v: &mut Vec<f64>, t: &mut 
     }
 }
 
+/// `C ← (I − V T Vᵀ) C = C − V (T (Vᵀ C))` (or with `Tᵀ` when
+/// `transpose_t`), for the compact-WY reflector `V` (`rows × nb`), `T`
+/// (`nb × nb`) of [`block_reflector`] and the block `C` of `data` given as
+/// `(offset, column stride, rows, cols)`; `w`, `w2` are scratch.
+#[allow(clippy::too_many_arguments)]
+fn apply_block_reflector(
+    data: &mut [f64],
+    (off, ld, rows, cols): (usize, usize, usize, usize),
+    v: &[f64],
+    t: &[f64],
+    nb: usize,
+    transpose_t: bool,
+    w: &mut Vec<f64>,
+    w2: &mut Vec<f64>,
+) {
+    let par = par_for(2.0 * (nb * rows * cols) as f64, PAR_MIN_PRODUCT_FLOPS);
+    let vv = MatRef::from_column_major_slice(v, rows, nb);
+    w.clear();
+    w.resize(nb * cols, 0.0);
+    {
+        let c = MatRef::from_column_major_slice_with_stride(&data[off..], rows, cols, ld);
+        let ow = MatMut::from_column_major_slice_mut(w, nb, cols);
+        faer::linalg::matmul::matmul(ow, Accum::Replace, vv.transpose(), c, 1.0, par);
+    }
+    w2.clear();
+    w2.resize(nb * cols, 0.0);
+    let tv = View::col_major(t, nb, nb);
+    let tv = if transpose_t { tv.t() } else { tv };
+    matmul_in_place(w2, tv, View::col_major(w, nb, cols), false);
+    let c = MatMut::from_column_major_slice_with_stride_mut(&mut data[off..], rows, cols, ld);
+    let ww = MatRef::from_column_major_slice(w2, nb, cols);
+    faer::linalg::matmul::matmul(c, Accum::Add, vv, ww, -1.0, par);
+}
+
 /// The explicit thin factor `Q` (`m × n`, orthonormal columns) of a
 /// [`householder_qr_in_place`] factorisation, into `out`: `Q = H_0 ⋯ H_{n−1}
 /// [I_n; 0]`, applied block by block from the last (compact WY, matrix
@@ -686,36 +687,8 @@ pub fn householder_q_into(qr: &Matrix, tau: &[f64], out: &mut Matrix) {
         let (mk, cols) = (m - k, n - k);
         block_reflector(qr, &tau[k..k + nb], k, &mut v, &mut t);
         // Q[k.., k..] ← (I − V T Vᵀ) Q[k.., k..]
-        w.clear();
-        w.resize(nb * cols, 0.0);
-        {
-            let q2 =
-                MatRef::from_column_major_slice_with_stride(&out.data[k * m + k..], mk, cols, m);
-            let ow = MatMut::from_column_major_slice_mut(&mut w, nb, cols);
-            let vv = MatRef::from_column_major_slice(&v, mk, nb);
-            let par = par_for(2.0 * (nb * mk * cols) as f64, PAR_MIN_PRODUCT_FLOPS);
-            faer::linalg::matmul::matmul(ow, Accum::Replace, vv.transpose(), q2, 1.0, par);
-        }
-        w2.clear();
-        w2.resize(nb * cols, 0.0);
-        matmul_in_place(
-            &mut w2,
-            View::col_major(&t, nb, nb),
-            View::col_major(&w, nb, cols),
-            false,
-        );
-        {
-            let q2 = MatMut::from_column_major_slice_with_stride_mut(
-                &mut out.data[k * m + k..],
-                mk,
-                cols,
-                m,
-            );
-            let vv = MatRef::from_column_major_slice(&v, mk, nb);
-            let ww = MatRef::from_column_major_slice(&w2, nb, cols);
-            let par = par_for(2.0 * (nb * mk * cols) as f64, PAR_MIN_PRODUCT_FLOPS);
-            faer::linalg::matmul::matmul(q2, Accum::Add, vv, ww, -1.0, par);
-        }
+        let block = (k * m + k, m, mk, cols);
+        apply_block_reflector(&mut out.data, block, &v, &t, nb, false, &mut w, &mut w2);
         if k == 0 {
             break;
         }
