@@ -49,6 +49,10 @@ pub enum Error {
     /// A dense factorisation did not converge.
     #[error("linear algebra failure: {0}")]
     LinearAlgebra(String),
+    /// The CUDA device asked for cannot be used (not built in, no driver or
+    /// library, no device), or one of its calls failed.
+    #[error("CUDA device: {0}")]
+    Device(String),
     /// Reading or writing a file failed.
     #[error("I/O error on `{path}`: {source}")]
     Io {

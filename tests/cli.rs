@@ -892,11 +892,11 @@ fn bench_profile_and_svd_check_write_tables() {
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("profile.md")).unwrap();
     assert!(
-        md.contains("| heat | anagram | full | 871 | 257 | 257 |"),
+        md.contains("| heat | anagram | full | auto (cpu) | 871 | 257 | 257 |"),
         "{md}"
     );
     assert!(
-        md.contains("| heat | anagram | partial | 871 | 257 |"),
+        md.contains("| heat | anagram | partial | auto (cpu) | 871 | 257 |"),
         "{md}"
     );
     let csv = std::fs::read_to_string(out.join("profile.csv")).unwrap();

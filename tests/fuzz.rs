@@ -104,7 +104,9 @@ fn parsers_and_loaders_never_panic() {
             }),
             "optimizer" => no_panic(kind, &input, || {
                 if let Ok(c) = serde_json::from_slice::<OptimizerConfig>(&input) {
-                    let _ = c.validate().and_then(|_| c.build().map(|_| ()));
+                    let _ = c
+                        .validate()
+                        .and_then(|_| c.build(&Default::default()).map(|_| ()));
                 }
             }),
             "run.toml" => no_panic(kind, &input, || {
@@ -140,7 +142,7 @@ fn parsers_and_loaders_never_panic() {
     for _ in 0..20 {
         std::fs::write(run_dir.join("checkpoint.json"), damage(&ck, &mut rng)).unwrap();
         no_panic("resume", &ck, || {
-            let _ = RunSpec::resume(Path::new(&run_dir), |_| {}, None, None);
+            let _ = RunSpec::resume(Path::new(&run_dir), |_, _| {}, None, None);
         });
     }
     std::fs::remove_dir_all(&dir).ok();

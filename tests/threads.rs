@@ -1,7 +1,9 @@
-//! Dense-kernel threads: a process of its own, because the thread count is
-//! global and unit tests run side by side in one process.
+//! Dense-kernel threads, a parameter of each kernel ([`linalg::Par`]) and of
+//! a run ([`linalg::Compute`]): same count, same bits.
 
-use natgrad::linalg::{self, Matrix, SystemSvd, SystemSvdWorkspace, View, matmul_in_place};
+use natgrad::linalg::{
+    self, Compute, Device, Matrix, Par, SystemSvd, SystemSvdWorkspace, View, matmul_in_place,
+};
 
 /// A matrix with entries from a fixed xorshift stream in [−0.5, 0.5).
 fn matrix(m: usize, n: usize, seed: u64) -> Matrix {
@@ -25,8 +27,11 @@ fn two_threads_are_reproducible_and_agree_with_one() {
     let jac_t = matrix(p, s, 1);
     let r: Vec<f64> = (0..s).map(|i| (0.37 * i as f64).sin()).collect();
     let decompose = |threads: usize| {
-        linalg::set_threads(threads);
-        let mut ws = SystemSvdWorkspace::default();
+        let compute = Compute {
+            threads,
+            device: Device::Cpu,
+        };
+        let mut ws = SystemSvdWorkspace::new(&compute).unwrap();
         SystemSvd::compute_with(&jac_t, &r, &mut ws).unwrap()
     };
     let one = decompose(1);
@@ -59,13 +64,13 @@ fn two_threads_are_reproducible_and_agree_with_one() {
     assert!(2.0 * (m * k * n) as f64 > linalg::PAR_MIN_PRODUCT_FLOPS);
     let (x, y) = (matrix(m, k, 2), matrix(k, n, 3));
     let product = |threads: usize| {
-        linalg::set_threads(threads);
         let mut out = vec![0.0; m * n];
         matmul_in_place(
             &mut out,
             View::col_major(x.as_slice(), m, k),
             View::col_major(y.as_slice(), k, n),
             false,
+            Par::threads(threads),
         );
         out
     };
@@ -80,5 +85,4 @@ fn two_threads_are_reproducible_and_agree_with_one() {
     let inside = natgrad::parallel::map_groups(vec![0, 1, 2, 3], |_| natgrad::parallel::in_task());
     assert_eq!(inside, vec![true; 4]);
     assert!(!natgrad::parallel::in_task());
-    linalg::set_threads(1);
 }

@@ -2,7 +2,7 @@
 //! singular triplets the optimiser can use: randomized subspace iteration
 //! with an adaptive rank (Halko, Martinsson & Tropp, SIAM Review 2011,
 //! Algorithms 4.4 and 5.1), orthonormalised by Householder QR without any
-//! rank threshold (DESIGN.md §6).
+//! rank threshold.
 //!
 //! For `φ` (`S × P`) and a start rank `k`:
 //!
@@ -31,9 +31,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::system::{check_system, split_on_basis};
 use super::{
-    Matrix, Svd, SystemSvd, SystemSvdWorkspace, View, check_system, householder_q_into,
-    householder_qr_in_place, matmul_in_place, norm2, rce_from_tail_sums, split_on_basis,
+    Matrix, Par, Svd, SystemSvd, SystemSvdWorkspace, View, householder_q_into,
+    householder_qr_in_place, matmul_in_place, norm2, rce_from_tail_sums,
 };
 use crate::error::{Error, Result};
 
@@ -110,9 +111,9 @@ pub struct PartialInfo {
 const SKETCH_SEED: u64 = 0x5eed_5eed;
 
 /// `Q` (orthonormal, same shape) of a tall `m × k` matrix by Householder QR.
-fn orthonormalise(y: &mut Matrix, tau: &mut Vec<f64>, q: &mut Matrix) {
-    householder_qr_in_place(y, tau);
-    householder_q_into(y, tau, q);
+fn orthonormalise(y: &mut Matrix, tau: &mut Vec<f64>, q: &mut Matrix, par: Par) {
+    householder_qr_in_place(y, tau, par);
+    householder_q_into(y, tau, q, par);
 }
 
 /// `k` Gaussian columns of length `n`, appended to `out` (column-major).
@@ -172,6 +173,7 @@ impl SystemSvd {
         let phi_t = View::col_major(jac_t.as_slice(), p, s); // P × S
         let (sf, pf) = (s as f64, p as f64);
         let mut flops = 0.0;
+        let par = ws.par();
         let mut rng = ChaCha8Rng::seed_from_u64(SKETCH_SEED);
         let mut omega = Vec::with_capacity(p * k);
         gaussian_columns(&mut rng, p, k, &mut omega);
@@ -189,28 +191,40 @@ impl SystemSvd {
             for it in 0..=config.power_iterations {
                 // Q = orth(φ Ω)
                 y.resize(s, k);
-                matmul_in_place(&mut y.data, phi, View::col_major(&vb.data, p, k), false);
-                orthonormalise(&mut y, &mut tau, &mut q);
+                matmul_in_place(
+                    &mut y.data,
+                    phi,
+                    View::col_major(&vb.data, p, k),
+                    false,
+                    par,
+                );
+                orthonormalise(&mut y, &mut tau, &mut q, par);
                 // W = φᵀ Q
                 w.resize(p, k);
-                matmul_in_place(&mut w.data, phi_t, View::col_major(&q.data, s, k), false);
+                matmul_in_place(
+                    &mut w.data,
+                    phi_t,
+                    View::col_major(&q.data, s, k),
+                    false,
+                    par,
+                );
                 flops += 4.0 * sf * pf * kf + 4.0 * sf * kf * kf - 4.0 * kf.powi(3) / 3.0;
                 if it < config.power_iterations {
                     // W is recomputed next round: factor it in place.
-                    orthonormalise(&mut w, &mut tau, &mut vb);
+                    orthonormalise(&mut w, &mut tau, &mut vb, par);
                     flops += 4.0 * pf * kf * kf - 4.0 * kf.powi(3) / 3.0;
                 }
             }
             // W = φᵀ Q = U_W Σ V_Wᵀ: Householder QR of W (in place), accurate SVD of R.
             let wq = &mut w;
-            householder_qr_in_place(wq, &mut tau);
+            householder_qr_in_place(wq, &mut tau, par);
             let mut rf = Matrix::zeros(k, k);
             for j in 0..k {
                 rf.col_mut(j)[..=j].copy_from_slice(&wq.col(j)[..=j]);
             }
-            let small = Svd::compute_with(View::col_major(rf.as_slice(), k, k), &mut ws.svd)?;
+            let small = Svd::compute_with(View::col_major(rf.as_slice(), k, k), &mut ws.svd, par)?;
             let mut qw = Matrix::default();
-            householder_q_into(wq, &tau, &mut qw);
+            householder_q_into(wq, &tau, &mut qw, par);
             // V = Q_W U_R (P × k), U = Q V_R (S × k).
             let mut v = Matrix::zeros(p, k);
             matmul_in_place(
@@ -218,6 +232,7 @@ impl SystemSvd {
                 View::col_major(&qw.data, p, k),
                 View::col_major(&small.u.data, k, k),
                 false,
+                par,
             );
             let mut u = Matrix::zeros(s, k);
             matmul_in_place(
@@ -225,6 +240,7 @@ impl SystemSvd {
                 View::col_major(&q.data, s, k),
                 View::col_major(&small.v.data, k, k),
                 false,
+                par,
             );
             flops += 4.0 * pf * kf * kf
                 + super::svd_flops(k, k)
@@ -261,8 +277,7 @@ impl SystemSvd {
                 let next_rank = (needed + (k - returned)).min(k);
                 let mut vr = v;
                 vr.truncate_cols(returned);
-                ws.u_wide = u;
-                ws.last_tall = Some(false);
+                ws.set_explicit_basis(u);
                 return Ok((
                     SystemSvd {
                         s: sigma[..returned].to_vec(),
@@ -271,6 +286,7 @@ impl SystemSvd {
                         outside2,
                         rows: s,
                         flops,
+                        on_device: false,
                     },
                     PartialInfo {
                         final_rank: next_rank,
@@ -292,7 +308,7 @@ impl SystemSvd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::tests::with_spectrum;
+    use crate::linalg::testing::with_spectrum;
     use rand::Rng;
 
     /// `A = U diag(σ) Vᵀ` (`m × n`) with `σ_i = 10^(−i/decade)`, as `jac_t = Aᵀ`.
@@ -310,15 +326,16 @@ mod tests {
         let a = Matrix::from_fn(m, n, |_, _| rng.sample::<f64, _>(StandardNormal));
         let mut qr = a.clone();
         let mut tau = Vec::new();
-        householder_qr_in_place(&mut qr, &mut tau);
+        householder_qr_in_place(&mut qr, &mut tau, Par::Seq);
         let mut q = Matrix::default();
-        householder_q_into(&qr, &tau, &mut q);
+        householder_q_into(&qr, &tau, &mut q, Par::Seq);
         let mut qtq = vec![0.0; n * n];
         matmul_in_place(
             &mut qtq,
             View::col_major(q.as_slice(), m, n).t(),
             View::col_major(q.as_slice(), m, n),
             false,
+            Par::Seq,
         );
         for i in 0..n {
             for j in 0..n {
@@ -333,6 +350,7 @@ mod tests {
             View::col_major(q.as_slice(), m, n),
             View::col_major(r.as_slice(), n, n),
             false,
+            Par::Seq,
         );
         let diff: Vec<f64> = rec.iter().zip(a.as_slice()).map(|(x, y)| x - y).collect();
         assert!(norm2(&diff) / norm2(a.as_slice()) < 1e-14);

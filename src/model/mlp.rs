@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jet::Channels;
 use crate::error::{Error, Result};
-use crate::linalg::{View, matmul_in_place};
+use crate::linalg::{Par, View, matmul_in_place};
 
 /// Hidden-layer activation function σ (the output layer is linear).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,6 +394,7 @@ impl Mlp {
                 w,
                 View::col_major(&tape.zs[l][..slot.n_in * cs], slot.n_in, cs),
                 false,
+                Par::Seq,
             );
             let b = &theta[slot.b..slot.b + slot.n_out];
             for yi in y[..s * slot.n_out].chunks_exact_mut(slot.n_out) {
@@ -559,6 +560,7 @@ impl Mlp {
                         View::col_major(&z[..n_in * cs], n_in, cs),
                         View::col_major(&ybar[..n_out * cs], n_out, cs).t(),
                         true,
+                        Par::Seq,
                     );
                     for i in 0..s {
                         for o in 0..n_out {
@@ -578,6 +580,7 @@ impl Mlp {
                 w.t(),
                 View::col_major(&ybar[..n_out * cs], n_out, cs),
                 false,
+                Par::Seq,
             );
             // Through the activation of layer l−1 (pre-activation ys[l−1], width n_in).
             let y = &tape.ys[l - 1];

@@ -77,7 +77,7 @@ use super::linesearch::{StepGrid, grid_search};
 use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{
-    PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace, rce_from_tail_sums,
+    Compute, PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace, rce_from_tail_sums,
 };
 use crate::residual::{System, Weighting};
 
@@ -249,12 +249,27 @@ impl Amstramgram {
         }
     }
 
+    /// An optimiser with the given settings whose decompositions use the
+    /// run's threads and device ([`Compute`]). A system the CUDA device takes
+    /// gets the full decomposition there whatever `svd` says.
+    pub fn with_compute(config: AmstramgramConfig, compute: &Compute) -> Result<Self> {
+        Ok(Amstramgram {
+            ws: SystemSvdWorkspace::new(compute)?,
+            ..Amstramgram::new(config)
+        })
+    }
+
     /// Assemble and decompose at θ.
     fn decompose(&mut self, obj: &dyn Objective, theta: &[f64]) -> Result<SystemSvd> {
         let t0 = Instant::now();
         obj.system_into(theta, self.config.weighting, &mut self.sys)?;
         let t1 = Instant::now();
-        let svd = match self.config.svd {
+        let (p, s) = (self.sys.jac_t.nrows(), self.sys.jac_t.ncols());
+        let method = match self.ws.on_device(s, p) {
+            true => SvdMethod::Full,
+            false => self.config.svd,
+        };
+        let svd = match method {
             SvdMethod::Full => SystemSvd::compute_with(&self.sys.jac_t, &self.sys.r, &mut self.ws)?,
             SvdMethod::Partial => {
                 // Components the cutoffs can use: beyond the current wide
@@ -288,6 +303,7 @@ impl Amstramgram {
         ph.decomposition_s += t1.elapsed().as_secs_f64();
         ph.decompositions += 1;
         ph.decomposition_flops += svd.flops;
+        ph.device_decompositions += usize::from(svd.on_device);
         ph.computed_rank = ph.computed_rank.max(svd.s.len());
         Ok(svd)
     }

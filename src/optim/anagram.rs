@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::{PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace};
+use crate::linalg::{Compute, PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace};
 use crate::residual::{System, Weighting};
 
 /// The singular-value cutoff τ: components with `σ_k < τ` are dropped.
@@ -166,7 +166,7 @@ struct AnagramState {
 }
 
 impl Anagram {
-    /// An optimiser with the given settings.
+    /// An optimiser with the given settings, decomposing on one CPU thread.
     pub fn new(config: AnagramConfig) -> Self {
         Anagram {
             config,
@@ -176,15 +176,30 @@ impl Anagram {
         }
     }
 
+    /// An optimiser with the given settings whose decompositions use the
+    /// run's threads and device ([`Compute`]). A system the CUDA device takes
+    /// gets the full decomposition there whatever `svd` says (the partial
+    /// SVD is a CPU economy).
+    pub fn with_compute(config: AnagramConfig, compute: &Compute) -> Result<Self> {
+        Ok(Anagram {
+            ws: SystemSvdWorkspace::new(compute)?,
+            ..Anagram::new(config)
+        })
+    }
+
     /// The direction `d = φ̃⁺_τ r̃` at θ, with what the step reports.
     pub fn direction(&mut self, obj: &dyn Objective, theta: &[f64]) -> Result<Direction> {
         let t0 = Instant::now();
         obj.system_into(theta, self.config.weighting, &mut self.sys)?;
         let t1 = Instant::now();
         let sys = &self.sys;
-        let p = sys.jac_t.nrows();
+        let (p, s) = (sys.jac_t.nrows(), sys.jac_t.ncols());
         let cutoff = self.config.cutoff;
-        let svd = match self.config.svd {
+        let method = match self.ws.on_device(s, p) {
+            true => SvdMethod::Full,
+            false => self.config.svd,
+        };
+        let svd = match method {
             SvdMethod::Full => SystemSvd::compute_with(&sys.jac_t, &sys.r, &mut self.ws)?,
             SvdMethod::Partial => {
                 // Enough once the smallest returned σ is below the cutoff.
@@ -216,7 +231,7 @@ impl Anagram {
         };
         let singular_values = svd.s.clone();
         let rce = svd.rce_curve();
-        let svd_flops = svd.flops;
+        let (svd_flops, on_device) = (svd.flops, svd.on_device);
         self.ws.recycle(svd);
         Ok(Direction {
             d,
@@ -228,6 +243,7 @@ impl Anagram {
             assemble_s: (t1 - t0).as_secs_f64(),
             svd_s: t1.elapsed().as_secs_f64(),
             svd_flops,
+            on_device,
         })
     }
 }
@@ -253,6 +269,8 @@ pub struct Direction {
     pub svd_s: f64,
     /// The decomposition's flops ([`SystemSvd::flops`]).
     pub svd_flops: f64,
+    /// Whether the decomposition ran on the CUDA device.
+    pub on_device: bool,
 }
 
 impl Optimizer for Anagram {
@@ -288,6 +306,7 @@ impl Optimizer for Anagram {
                 decomposition_s: dir.svd_s,
                 decompositions: 1,
                 decomposition_flops: dir.svd_flops,
+                device_decompositions: usize::from(dir.on_device),
                 computed_rank: computed,
                 line_search_s: ls_s,
                 loss_evals: evaluations,
@@ -322,7 +341,7 @@ impl Optimizer for Anagram {
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
-    use crate::linalg::{Matrix, Svd, View, lstsq_qr, matmul_in_place};
+    use crate::linalg::{Matrix, Par, Svd, View, lstsq_qr, matmul_in_place};
     use crate::optim::testing::Linear;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -413,7 +432,9 @@ mod tests {
         let orth = |rng: &mut ChaCha8Rng, n: usize, m: usize| {
             let g = Matrix::from_fn(n, m, |_, _| rng.random_range(-1.0..1.0));
             // Orthonormal columns from the SVD of a random matrix (reconstruction-checked in linalg).
-            Svd::compute(View::col_major(g.as_slice(), n, m)).unwrap().u
+            Svd::compute(View::col_major(g.as_slice(), n, m), Par::Seq)
+                .unwrap()
+                .u
         };
         let u0 = orth(&mut rng, s, p);
         let v0 = orth(&mut rng, p, p);
@@ -428,6 +449,7 @@ mod tests {
             View::col_major(us.as_slice(), s, p),
             View::col_major(v0.as_slice(), p, p).t(),
             false,
+            Par::Seq,
         );
         let b: Vec<f64> = (0..s).map(|_| rng.random_range(-1.0..1.0)).collect();
         let theta0: Vec<f64> = (0..p).map(|_| rng.random_range(-1.0..1.0)).collect();

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, gram, symmetric_eigen};
+use crate::linalg::{Matrix, Par, gram, symmetric_eigen};
 use crate::residual::{System, Weighting};
 
 /// Settings of [`Engd`].
@@ -93,6 +93,7 @@ impl EngdConfig {
 pub struct Engd {
     config: EngdConfig,
     sys: System,
+    par: Par,
 }
 
 /// An E-NGD direction and how it was obtained.
@@ -111,11 +112,20 @@ pub struct EngdDirection {
 }
 
 impl Engd {
-    /// An optimiser with the given settings.
+    /// An optimiser with the given settings, on one thread.
     pub fn new(config: EngdConfig) -> Self {
         Engd {
             config,
             sys: System::default(),
+            par: Par::Seq,
+        }
+    }
+
+    /// An optimiser with the given settings whose Gram product uses `par` threads.
+    pub fn with_par(config: EngdConfig, par: Par) -> Self {
+        Engd {
+            par,
+            ..Engd::new(config)
         }
     }
 
@@ -126,7 +136,7 @@ impl Engd {
         let t1 = Instant::now();
         let jac_t: &Matrix = &self.sys.jac_t;
         let p = jac_t.nrows();
-        let mut g = gram(jac_t);
+        let mut g = gram(jac_t, self.par);
         if self.config.energy_hessian {
             let c = obj.operator_curvature(theta, self.config.weighting)?;
             g.as_mut_slice()

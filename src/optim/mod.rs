@@ -28,7 +28,7 @@ pub use ssbroyden::{SsBroyden, SsBroydenConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::linalg::Matrix;
+use crate::linalg::{Compute, Matrix};
 use crate::residual::{LeastSquares, System, Weighting};
 
 /// What an optimiser may ask of the problem (shared across line-search threads, hence `Sync`).
@@ -134,6 +134,8 @@ pub struct Phases {
     pub decompositions: usize,
     /// Their floating-point operations ([`crate::linalg::SystemSvd::flops`]).
     pub decomposition_flops: f64,
+    /// How many of them ran on the CUDA device.
+    pub device_decompositions: usize,
     /// Largest number of singular triplets a decomposition returned
     /// (`min(S, P)` for the full SVD; the reliable ones of a partial one).
     pub computed_rank: usize,
@@ -430,16 +432,21 @@ impl OptimizerConfig {
         Ok(())
     }
 
-    /// Build the optimiser (validating first).
-    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+    /// Build the optimiser (validating first), its dense linear algebra on
+    /// the run's threads and device ([`Compute`]; an error for a CUDA
+    /// device that cannot be used).
+    pub fn build(&self, compute: &Compute) -> Result<Box<dyn Optimizer>> {
         self.validate()?;
+        let par = compute.par();
         Ok(match self {
-            OptimizerConfig::Anagram(c) => Box::new(Anagram::new(c.clone())),
-            OptimizerConfig::Amstramgram(c) => Box::new(Amstramgram::new(c.clone())),
+            OptimizerConfig::Anagram(c) => Box::new(Anagram::with_compute(c.clone(), compute)?),
+            OptimizerConfig::Amstramgram(c) => {
+                Box::new(Amstramgram::with_compute(c.clone(), compute)?)
+            }
             OptimizerConfig::Adam(c) => Box::new(Adam::new(c.clone())),
             OptimizerConfig::Lbfgs(c) => Box::new(Lbfgs::new(c.clone())),
-            OptimizerConfig::Engd(c) => Box::new(Engd::new(c.clone())),
-            OptimizerConfig::Nystrom(c) => Box::new(Nystrom::new(c.clone())),
+            OptimizerConfig::Engd(c) => Box::new(Engd::with_par(c.clone(), par)),
+            OptimizerConfig::Nystrom(c) => Box::new(Nystrom::with_par(c.clone(), par)),
             OptimizerConfig::Ssbroyden(c) => Box::new(SsBroyden::new(c.clone())),
         })
     }

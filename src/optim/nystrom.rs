@@ -34,7 +34,8 @@ use super::linesearch::{GridStep, StepGrid, grid_step};
 use super::{Objective, Optimizer, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{
-    Matrix, Svd, View, cholesky, dot, gemv_in_place, matmul, matmul_tn, norm2, solve_lower_in_place,
+    Matrix, Par, Svd, View, cholesky, dot, gemv_in_place, matmul, matmul_tn, norm2,
+    solve_lower_in_place,
 };
 use crate::residual::{System, Weighting};
 
@@ -114,7 +115,7 @@ pub struct NystromPreconditioner {
 
 impl NystromPreconditioner {
     /// Build from `Y = G Ω` and the orthonormal test matrix Ω (Frangella et al., Alg. 2.1).
-    pub fn from_sketch(omega: &Matrix, y: &Matrix) -> Result<Self> {
+    pub fn from_sketch(omega: &Matrix, y: &Matrix, par: Par) -> Result<Self> {
         let (p, l) = (y.nrows(), y.ncols());
         let nu = (p as f64).sqrt() * f64::EPSILON * norm2(y.as_slice());
         let mut shift = nu.max(f64::MIN_POSITIVE);
@@ -122,7 +123,7 @@ impl NystromPreconditioner {
         for _ in 0..8 {
             let y_nu = Matrix::from_fn(p, l, |i, j| y.at(i, j) + shift * omega.at(i, j));
             let mut core = Matrix::zeros(l, l);
-            matmul_tn(&mut core, omega, &y_nu);
+            matmul_tn(&mut core, omega, &y_nu, par);
             let sym = Matrix::from_fn(l, l, |i, j| 0.5 * (core.at(i, j) + core.at(j, i)));
             let Ok(c) = cholesky(&sym) else {
                 shift *= 10.0;
@@ -140,7 +141,7 @@ impl NystromPreconditioner {
                     *b.at_mut(i, j) = *v;
                 }
             }
-            let svd = Svd::compute(View::col_major(b.as_slice(), p, l))?;
+            let svd = Svd::compute(View::col_major(b.as_slice(), p, l), par)?;
             let lambda = svd.s.iter().map(|s| (s * s - shift).max(0.0)).collect();
             return Ok(NystromPreconditioner { u: svd.u, lambda });
         }
@@ -194,16 +195,26 @@ pub struct Nystrom {
     config: NystromConfig,
     sys: System,
     rng: ChaCha8Rng,
+    par: Par,
 }
 
 impl Nystrom {
-    /// An optimiser with the given settings.
+    /// An optimiser with the given settings, on one thread.
     pub fn new(config: NystromConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
         Nystrom {
             config,
             sys: System::default(),
             rng,
+            par: Par::Seq,
+        }
+    }
+
+    /// An optimiser with the given settings whose sketch products use `par` threads.
+    pub fn with_par(config: NystromConfig, par: Par) -> Self {
+        Nystrom {
+            par,
+            ..Nystrom::new(config)
         }
     }
 
@@ -223,12 +234,13 @@ impl Nystrom {
         let (p, s) = (jac_t.nrows(), jac_t.ncols());
         let l = self.config.rank.min(p);
         let gauss = Matrix::from_fn(p, l, |_, _| self.rng.sample(rand_distr::StandardNormal));
-        let omega = Svd::compute(View::col_major(gauss.as_slice(), p, l))?.u;
+        let par = self.par;
+        let omega = Svd::compute(View::col_major(gauss.as_slice(), p, l), par)?.u;
         let mut z = Matrix::zeros(s, l);
-        matmul_tn(&mut z, jac_t, &omega);
+        matmul_tn(&mut z, jac_t, &omega, par);
         let mut y = Matrix::zeros(p, l);
-        matmul(&mut y, jac_t, &z);
-        let pre = NystromPreconditioner::from_sketch(&omega, &y)?;
+        matmul(&mut y, jac_t, &z, par);
+        let pre = NystromPreconditioner::from_sketch(&omega, &y, par)?;
         let lambda = self.config.damping * pre.lambda.first().copied().unwrap_or(0.0);
         let lambda = lambda.max(f64::MIN_POSITIVE);
         let t2 = Instant::now();
@@ -398,15 +410,15 @@ mod tests {
         });
         let dir = opt.direction(&obj, &theta0).unwrap();
         assert!(dir.cg_iters <= 2, "{} CG iterations", dir.cg_iters);
-        let g = crate::linalg::gram(&obj.a.transpose());
+        let g = crate::linalg::gram(&obj.a.transpose(), Par::Seq);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let gauss = Matrix::from_fn(10, 10, |_, _| rng.sample(rand_distr::StandardNormal));
-        let omega = Svd::compute(View::col_major(gauss.as_slice(), 10, 10))
+        let omega = Svd::compute(View::col_major(gauss.as_slice(), 10, 10), Par::Seq)
             .unwrap()
             .u;
         let mut y = Matrix::zeros(10, 10);
-        matmul(&mut y, &g, &omega);
-        let pre = NystromPreconditioner::from_sketch(&omega, &y).unwrap();
+        matmul(&mut y, &g, &omega, Par::Seq);
+        let pre = NystromPreconditioner::from_sketch(&omega, &y, Par::Seq).unwrap();
         let gmax = pre.lambda[0];
         for i in 0..10 {
             for j in 0..10 {

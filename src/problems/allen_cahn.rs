@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use super::{Defaults, Problem, Reference};
 use crate::error::{Error, Result};
 use crate::geometry::{Ends, linspace, tensor_grid};
-use crate::linalg::{Matrix, RealEigen, View, gemv_in_place, matmul_in_place};
+use crate::linalg::{Matrix, Par, RealEigen, View, gemv_in_place, matmul_in_place};
 use crate::model::{Activation, Init};
 use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Operator, Point, Scalar};
@@ -145,6 +145,7 @@ impl Etdrk4 {
             View::col_major(d.as_slice(), n + 1, n + 1),
             View::col_major(d.as_slice(), n + 1, n + 1),
             false,
+            Par::Seq,
         );
         let l = Matrix::from_fn(m, m, |i, j| nu * d2.at(i + 1, j + 1));
         let eig = RealEigen::compute(&l)?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::linalg::Compute;
 use crate::optim::OptimizerConfig;
 use crate::problems::{Benchmark, Metric};
 use crate::train::{Budget, RunSpec};
@@ -26,6 +27,8 @@ pub struct BenchCase {
     pub seed: u64,
     /// Stopping criteria.
     pub budget: Budget,
+    /// Threads and device.
+    pub compute: Compute,
 }
 
 impl BenchCase {
@@ -50,6 +53,7 @@ impl BenchCase {
                 max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
                 target_loss: 0.0,
             },
+            compute: Compute::default(),
         })
     }
 
@@ -118,6 +122,7 @@ pub fn run_case(
     spec.optimizer = case.optimizer.clone();
     spec.budget = case.budget.clone();
     spec.seed = case.seed;
+    spec.compute = case.compute;
     spec.eval_every = eval_every;
     spec.eval_interval_s = eval_interval_s;
     spec.progress_every = progress_every;

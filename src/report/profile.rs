@@ -28,7 +28,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::linalg::{View, matmul_in_place};
+use crate::linalg::{Compute, Par, View, matmul_in_place};
 use crate::optim::OptimizerConfig;
 use crate::problems;
 use crate::residual::LeastSquares;
@@ -42,6 +42,11 @@ pub struct ProfileRow {
     pub optimizer: String,
     /// Decomposition used (`full` or `partial`).
     pub svd: String,
+    /// The `--device` setting of the case (`cpu`, `cuda`, `auto`).
+    pub device: String,
+    /// Where the measured steps' decompositions ran: `cpu`, `cuda`, or
+    /// `mixed` when some ran on each.
+    pub ran_on: String,
     /// Residual rows S.
     pub samples: usize,
     /// Parameters P.
@@ -78,8 +83,8 @@ pub struct ProfileRow {
 }
 
 /// The machine's matrix-product rate in GFlop/s: median of five `n × n`
-/// products, `n = 1024`, with the current thread setting.
-pub fn matmul_rate() -> f64 {
+/// products, `n = 1024`, on `par` threads.
+pub fn matmul_rate(par: Par) -> f64 {
     let n = 1024;
     let a: Vec<f64> = (0..n * n)
         .map(|i| ((i * 7919) % 1000) as f64 * 1e-3)
@@ -93,6 +98,7 @@ pub fn matmul_rate() -> f64 {
                 View::col_major(&a, n, n),
                 View::col_major(&a, n, n),
                 false,
+                par,
             );
             t.elapsed().as_secs_f64()
         })
@@ -127,24 +133,38 @@ fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Profile `optimizer` on `problem`: `warmup` unmeasured steps, then `iters` measured ones.
+/// One case of [`profile_case`]: a problem, an optimiser and where it computes.
+pub struct ProfileCase<'a> {
+    /// The problem's name (for the table).
+    pub name: &'a str,
+    /// The problem, built.
+    pub problem: &'a problems::Problem,
+    /// The optimiser and its settings.
+    pub optimizer: &'a OptimizerConfig,
+    /// The decomposition's label (`full`, `partial`).
+    pub svd_label: &'a str,
+    /// Threads and device.
+    pub compute: &'a Compute,
+}
+
+/// Profile a case: `warmup` unmeasured steps from the problem's seed-0
+/// initialisation, then `iters` measured ones.
 pub fn profile_case(
-    problem: &str,
-    optimizer: &OptimizerConfig,
-    svd_label: &str,
+    case: &ProfileCase<'_>,
     warmup: usize,
     iters: usize,
     matmul_gflops: f64,
 ) -> Result<ProfileRow> {
     let resettable = reset_peak_memory();
-    let pb = problems::build(problem)?;
+    let pb = case.problem;
     let ls: LeastSquares = pb.least_squares()?;
     let mut theta = pb.initial_theta(0)?;
-    let mut opt = optimizer.build()?;
+    let mut opt = case.optimizer.build(case.compute)?;
     let mut loss = ls.loss(&theta)?;
     let fwd = ls.forward_flops();
     let mut cols: [Vec<f64>; 5] = Default::default();
     let (mut ranks, mut gflop) = (vec![], [0.0f64; 3]);
+    let (mut on_device, mut decompositions) = (0, 0);
     for k in 0..warmup + iters {
         let t = Instant::now();
         let report = opt.step(&ls, &mut theta, loss)?;
@@ -165,6 +185,8 @@ pub fn profile_case(
             c.push(v);
         }
         ranks.push(ph.computed_rank as f64);
+        on_device += ph.device_decompositions;
+        decompositions += ph.decompositions;
         gflop[0] += 3.0 * fwd * ph.assemblies as f64 / 1e9;
         gflop[1] += ph.decomposition_flops / 1e9;
         gflop[2] += fwd * ph.loss_evals as f64 / 1e9;
@@ -177,10 +199,17 @@ pub fn profile_case(
     let total_gflop = gflop.iter().sum::<f64>() / n;
     let gflops = total_gflop / mean_step;
     let step_s = median(&mut step);
+    let ran_on = match on_device {
+        0 => "cpu",
+        n if n == decompositions => "cuda",
+        _ => "mixed",
+    };
     Ok(ProfileRow {
-        problem: problem.into(),
-        optimizer: optimizer.name().into(),
-        svd: svd_label.into(),
+        problem: case.name.into(),
+        optimizer: case.optimizer.name().into(),
+        svd: case.svd_label.into(),
+        device: case.compute.device.name().into(),
+        ran_on: ran_on.into(),
         samples: ls.n_residuals(),
         params: ls.n_params(),
         rank: median(&mut ranks) as usize,
@@ -214,20 +243,22 @@ pub fn profile_markdown(rows: &[ProfileRow], matmul_gflops: f64, preamble: &str)
     );
     let _ = writeln!(
         s,
-        "| problem | optimizer | svd | S | P | rank | step s | assembly s (GF) | decomposition s (GF) | line search s (GF) | rest s | GFlop/s | of matmul rate | peak MiB | loss after |"
+        "| problem | optimizer | svd | device (ran on) | S | P | rank | step s | assembly s (GF) | decomposition s (GF) | line search s (GF) | rest s | GFlop/s | of matmul rate | peak MiB | loss after |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in rows {
         let pct = |x: f64| 100.0 * x / r.step_s;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} ({:.0}%, {:.2}) | {:.3} ({:.0}%, {:.2}) | {:.3} ({:.0}%, {:.2}) | {:.3} | {:.2} | {:.0}% | {} | {:.3e} |",
+            "| {} | {} | {} | {} ({}) | {} | {} | {} | {:.3} | {:.3} ({:.0}%, {:.2}) | {:.3} ({:.0}%, {:.2}) | {:.3} ({:.0}%, {:.2}) | {:.3} | {:.2} | {:.0}% | {} | {:.3e} |",
             r.problem,
             r.optimizer,
             r.svd,
+            r.device,
+            r.ran_on,
             r.samples,
             r.params,
             r.rank,
@@ -256,17 +287,19 @@ pub fn profile_markdown(rows: &[ProfileRow], matmul_gflops: f64, preamble: &str)
 /// The profile rows as CSV (one header line, the fields of [`ProfileRow`]).
 pub fn profile_csv(rows: &[ProfileRow]) -> String {
     let mut s = String::from(
-        "problem,optimizer,svd,samples,params,rank,iters,step_s,assembly_s,decomposition_s,\
+        "problem,optimizer,svd,device,ran_on,samples,params,rank,iters,step_s,assembly_s,decomposition_s,\
          line_search_s,rest_s,assembly_gflop,decomposition_gflop,line_search_gflop,gflops,\
          matmul_fraction,peak_mib,loss\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.problem,
             r.optimizer,
             r.svd,
+            r.device,
+            r.ran_on,
             r.samples,
             r.params,
             r.rank,
@@ -324,7 +357,8 @@ pub fn svd_check(problem: &str, at: &[usize], levels: &[f64]) -> Result<Vec<SvdC
     let pb = problems::build(problem)?;
     let ls = pb.least_squares()?;
     let mut theta = pb.initial_theta(0)?;
-    let mut opt = OptimizerConfig::Amstramgram(AmstramgramConfig::default()).build()?;
+    let mut opt =
+        OptimizerConfig::Amstramgram(AmstramgramConfig::default()).build(&Compute::default())?;
     let mut loss = ls.loss(&theta)?;
     let mut rows = Vec::new();
     let mut iter = 0;

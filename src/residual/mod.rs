@@ -674,6 +674,7 @@ impl LeastSquares {
                     crate::linalg::View::col_major(grads[a].as_slice(), p, s),
                     crate::linalg::View::col_major(y.as_slice(), p, s).t(),
                     true,
+                    crate::linalg::Par::Seq,
                 );
             }
         }

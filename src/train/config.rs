@@ -30,6 +30,10 @@
 //! dir = "runs/heat"
 //! eval_every = 10
 //! checkpoint_seconds = 60.0
+//!
+//! [compute]                  # optional
+//! threads = 2                # threads of one dense kernel (products, SVDs)
+//! device = "auto"            # cpu | cuda | auto: where the decompositions run
 //! ```
 //!
 //! Unknown keys are errors; every error is one line naming the field
@@ -41,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Budget, RunSpec};
 use crate::error::{Error, Result};
+use crate::linalg::Device;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::residual::Resampling;
@@ -149,6 +154,16 @@ pub struct OutputSection {
     pub checkpoint_every: Option<usize>,
 }
 
+/// `[compute]`: where the dense linear algebra runs (see [`crate::linalg::Compute`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSection {
+    /// Threads of one dense kernel (default 1 in the library, 2 on the command line).
+    pub threads: Option<usize>,
+    /// `cpu`, `cuda` or `auto` (default `auto`).
+    pub device: Option<Device>,
+}
+
 /// A whole run as written in a TOML file (see the module documentation).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +190,9 @@ pub struct RunConfig {
     /// Outputs.
     #[serde(default)]
     pub output: OutputSection,
+    /// Threads and device.
+    #[serde(default)]
+    pub compute: ComputeSection,
 }
 
 /// `[optimizer]`: `name` selects the defaults, every other key is applied
@@ -259,6 +277,12 @@ impl RunConfig {
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
         spec.sampling = self.sampling.clone();
+        if let Some(t) = self.compute.threads {
+            spec.compute.threads = t;
+        }
+        if let Some(d) = self.compute.device {
+            spec.compute.device = d;
+        }
         let o = &self.output;
         if let Some(k) = o.eval_every {
             spec.eval_every = k;
@@ -311,6 +335,10 @@ impl RunConfig {
                 eval_every: Some(spec.eval_every),
                 checkpoint_seconds: Some(spec.checkpoint_every_s),
                 checkpoint_every: spec.checkpoint_every_iters,
+            },
+            compute: ComputeSection {
+                threads: Some(spec.compute.threads),
+                device: Some(spec.compute.device),
             },
         })
     }

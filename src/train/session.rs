@@ -12,6 +12,7 @@ use super::{
     RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
 use crate::error::{Error, Result};
+use crate::linalg::Compute;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::problems;
@@ -61,6 +62,9 @@ pub struct RunSpec {
     /// Collocation resampling (off by default).
     #[serde(default)]
     pub sampling: Resampling,
+    /// Threads of the dense kernels and the device of the decompositions.
+    #[serde(default)]
+    pub compute: Compute,
 }
 
 fn default_checkpoint_every_s() -> f64 {
@@ -144,6 +148,7 @@ impl RunSpec {
             activation: None,
             custom,
             sampling: Resampling::default(),
+            compute: Compute::default(),
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
@@ -160,7 +165,7 @@ impl RunSpec {
     }
 
     /// The catalogue problem with this run's network overrides applied.
-    fn problem(&self) -> Result<problems::Problem> {
+    pub fn problem(&self) -> Result<problems::Problem> {
         let mut pb = match &self.custom {
             Some(c) => c.build(&self.problem)?,
             None => problems::build(&self.problem)?,
@@ -240,6 +245,7 @@ impl RunSpec {
             ));
         }
         self.sampling.validate()?;
+        self.compute.validate()?;
         self.budget.validate()
     }
 
@@ -250,13 +256,13 @@ impl RunSpec {
     }
 
     /// Continue the run whose directory `dir` holds a `checkpoint.json`: the
-    /// specification is the checkpoint's (its budget adjusted by `budget`,
-    /// e.g. extended), `history.csv` and `spectra.csv` are cut back to the
+    /// specification is the checkpoint's (its budget and compute settings
+    /// adjusted by `adjust`, e.g. a longer budget), `history.csv` and `spectra.csv` are cut back to the
     /// checkpoint's iteration and appended to. With the same budget the
     /// resumed history equals an uninterrupted run's (timings aside).
     pub fn resume(
         dir: &Path,
-        budget: impl FnOnce(&mut Budget),
+        adjust: impl FnOnce(&mut Budget, &mut Compute),
         progress_every: Option<usize>,
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome> {
@@ -277,7 +283,7 @@ impl RunSpec {
                 ),
             });
         }
-        budget(&mut spec.budget);
+        adjust(&mut spec.budget, &mut spec.compute);
         spec.out = Some(dir.to_path_buf());
         spec.progress_every = progress_every;
         spec.stop = stop;
@@ -289,7 +295,7 @@ impl RunSpec {
         let pb = self.problem()?;
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
-        let mut opt = self.optimizer.build()?;
+        let mut opt = self.optimizer.build(&self.compute)?;
         let theta = match &resume {
             Some(ck) => {
                 opt.restore(&ck.optimizer_state)?;
@@ -374,16 +380,23 @@ impl RunSpec {
             } else {
                 String::new()
             };
+            let device = match &self.optimizer {
+                OptimizerConfig::Anagram(_) | OptimizerConfig::Amstramgram(_) => {
+                    format!("; decompositions on {}", self.compute.resolve()?)
+                }
+                _ => String::new(),
+            };
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}; \
-                 memory estimate {:.1} MiB ({what}){sampling}",
+                 memory estimate {:.1} MiB ({what}){sampling}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),
                 ls.n_residuals(),
                 self.seed,
                 self.budget.max_seconds,
-                needed as f64 / (1u64 << 20) as f64
+                needed as f64 / (1u64 << 20) as f64,
+                self.compute.threads,
             );
             trainer = trainer.observe(
                 Progress::new(every).with_budget(self.budget.max_iters, self.budget.max_seconds),

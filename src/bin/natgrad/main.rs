@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use natgrad::linalg::{Compute, Device};
 use natgrad::optim::{Cutoff, OPTIMIZERS, OptimizerConfig};
 use natgrad::problems::PROBLEMS;
 use natgrad::residual::{ResampleMethod, Weighting};
@@ -123,9 +124,36 @@ struct RunOptions {
     #[arg(long)]
     quiet: bool,
     /// Dense-kernel threads, used by large products and SVDs only (2 vs 1 on
-    /// 2 cores: allen-cahn's decompositions 1.2× faster, smaller ones unchanged).
-    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
-    threads: usize,
+    /// 2 cores: allen-cahn's decompositions 1.2× faster, smaller ones
+    /// unchanged) [default: 2, or the config's / checkpoint's].
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<usize>,
+    /// Where ANaGRAM's and AMStraMGRAM's decompositions run: `cpu`, `cuda`
+    /// (needs a build with `--features cuda`) or `auto` (the CUDA device for
+    /// large systems when there is one) [default: auto, or the config's / checkpoint's].
+    #[arg(long)]
+    device: Option<String>,
+}
+
+/// The command line's compute defaults: 2 dense-kernel threads, device `auto`.
+const CLI_COMPUTE: Compute = Compute {
+    threads: 2,
+    device: Device::Auto,
+};
+
+impl RunOptions {
+    /// `base` with the flags given applied, checked.
+    fn compute(&self, base: Compute) -> anyhow::Result<Compute> {
+        let c = Compute {
+            threads: self.threads.unwrap_or(base.threads),
+            device: match &self.device {
+                Some(d) => Device::parse(d)?,
+                None => base.device,
+            },
+        };
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 #[derive(clap::Args)]
@@ -232,6 +260,7 @@ fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 
 fn compare(args: CompareArgs) -> anyhow::Result<()> {
     use natgrad::report::{BenchCase, compare, csv};
+    let compute = args.run.compute(CLI_COMPUTE)?;
     let mut cases = Vec::new();
     for o in &args.optimizers {
         for &seed in &args.seeds {
@@ -241,10 +270,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
                 c.budget.max_iters = n;
             }
             c.budget.validate()?;
+            c.compute = compute;
             cases.push(c);
         }
     }
-    natgrad::linalg::set_threads(args.run.threads);
     let out = args
         .out
         .clone()
@@ -253,7 +282,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
         "Command: `{}`. Each run: training-time budget {} s, one after the other in one process; \
-         errors evaluated every {:.3} s of training time{}; dense-kernel threads: {}.",
+         errors evaluated every {:.3} s of training time{}; dense-kernel threads: {}; device: {}.",
         command.join(" "),
         args.max_seconds,
         args.max_seconds / args.eval_points.max(1) as f64,
@@ -262,7 +291,8 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         },
-        args.run.threads
+        compute.threads,
+        compute.resolve()?
     );
     let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
     let rows = run_cases(
@@ -395,16 +425,48 @@ struct BenchArgs {
         conflicts_with = "profile"
     )]
     svd_check: Vec<usize>,
+    /// With `--profile`: the problem (its network and optimiser) of a run
+    /// config instead of `--problems`, e.g. a large network.
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     run: RunOptions,
 }
 
 fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
-    use natgrad::report::profile::{matmul_rate, profile_case, profile_csv, profile_markdown};
-    natgrad::linalg::set_threads(args.run.threads);
+    use natgrad::report::profile::{
+        ProfileCase, matmul_rate, profile_case, profile_csv, profile_markdown,
+    };
+    let devices: Vec<Compute> = match &args.run.device {
+        // `--device cpu,cuda,auto`: each case once per device.
+        Some(list) => list
+            .split(',')
+            .map(|d| {
+                Ok(Compute {
+                    device: Device::parse(d.trim())?,
+                    threads: args.run.threads.unwrap_or(CLI_COMPUTE.threads),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![args.run.compute(CLI_COMPUTE)?],
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let rate = matmul_rate();
+    let rate = matmul_rate(devices[0].par());
+    // The problems: catalogue names, or the one a `--config` file declares
+    // (with its network and optimiser).
+    let mut built = Vec::new();
+    match &args.config {
+        Some(path) => {
+            let spec = natgrad::train::RunConfig::read(path)?.to_spec()?;
+            built.push((spec.problem.clone(), spec.problem()?, Some(spec.optimizer)));
+        }
+        None => {
+            for p in problems {
+                built.push((p.clone(), natgrad::problems::build(p)?, None));
+            }
+        }
+    }
     if !args.run.quiet {
         eprintln!("matrix-product rate: {rate:.2} GFlop/s");
     }
@@ -414,38 +476,58 @@ fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
         args.svd.iter().map(|s| Some(s.as_str())).collect()
     };
     let mut rows = Vec::new();
-    for p in problems {
+    for (p, pb, own) in &built {
         for o in &args.optimizers {
             for svd in &svds {
-                let mut config = natgrad::report::BenchCase::new(p, o, 0)?.optimizer;
-                if let Some(m) = svd {
-                    config.set("svd", &format!("\"{m}\""))?;
+                for compute in &devices {
+                    let mut config = match own {
+                        Some(c) if c.name() == o => c.clone(),
+                        Some(_) => OptimizerConfig::default_for(o)?,
+                        None => natgrad::report::BenchCase::new(p, o, 0)?.optimizer,
+                    };
+                    if let Some(m) = svd {
+                        config.set("svd", &format!("\"{m}\""))?;
+                    }
+                    let label = serde_json::to_value(&config)?
+                        .get("svd")
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| "-".into());
+                    let case = ProfileCase {
+                        name: p,
+                        problem: pb,
+                        optimizer: &config,
+                        svd_label: &label,
+                        compute,
+                    };
+                    let row = profile_case(&case, args.warmup, args.profile_iters, rate)
+                        .with_context(|| format!("profiling {p} with {o}"))?;
+                    if !args.run.quiet {
+                        eprintln!(
+                            "{p} {o} svd={label} device={} ({}): {:.3} s/iteration (assembly {:.3}, decomposition {:.3}, line search {:.3}), rank {}",
+                            row.device,
+                            row.ran_on,
+                            row.step_s,
+                            row.assembly_s,
+                            row.decomposition_s,
+                            row.line_search_s,
+                            row.rank
+                        );
+                    }
+                    rows.push(row);
                 }
-                let label = serde_json::to_value(&config)?
-                    .get("svd")
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "-".into());
-                let row = profile_case(p, &config, &label, args.warmup, args.profile_iters, rate)
-                    .with_context(|| format!("profiling {p} with {o}"))?;
-                if !args.run.quiet {
-                    eprintln!(
-                        "{p} {o} svd={label}: {:.3} s/iteration (assembly {:.3}, decomposition {:.3}, line search {:.3}), rank {}",
-                        row.step_s,
-                        row.assembly_s,
-                        row.decomposition_s,
-                        row.line_search_s,
-                        row.rank
-                    );
-                }
-                rows.push(row);
             }
         }
     }
     let command: Vec<String> = std::env::args().collect();
+    let device_notes: Vec<String> = devices
+        .iter()
+        .map(|c| Ok(format!("`{}` = {}", c.device.name(), c.resolve()?)))
+        .collect::<anyhow::Result<_>>()?;
     let preamble = format!(
-        "Command: `{}`. Dense-kernel threads: {}. {} warm-up and {} measured iterations per case, from seed 0.",
+        "Command: `{}`. Dense-kernel threads: {}; devices: {}. {} warm-up and {} measured iterations per case, from seed 0.",
         command.join(" "),
-        args.run.threads,
+        devices[0].threads,
+        device_notes.join("; "),
         args.warmup,
         args.profile_iters
     );
@@ -462,7 +544,6 @@ fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
 
 fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
     use natgrad::report::profile::{svd_check, svd_check_markdown};
-    natgrad::linalg::set_threads(args.run.threads);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let levels = [1e-4, 1e-6, 1e-8, 1e-12];
@@ -515,6 +596,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if !args.svd_check.is_empty() {
         return svd_check(&args, &problems);
     }
+    let compute = args.run.compute(CLI_COMPUTE)?;
     let mut cases = Vec::new();
     for p in &problems {
         for o in &args.optimizers {
@@ -531,18 +613,19 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
                     c.budget.max_iters = n;
                 }
                 c.budget.validate()?;
+                c.compute = compute;
                 cases.push(c);
             }
         }
     }
-    natgrad::linalg::set_threads(args.run.threads);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
-        "Command: `{}`. Dense-kernel threads: {}. {} case(s).",
+        "Command: `{}`. Dense-kernel threads: {}; device: {}. {} case(s).",
         command.join(" "),
-        args.run.threads,
+        compute.threads,
+        compute.resolve()?,
         cases.len()
     );
     run_cases(
@@ -655,10 +738,18 @@ fn budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
 }
 
 fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
-    natgrad::linalg::set_threads(args.run.threads);
+    let device = args.run.device.as_deref().map(Device::parse).transpose()?;
     let outcome = RunSpec::resume(
         dir,
-        |budget| budget_flags(args, budget),
+        |budget, compute| {
+            budget_flags(args, budget);
+            if let Some(t) = args.run.threads {
+                compute.threads = t;
+            }
+            if let Some(d) = device {
+                compute.device = d;
+            }
+        },
         (!args.run.quiet).then_some(100),
         Some(stop_on_signals()?),
     )
@@ -676,16 +767,22 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
     let (mut spec, config_out) = match &args.config {
         Some(path) => {
             let cfg = natgrad::train::RunConfig::read(path)?;
-            (cfg.to_spec()?, cfg.output.dir.clone())
+            let mut spec = cfg.to_spec()?;
+            // The command line's default threads where the file sets none.
+            spec.compute.threads = cfg.compute.threads.unwrap_or(CLI_COMPUTE.threads);
+            (spec, cfg.output.dir.clone())
         }
         None => {
             let problem = args
                 .problem
                 .clone()
                 .expect("clap requires a problem without --resume or --config");
-            (RunSpec::defaults(&problem)?, None)
+            let mut spec = RunSpec::defaults(&problem)?;
+            spec.compute = CLI_COMPUTE;
+            (spec, None)
         }
     };
+    spec.compute = args.run.compute(spec.compute)?;
     if let Some(name) = &args.optimizer
         && name != spec.optimizer.name()
     {
@@ -747,7 +844,6 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
     }
     spec.progress_every = (!args.run.quiet).then_some(100);
     spec.stop = Some(stop_on_signals()?);
-    natgrad::linalg::set_threads(args.run.threads);
     let out = spec.out.clone().expect("set above");
     let outcome = spec
         .run()
