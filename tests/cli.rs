@@ -929,3 +929,55 @@ fn bench_profile_and_svd_check_write_tables() {
     assert!(stderr(&o).contains("svd"), "{}", stderr(&o));
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// `--device cuda` where no CUDA device can be used (every CI machine; the
+/// binary built with or without `--features cuda`) is a one-line error with
+/// exit code 1; `--device auto` runs on the CPU and says why; an unknown
+/// device name is refused.
+#[test]
+fn device_flag_errors_without_cuda_and_auto_falls_back() {
+    let out = tmp("device");
+    let dir = out.to_str().unwrap();
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--device",
+        "cuda",
+        "--max-iters",
+        "1",
+        "--out",
+        dir,
+    ]);
+    let err = stderr(&o);
+    if o.status.success() {
+        // A machine with a usable device: the run says it decomposed there.
+        assert!(err.contains("decompositions on cuda ("), "{err}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        let line = err.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with("error: ") && line.contains("CUDA device: "),
+            "{err}"
+        );
+        assert!(!out.join("checkpoint.json").exists(), "nothing ran");
+        let o = natgrad(&[
+            "solve",
+            "laplace2d",
+            "--device",
+            "auto",
+            "--max-iters",
+            "1",
+            "--out",
+            dir,
+        ]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains("decompositions on cpu (CUDA device: "),
+            "{err}"
+        );
+    }
+    let o = natgrad(&["solve", "laplace2d", "--device", "gpu", "--max-iters", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown device `gpu`; known: cpu, cuda, auto"));
+}

@@ -34,9 +34,10 @@ fn anagram_steps_on_heat_agree_with_the_cpu() {
     }
     let pb = natgrad::problems::build("heat").unwrap();
     let ls = pb.least_squares().unwrap();
-    let mut config = AnagramConfig::default();
-    config.svd = natgrad::linalg::SvdMethod::Full;
-    let config = OptimizerConfig::Anagram(config);
+    let config = OptimizerConfig::Anagram(AnagramConfig {
+        svd: natgrad::linalg::SvdMethod::Full,
+        ..Default::default()
+    });
     let run = |compute: &Compute| {
         let mut opt = config.build(compute).unwrap();
         let mut theta = pb.initial_theta(0).unwrap();

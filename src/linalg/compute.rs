@@ -50,8 +50,10 @@ impl Device {
 
 /// Below this many flops of a tall system's decomposition
 /// ([`super::system_flops`]: QR `2SP² − 2P³/3` plus the SVD of the `P × P`
-/// factor) `auto` keeps it on the CPU. Measured on an H200 host (16 cores)
-/// with `natgrad bench --profile --device cpu|cuda`: see PROFILE.md.
+/// factor) `auto` keeps it on the CPU: laplace2d (5e7) stays, heat (2.9e8)
+/// and everything larger goes. An estimate from timings of the device's
+/// routines (docs/cuda.md) against the CPU profile, to be replaced by
+/// whole-step measurements (`scripts/cuda-check.sh`).
 pub const CUDA_MIN_FLOPS: f64 = 1e8;
 
 /// A run's compute settings: `[compute]` in a run config, `--threads` and
@@ -102,7 +104,7 @@ impl std::fmt::Display for DeviceChoice {
             } => write!(f, "cpu ({why})"),
             DeviceChoice::Cuda { name, min_flops } if *min_flops > 0.0 => write!(
                 f,
-                "cuda ({name}) for decompositions of ≥ {:.1} GFlop, cpu below",
+                "cuda ({name}) for systems of ≥ {:.1} GFlop, cpu below",
                 min_flops / 1e9
             ),
             DeviceChoice::Cuda { name, .. } => write!(f, "cuda ({name})"),

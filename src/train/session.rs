@@ -292,6 +292,8 @@ impl RunSpec {
 
     fn run_from(&self, resume: Option<Checkpoint>) -> Result<Outcome> {
         self.validate()?;
+        // `cuda` without a usable device is an error whatever the optimiser.
+        let device = self.compute.resolve()?;
         let pb = self.problem()?;
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
@@ -382,7 +384,7 @@ impl RunSpec {
             };
             let device = match &self.optimizer {
                 OptimizerConfig::Anagram(_) | OptimizerConfig::Amstramgram(_) => {
-                    format!("; decompositions on {}", self.compute.resolve()?)
+                    format!("; decompositions on {device}")
                 }
                 _ => String::new(),
             };
