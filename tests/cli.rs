@@ -748,7 +748,7 @@ fn config_files_drive_runs() {
         "seed = 2",
         "widths = [2, 12, 1]",
         "max_iters = 7",
-        "max_seconds = 600.0",
+        "max_seconds = 120.0",
     ] {
         assert!(printed.contains(line), "`{line}` missing:\n{printed}");
     }
@@ -980,4 +980,40 @@ fn device_flag_errors_without_cuda_and_auto_falls_back() {
     let o = natgrad(&["solve", "laplace2d", "--device", "gpu", "--max-iters", "1"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown device `gpu`; known: cpu, cuda, auto"));
+}
+
+/// `--preset paper` runs the problem's papers' settings (laplace2d: ANaGRAM,
+/// cutoff 1e-6) into its own folder; the default is natgrad's (AMStraMGRAM).
+#[test]
+fn preset_paper_runs_the_papers_settings() {
+    let out = tmp("preset");
+    let o = natgrad(&["solve", "laplace2d", "--preset", "paper", "--print-config"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("name = \"anagram\""), "{text}");
+    assert!(text.contains("runs/laplace2d-paper-anagram-0"), "{text}");
+    let o = natgrad(&["solve", "laplace2d", "--print-config"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("name = \"amstramgram\"") && text.contains("start_precision = 0.0000000001"),
+        "{text}"
+    );
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--preset",
+        "paper",
+        "--max-iters",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["optimizer"], "anagram");
+    let o = natgrad(&["solve", "laplace2d", "--preset", "papers"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown preset `papers`; known: default, paper"));
 }

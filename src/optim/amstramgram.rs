@@ -3,22 +3,8 @@
 //!
 //! Reference: N. Schwencke, A. Rousselot, A. Shilova, C. Furtlehner,
 //! *AMStraMGRAM*, arXiv 2510.15998 (2025); the rules follow the author's
-//! public implementation as summarised in ALGORITHMS.md §1.2.
-//!
-//! **Status: experimental — it does not reach the papers' machine precision
-//! here.** Measured on laplace2d (seed 0, defaults): loss 1.7e-12 and
-//! l2_abs 3.0e-7 after ~30 iterations (~2 s), then a stall that no
-//! Gauss–Newton step escapes (a search over every truncation rank and over
-//! Levenberg–Marquardt damping from the stalled θ finds no decrease either).
-//! The stall is a basin, not a step-rule defect: 5000 L-BFGS iterations from
-//! the stalled θ lower the loss only from 1.682e-12 to 1.665e-12. The
-//! trained network there has most tanh units on the ridge directions (1, ±1)
-//! of the exact solution `½[cos π(x−y) − cos π(x+y)]` and a few stray units
-//! (near 65° or the axes) whose contributions cancel only to ~1e-6. Slower
-//! early dynamics end in better basins: 300 / 1000 / 2000 iterations with
-//! `start_precision = precision = 1e-14` followed by the defaults stall at
-//! 2.2e-14 / 1.9e-16 / 1.5e-16 instead of 1.7e-12 — still far from 1e-28,
-//! and far beyond the 20 s target.
+//! public implementation (`run_amstramgram`, a later 1-D adaptation; the
+//! paper's own code is not public).
 //!
 //! **Ranks.** At the start of an iteration the residual `r̃(θ)` is projected
 //! on the left singular vectors of the previous narrow step's decomposition
@@ -41,33 +27,27 @@
 //! re-assembling and re-decomposing at the new θ — a narrow step keeping
 //! `0..=r_min`, grid line search. No termination of its own.
 //!
-//! **Precision continuation (natgrad's addition).** With a fixed ε the rule
-//! has two failure modes, both measured on laplace2d: ε = 1e-14 makes
-//! `r_min = rank1 ≈ 120` of 129 components for hundreds of iterations, and
-//! the line search then takes η ≈ 1e-2 (loss 1e-5 after 800 iterations); the
-//! reference code's ε = 1e-6 converges fast but, once the residual is below
-//! ε, `rank2 = 0` and the narrow step keeps one component. natgrad therefore
+//! **Precision level.** The run settles where the residual's RMS has reached
+//! ε: measured on laplace2d and heat, the final loss is ≈ 1.2·ε² whenever the
+//! run converges, and lowering ε afterwards (or restarting the optimiser at a
+//! lower level from that θ) does not move it. A fixed small level
+//! (`start_precision = precision`) therefore reaches the lowest losses — the
+//! catalogue runs laplace2d at 1e-10 (loss 1.2e-20) and heat at 1e-9 — but
+//! the smaller ε, the longer the slow early phase, and below ~3e-11
+//! (laplace2d) it does not end in a minute. natgrad's optional continuation
 //! starts at `start_precision` and multiplies ε by `precision_factor` each
-//! time `rank2 ≤ 1` (the current level is reached), down to `precision`.
-//! Set `start_precision = precision` for the reference rule.
+//! time `rank2 ≤ 1`, down to `precision`: it converges fast from a coarse
+//! level but keeps the loss of the first level it settles at. The default
+//! (`1e-6 → 1e-14`) is the robust choice for problems of unknown scale
+//! (ε is in RMS units of the solved system); docs/accuracy.md has the
+//! measurements.
 //!
-//! Defaults (chosen by the measurements above): `precision = 1e-14` (the
-//! level where the papers' figures end; RMS residual units of the solved
-//! system), `start_precision = 1e-6` (the reference code's value for linear
-//! problems), `precision_factor = 0.1`, uniform weighting, and the author's
-//! later grid `η = 0.5^(60 s²)`, `s ∈ linspace(0, 1, 101)`: the wide step
-//! keeps components with tiny σ and its direction can be so long that
-//! ANaGRAM's smallest step 2⁻³⁰ still overshoots (measured on laplace2d: the
-//! loss went from 1e2 to 4e8 in the first iteration with that grid).
-//! The grid is searched coarse to fine with stride 10 (11 + at most 18 of
+//! **Line search.** The author's later grid `η = 0.5^(60 s²)`,
+//! `s ∈ linspace(0, 1, 101)` (the wide step keeps components with tiny σ and
+//! its direction can be so long that ANaGRAM's smallest step 2⁻³⁰ still
+//! overshoots), searched coarse to fine with stride 10 (11 + at most 18 of
 //! the 101 candidates, [`StepGrid`]); the reference code evaluates all 101
-//! (`line_search.stride = 1`). Measured side by side (seed 0 unless stated):
-//! laplace2d 20 s — median step 0.028 s vs 0.055 s, l2_abs ≤ 1e-6 first at
-//! 0.86 s vs 1.65 s (seed 1: 1.10 s vs 2.13 s), final l2_abs 5.9e-7 vs
-//! 3.0e-7 (seed 1: 2.0e-7 vs 2.0e-7) — the stall's basin, not its speed,
-//! differs; heat 60 s — 0.072 s vs 0.117 s, l2_abs ≤ 1e-6 at 12.1 s vs
-//! 18.5 s, final 1.74e-7 both; burgers 150 s — 0.665 s vs 0.780 s, final
-//! l2_rel 7.0e-2 vs 7.9e-2.
+//! (`line_search.stride = 1`).
 
 use std::time::Instant;
 
@@ -85,9 +65,13 @@ use crate::residual::{System, Weighting};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AmstramgramConfig {
-    /// Final precision level ε_prec (RMS residual of the solved system).
+    /// Final precision level ε_prec (RMS residual of the solved system;
+    /// default 1e-14). The run settles at a loss ≈ 1.2·ε² of the first level
+    /// it converges at (module docs).
     pub precision: f64,
-    /// Precision level of the first iteration (≥ `precision`).
+    /// Precision level of the first iteration (≥ `precision`; default 1e-6).
+    /// Equal to `precision` for a fixed level, which reaches the lowest
+    /// losses where it converges (the catalogue's laplace2d and heat).
     pub start_precision: f64,
     /// Factor in (0, 1) applied to the level each time it is reached.
     pub precision_factor: f64,

@@ -404,6 +404,14 @@ pub(super) fn build() -> Result<Problem> {
             max_iters: 4001,
             max_seconds: 1800.0,
         },
+        paper: Defaults {
+            optimizer: OptimizerConfig::Anagram(AnagramConfig {
+                cutoff: Cutoff::Default,
+                ..Default::default()
+            }),
+            max_iters: 4001,
+            max_seconds: 1800.0,
+        },
     })
 }
 

@@ -201,6 +201,11 @@ pub(super) fn build() -> Result<Problem> {
             max_iters: 1000,
             max_seconds: 1800.0,
         },
+        paper: Defaults {
+            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
+            max_iters: 1000,
+            max_seconds: 1800.0,
+        },
     })
 }
 

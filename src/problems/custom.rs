@@ -200,6 +200,11 @@ impl CustomProblem {
                 max_iters: usize::MAX,
                 max_seconds: 60.0,
             },
+            paper: Defaults {
+                optimizer: OptimizerConfig::default_for("ssbroyden")?,
+                max_iters: usize::MAX,
+                max_seconds: 60.0,
+            },
             transform: None,
         })
     }

@@ -79,5 +79,13 @@ pub(super) fn build() -> Problem {
             max_iters: 1001,
             max_seconds: 600.0,
         },
+        paper: Defaults {
+            optimizer: OptimizerConfig::Anagram(AnagramConfig {
+                cutoff: Cutoff::Default,
+                ..Default::default()
+            }),
+            max_iters: 1001,
+            max_seconds: 600.0,
+        },
     }
 }

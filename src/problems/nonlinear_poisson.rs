@@ -69,5 +69,10 @@ pub(super) fn build() -> Problem {
             max_iters: 1000,
             max_seconds: 1800.0,
         },
+        paper: Defaults {
+            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
+            max_iters: 1000,
+            max_seconds: 1800.0,
+        },
     }
 }

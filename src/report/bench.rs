@@ -32,17 +32,14 @@ pub struct BenchCase {
 }
 
 impl BenchCase {
-    /// `problem` with the optimiser `optimizer` (its defaults; the problem's
-    /// own settings when it is the problem's default optimiser) and the
+    /// `problem` with the optimiser `optimizer` (the problem's own settings
+    /// of it, [`crate::problems::Problem::optimizer_for`]) and the
     /// bench's default budget: the problem's time target (BENCHMARKS.md),
     /// else its default time budget, and no iteration limit.
     pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
+        let pb = crate::problems::build(problem)?;
+        let optimizer = pb.optimizer_for(optimizer)?;
         let spec = RunSpec::defaults(problem)?;
-        let optimizer = if spec.optimizer.name() == optimizer {
-            spec.optimizer
-        } else {
-            OptimizerConfig::default_for(optimizer)?
-        };
         let bench = Benchmark::of(problem)?;
         Ok(BenchCase {
             problem: problem.to_string(),

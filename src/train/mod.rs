@@ -11,7 +11,9 @@ mod observer;
 mod session;
 
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate_csv_after};
-pub use config::{BudgetSection, ModelSection, OutputSection, ProblemSection, RunConfig};
+pub use config::{
+    BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,
+};
 pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
 pub use session::{RunSpec, available_memory, checkpoint_path};
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::linalg::Compute;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
-use crate::problems;
+use crate::problems::{self, Preset};
 use crate::residual::{Resampler, Resampling};
 
 /// Everything that defines a run (serialised into `summary.json` and
@@ -65,6 +65,9 @@ pub struct RunSpec {
     /// Threads of the dense kernels and the device of the decompositions.
     #[serde(default)]
     pub compute: Compute,
+    /// The catalogue preset the settings came from.
+    #[serde(default)]
+    pub preset: Preset,
 }
 
 fn default_checkpoint_every_s() -> f64 {
@@ -104,10 +107,21 @@ pub fn checkpoint_path(dir: &Path) -> PathBuf {
 }
 
 impl RunSpec {
-    /// The catalogue's defaults for `problem`: its papers' optimiser and budget, seed 0,
-    /// output in `runs/<problem>-<optimizer>-<seed>/`, progress every 100 iterations.
+    /// The catalogue's defaults for `problem` (natgrad's optimiser settings
+    /// and budget, [`problems::Problem::defaults`]), seed 0, output in
+    /// `runs/<problem>-<optimizer>-<seed>/`, progress every 100 iterations.
     pub fn defaults(problem: &str) -> Result<Self> {
-        Self::from_defaults(problem, problems::build(problem)?.defaults, None)
+        Self::with_preset(problem, Preset::Default)
+    }
+
+    /// [`RunSpec::defaults`] from a preset: natgrad's settings or the
+    /// problem's papers' (output in `runs/<problem>-paper-<optimizer>-<seed>/`).
+    pub fn with_preset(problem: &str, preset: Preset) -> Result<Self> {
+        let pb = problems::build(problem)?;
+        let mut spec = Self::from_defaults(problem, pb.preset(preset).clone(), None)?;
+        spec.preset = preset;
+        spec.out = Some(spec.default_out());
+        Ok(spec)
     }
 
     /// A run of a problem declared in a configuration (see
@@ -149,15 +163,20 @@ impl RunSpec {
             custom,
             sampling: Resampling::default(),
             compute: Compute::default(),
+            preset: Preset::Default,
         };
         spec.out = Some(spec.default_out());
         Ok(spec)
     }
 
-    /// `runs/<problem>-<optimizer>-<seed>`.
+    /// `runs/<problem>-<optimizer>-<seed>` (`<problem>-paper-…` for the paper preset).
     pub fn default_out(&self) -> PathBuf {
+        let preset = match self.preset {
+            Preset::Default => "",
+            Preset::Paper => "-paper",
+        };
         PathBuf::from("runs").join(format!(
-            "{}-{}-{}",
+            "{}{preset}-{}-{}",
             self.problem,
             self.optimizer.name(),
             self.seed

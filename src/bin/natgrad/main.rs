@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use natgrad::linalg::{Compute, Device};
 use natgrad::optim::{Cutoff, OPTIMIZERS, OptimizerConfig};
-use natgrad::problems::PROBLEMS;
+use natgrad::problems::{PROBLEMS, Preset};
 use natgrad::residual::{ResampleMethod, Weighting};
 use natgrad::train::{RunSpec, Termination};
 
@@ -660,7 +660,7 @@ struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -668,9 +668,14 @@ struct SolveArgs {
     /// Also write `checkpoint.json` every N iterations.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     checkpoint_every: Option<usize>,
-    /// Optimiser (default: the problem's own, from its paper).
+    /// Optimiser (default: the problem's own; another optimiser gets the
+    /// problem's settings of it where the problem has some).
     #[arg(long)]
     optimizer: Option<String>,
+    /// `default` (natgrad's settings for the problem) or `paper` (its
+    /// papers' settings, for comparison).
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
     /// Maximum number of iterations.
     #[arg(long, allow_negative_numbers = true)]
     max_iters: Option<usize>,
@@ -777,7 +782,11 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
                 .problem
                 .clone()
                 .expect("clap requires a problem without --resume or --config");
-            let mut spec = RunSpec::defaults(&problem)?;
+            let preset = match &args.preset {
+                Some(p) => Preset::parse(p)?,
+                None => Preset::Default,
+            };
+            let mut spec = RunSpec::with_preset(&problem, preset)?;
             spec.compute = CLI_COMPUTE;
             (spec, None)
         }
@@ -786,7 +795,11 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
     if let Some(name) = &args.optimizer
         && name != spec.optimizer.name()
     {
-        spec.optimizer = OptimizerConfig::default_for(name)?;
+        // A catalogue problem's own settings of that optimiser, if it has some.
+        spec.optimizer = match &spec.custom {
+            None => natgrad::problems::build(&spec.problem)?.optimizer_for(name)?,
+            Some(_) => OptimizerConfig::default_for(name)?,
+        };
     }
     if let Some(c) = &args.cutoff {
         let cutoff = Cutoff::parse(c)?;
