@@ -55,7 +55,7 @@ pub fn run(max_iters: usize, verbose: bool) -> natgrad::Result<Outcome> {
     let mut trainer = Trainer::new(Budget {
         max_iters,
         max_seconds: 120.0,
-        target_loss: 0.0,
+        ..Default::default()
     })
     .evaluator(|th| reference.metrics(&mlp, th));
     if verbose {

@@ -93,7 +93,7 @@ pub fn run(max_iters: usize) -> natgrad::Result<(Outcome, Vec<Row>)> {
     let outcome = Trainer::new(Budget {
         max_iters,
         max_seconds: 120.0,
-        target_loss: 0.0,
+        ..Default::default()
     })
     .evaluator(|th| reference.metrics(&mlp, th))
     .observe(&mut log)

@@ -60,7 +60,7 @@ pub fn run(max_seconds: f64, verbose: bool) -> natgrad::Result<Outcome> {
     let mut trainer = Trainer::new(Budget {
         max_iters: usize::MAX,
         max_seconds,
-        target_loss: 0.0,
+        ..Default::default()
     })
     .eval_every(100)
     .evaluator(|th| reference.metrics(&mlp, th));

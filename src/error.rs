@@ -54,13 +54,13 @@ pub enum Error {
     #[error("CUDA device: {0}")]
     Device(String),
     /// Reading or writing a file failed.
-    #[error("I/O error on `{path}`: {source}")]
+    #[error("I/O error on `{path}`: {cause}")]
     Io {
         /// The file concerned.
         path: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, not repeated as a source:
+        /// error chains print it once).
+        cause: std::io::Error,
     },
     /// A run would not fit in the machine's memory.
     #[error(
@@ -105,10 +105,10 @@ impl Error {
     }
 
     /// Build an [`Error::Io`] for `path`.
-    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    pub fn io(path: impl AsRef<std::path::Path>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().display().to_string(),
-            source,
+            cause,
         }
     }
 

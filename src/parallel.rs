@@ -4,7 +4,7 @@
 //! Every task computes exactly what a serial run would and results are
 //! combined in a fixed order, so the number of workers never changes a
 //! result. The dense linear algebra has its own knob
-//! ([`crate::linalg::set_threads`]).
+//! ([`crate::linalg::Par`], passed to each kernel).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

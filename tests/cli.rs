@@ -1,24 +1,10 @@
 //! The command line end to end: listing, bad input, a short solve and its outputs.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
-fn natgrad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_natgrad"))
-        .args(args)
-        .output()
-        .expect("runs the binary")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("natgrad-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{natgrad, read_history, stderr, tmp};
 
 #[test]
 fn list_names_problems_and_optimizers() {
@@ -77,13 +63,6 @@ fn bad_input_gives_one_line_errors_not_panics() {
     let o = natgrad(&["solve", "laplace2d", "--max-iters", "-3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--max-iters"));
-}
-
-fn read_history(dir: &std::path::Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("history.csv")).unwrap();
-    text.lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
 }
 
 #[test]

@@ -7,6 +7,9 @@ use super::{Jet, JetSpec, Operator, Point, Scalar};
 /// A data function `g(x)` (boundary values, initial values, source terms).
 pub type SourceFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
 
+/// A data function `g(x, n)` of a boundary point and its outward normal.
+pub type NormalSourceFn = Arc<dyn Fn(&[f64], &[f64]) -> f64 + Send + Sync>;
+
 /// Dirichlet condition `r = u(x) − g(x)`.
 #[derive(Clone)]
 pub struct Dirichlet {
@@ -42,21 +45,44 @@ impl Operator for Dirichlet {
 /// receives the full point `(t₀, x)`).
 pub type InitialCondition = Dirichlet;
 
-/// Neumann condition `r = ∂_n u − g = Σ_k n_k ∂_k u − g` with the block's outward normals.
+/// Neumann condition `r = ∂_n u − g = Σ_k n_k ∂_k u − g` with the block's
+/// outward normals (a block with this condition must carry normals:
+/// [`crate::residual::LeastSquares::new`] refuses one without).
 ///
 /// The normal has one entry per input axis; `spatial_axes` restricts the sum to
-/// the given axes (for space-time problems, leave out time).
+/// the given axes (for space-time problems, leave out time). The data `g`
+/// receives the point, or with [`Neumann::with_normal_data`] the point and
+/// its outward normal.
 #[derive(Clone)]
 pub struct Neumann {
-    g: SourceFn,
+    g: NeumannData,
     axes: Vec<usize>,
 }
 
+/// `g(x)` or `g(x, n)`.
+#[derive(Clone)]
+enum NeumannData {
+    Point(SourceFn),
+    PointNormal(NormalSourceFn),
+}
+
 impl Neumann {
-    /// `∂_n u = g` on a boundary whose points carry normals, over the given axes.
+    /// `∂_n u = g(x)` on a boundary whose points carry normals, over the given axes.
     pub fn new(axes: Vec<usize>, g: impl Fn(&[f64]) -> f64 + Send + Sync + 'static) -> Self {
         Neumann {
-            g: Arc::new(g),
+            g: NeumannData::Point(Arc::new(g)),
+            axes,
+        }
+    }
+
+    /// `∂_n u = g(x, n)`, the data a function of the point and its outward
+    /// unit normal (e.g. `∇u*·n` for a manufactured solution u*).
+    pub fn with_normal_data(
+        axes: Vec<usize>,
+        g: impl Fn(&[f64], &[f64]) -> f64 + Send + Sync + 'static,
+    ) -> Self {
+        Neumann {
+            g: NeumannData::PointNormal(Arc::new(g)),
             axes,
         }
     }
@@ -69,9 +95,11 @@ impl Operator for Neumann {
             .fold(JetSpec::value(), |s, &k| s.with_first(k))
     }
     fn residual<D: Scalar>(&self, p: &Point<'_>, u: &Jet<'_, D>) -> D {
-        let n = p
-            .normal
-            .expect("Neumann condition evaluated on a block without outward normals");
+        // Blocks without normals are refused when the problem is built; a
+        // direct call without one gives NaN (a non-finite residual error).
+        let Some(n) = p.normal else {
+            return u.value() * f64::NAN;
+        };
         let mut acc = u.value() * 0.0;
         for &k in &self.axes {
             acc += u.d(k) * n[k];
@@ -79,6 +107,19 @@ impl Operator for Neumann {
         acc
     }
     fn source(&self, x: &[f64]) -> f64 {
-        (self.g)(x)
+        match &self.g {
+            NeumannData::Point(g) => g(x),
+            // Not known without the normal: set when the normals are attached.
+            NeumannData::PointNormal(_) => f64::NAN,
+        }
+    }
+    fn source_with_normal(&self, x: &[f64], n: &[f64]) -> f64 {
+        match &self.g {
+            NeumannData::Point(g) => g(x),
+            NeumannData::PointNormal(g) => g(x, n),
+        }
+    }
+    fn needs_normals(&self) -> bool {
+        true
     }
 }

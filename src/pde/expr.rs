@@ -3,9 +3,11 @@
 //! run configuration has exact derivatives (dual numbers), e.g. its
 //! Laplacian for the source term.
 //!
-//! Grammar: numbers, `pi`, `e`, the coordinates `x`, `y`, `z` (axes 0, 1, 2)
-//! or `x0`, `x1`, …, `+ − * / ^` (right-associative power), unary minus,
-//! parentheses and `sin cos tan exp log sqrt tanh sinh cosh`.
+//! Grammar: numbers, `pi`, `e`, the coordinates `x1`, `x2`, …, `xd`
+//! (1-based: `x1` is the first axis) with the aliases `x`, `y`, `z` for
+//! `x1`, `x2`, `x3` in dimension ≤ 3, `+ − * / ^` (right-associative power),
+//! unary minus, parentheses and `sin cos tan exp log sqrt tanh sinh cosh`.
+//! Any other name, `x0` included, is an error that lists the accepted ones.
 
 use super::Scalar;
 use crate::error::{Error, Result};
@@ -217,32 +219,54 @@ impl Parser<'_> {
                 self.i += 1;
             }
             let name = &self.text[start..self.i];
-            let var = |k: usize, p: &Self| {
+            let accepted = |p: &Self| {
+                let aliases = ["x", "y", "z"][..p.dim.min(3)].join(", ");
+                match p.dim {
+                    0 => "none (dimension 0)".to_string(),
+                    1 => format!("x1 (or {aliases})"),
+                    d if d <= 3 => format!("x1 … x{d} (or {aliases})"),
+                    d => format!("x1 … x{d}"),
+                }
+            };
+            let coordinate = |k: usize, p: &Self| {
                 if k < p.dim {
                     Ok(Expr::Var(k))
                 } else {
                     Err(p.error(&format!(
-                        "`{name}` is not a coordinate in dimension {}",
-                        p.dim
+                        "`{name}` is not a coordinate in dimension {}; the coordinates are {}",
+                        p.dim,
+                        accepted(p)
+                    )))
+                }
+            };
+            let alias = |k: usize, p: &Self| {
+                if p.dim <= 3 {
+                    coordinate(k, p)
+                } else {
+                    Err(p.error(&format!(
+                        "`{name}` is ambiguous in dimension {}; the coordinates are {}",
+                        p.dim,
+                        accepted(p)
                     )))
                 }
             };
             return match name {
                 "pi" => Ok(Expr::Num(std::f64::consts::PI)),
                 "e" => Ok(Expr::Num(std::f64::consts::E)),
-                "x" => var(0, self),
-                "y" => var(1, self),
-                "z" => var(2, self),
+                "x" => alias(0, self),
+                "y" => alias(1, self),
+                "z" => alias(2, self),
                 _ if name.len() > 1
                     && name.starts_with('x')
                     && name[1..].chars().all(|c| c.is_ascii_digit()) =>
                 {
-                    var(
-                        name[1..]
-                            .parse()
-                            .map_err(|_| self.error("bad coordinate"))?,
-                        self,
-                    )
+                    match name[1..].parse::<usize>() {
+                        Ok(k) if k >= 1 => coordinate(k - 1, self),
+                        _ => Err(self.error(&format!(
+                            "`{name}` is not a coordinate (they count from 1); the coordinates are {}",
+                            accepted(self)
+                        ))),
+                    }
                 }
                 _ => {
                     let f = match name {
@@ -300,7 +324,7 @@ mod tests {
 
     #[test]
     fn parses_and_evaluates() {
-        let f = Expr::parse("sin(pi*x)*sin(pi*y) + x*y - 2^-1 + 3e-1*x0^2/ (1 + z)", 3).unwrap();
+        let f = Expr::parse("sin(pi*x)*sin(pi*y) + x*y - 2^-1 + 3e-1*x1^2/ (1 + x3)", 3).unwrap();
         let x = [0.3, 0.7, 0.5];
         let expect = (std::f64::consts::PI * 0.3).sin() * (std::f64::consts::PI * 0.7).sin() + 0.21
             - 0.5
@@ -314,6 +338,32 @@ mod tests {
                 e.contains("formula") && e.contains("character"),
                 "`{bad}`: {e}"
             );
+        }
+    }
+
+    /// Coordinates count from 1; `x0`, a coordinate past the dimension and the
+    /// `x, y, z` aliases above dimension 3 are errors listing the accepted names.
+    #[test]
+    fn coordinates_count_from_one() {
+        let x = [0.1, 0.2, 0.3, 0.4];
+        assert_eq!(Expr::parse("x1*x2", 4).unwrap().eval(&x), 0.1 * 0.2);
+        let e = Expr::parse("x4 - x", 3).unwrap_err().to_string();
+        assert!(e.contains("`x4`"), "{e}");
+        for (bad, dim, want) in [
+            (
+                "x0",
+                2,
+                "count from 1); the coordinates are x1 … x2 (or x, y)",
+            ),
+            ("x3", 2, "not a coordinate in dimension 2"),
+            (
+                "x",
+                4,
+                "ambiguous in dimension 4; the coordinates are x1 … x4",
+            ),
+        ] {
+            let e = Expr::parse(bad, dim).unwrap_err().to_string();
+            assert!(e.contains(want), "`{bad}`: {e}");
         }
     }
 

@@ -27,7 +27,7 @@ mod conditions;
 pub mod expr;
 
 pub use crate::model::JetSpec;
-pub use conditions::{Dirichlet, InitialCondition, Neumann, SourceFn};
+pub use conditions::{Dirichlet, InitialCondition, Neumann, NormalSourceFn, SourceFn};
 
 use num_dual::{Dual64, DualNum, HyperDual64};
 
@@ -121,6 +121,16 @@ pub trait Operator: Send + Sync {
     fn source(&self, _x: &[f64]) -> f64 {
         0.0
     }
+    /// The data term at a boundary point with its outward unit normal `n`
+    /// (default: [`Operator::source`], the normal unused).
+    fn source_with_normal(&self, x: &[f64], _n: &[f64]) -> f64 {
+        self.source(x)
+    }
+    /// Whether the residual reads the points' outward normals (a block with
+    /// such an operator must carry them; default false).
+    fn needs_normals(&self) -> bool {
+        false
+    }
 }
 
 /// The object-safe form of [`Operator`] that residual blocks store.
@@ -129,6 +139,10 @@ pub trait ResidualFn: Send + Sync {
     fn jet_spec(&self) -> JetSpec;
     /// The data term `f(x)`.
     fn source(&self, x: &[f64]) -> f64;
+    /// The data term at a point with its outward normal.
+    fn source_with_normal(&self, x: &[f64], n: &[f64]) -> f64;
+    /// Whether the residual reads outward normals.
+    fn needs_normals(&self) -> bool;
     /// `F(x, J)` (without the data term).
     fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64;
     /// `F(x_i, J_i) − f_i` for the points of a forward pass (`tape` holds their
@@ -176,6 +190,14 @@ impl<T: Operator> ResidualFn for T {
 
     fn source(&self, x: &[f64]) -> f64 {
         Operator::source(self, x)
+    }
+
+    fn source_with_normal(&self, x: &[f64], n: &[f64]) -> f64 {
+        Operator::source_with_normal(self, x, n)
+    }
+
+    fn needs_normals(&self) -> bool {
+        Operator::needs_normals(self)
     }
 
     fn eval(&self, p: &Point<'_>, jet: &[f64], channels: &Channels, n_out: usize) -> f64 {

@@ -101,7 +101,7 @@ pub struct CustomProblem {
     pub pde: String,
     /// The domain.
     pub domain: DomainSpec,
-    /// The manufactured solution u*, a formula of `x, y, z` (or `x0, x1, …`).
+    /// The manufactured solution u*, a formula of `x1, x2, …` (`x, y, z` in dimension ≤ 3).
     pub solution: String,
     /// Interior collocation points (uniform, seeded).
     #[serde(default = "default_interior")]

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
@@ -48,7 +50,7 @@ impl BenchCase {
             budget: Budget {
                 max_iters: usize::MAX,
                 max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
-                target_loss: 0.0,
+                ..spec.budget.clone()
             },
             compute: Compute::default(),
         })
@@ -114,17 +116,21 @@ pub fn run_case(
     eval_every: usize,
     eval_interval_s: Option<f64>,
     progress_every: Option<usize>,
+    stop: Option<Arc<AtomicBool>>,
 ) -> Result<BenchRow> {
     let mut spec = RunSpec::defaults(&case.problem)?;
     spec.optimizer = case.optimizer.clone();
     spec.budget = case.budget.clone();
     spec.seed = case.seed;
     spec.compute = case.compute;
+    spec.stop = stop;
     spec.eval_every = eval_every;
     spec.eval_interval_s = eval_interval_s;
     spec.progress_every = progress_every;
     let dir = runs_dir.join(case.label());
     spec.out = Some(dir.clone());
+    // A case's folder belongs to the bench: a rerun replaces it.
+    spec.replace_existing = true;
     let outcome = spec.run()?;
     let benchmark = Benchmark::of(&case.problem)?;
     let rows = evaluated_rows(&dir.join("history.csv"), benchmark.metric)?;

@@ -25,6 +25,9 @@ pub struct RunData {
     pub seed: u64,
     /// `history.csv`.
     pub history: History,
+    /// The run's full configuration (`summary.json`'s `config`: a
+    /// serialised [`crate::train::RunSpec`]), when present.
+    pub config: Option<serde_json::Value>,
 }
 
 impl RunData {
@@ -60,8 +63,51 @@ impl RunData {
                 reason: "`seed` is not an unsigned integer".into(),
             })?,
             history: History::read(&dir.join("history.csv"))?,
+            config: v.get("config").cloned(),
         })
     }
+
+    /// The problem the run trained (its network overrides and, for a
+    /// problem declared in a run config, its definition), rebuilt from the
+    /// configuration; the catalogue problem of its name for older summaries.
+    pub fn problem(&self) -> Result<Problem> {
+        match &self.config {
+            Some(c) => {
+                let spec: crate::train::RunSpec =
+                    serde_json::from_value(c.clone()).map_err(|e| Error::Parse {
+                        path: self.dir.join("summary.json").display().to_string(),
+                        reason: format!("run configuration: {e}"),
+                    })?;
+                spec.problem()
+            }
+            None => crate::problems::build(&self.problem),
+        }
+    }
+}
+
+/// Check that every iteration of `iterations` has a logged spectrum in the
+/// run's `spectra.csv` (nothing to check without the file or a request).
+pub fn check_spectrum_iterations(run: &RunData, iterations: &[usize]) -> Result<()> {
+    let path = run.dir.join("spectra.csv");
+    if iterations.is_empty() || !path.exists() {
+        return Ok(());
+    }
+    let logged = spectra_iterations(&History::read(&path)?)?;
+    for it in iterations {
+        if !logged.contains(it) {
+            return Err(Error::config(
+                "--iters",
+                match (logged.first(), logged.last()) {
+                    (Some(a), Some(b)) => format!(
+                        "iteration {it} is not in {} (logged: {a} to {b})",
+                        path.display()
+                    ),
+                    _ => format!("iteration {it} is not in {} (none logged)", path.display()),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Legend labels: the optimiser, with the seed when several seeds appear,
@@ -285,13 +331,19 @@ pub fn grid_axes(points: &[f64], dim: usize) -> Option<(Vec<f64>, Vec<f64>)> {
     matches.then_some((xs, ys))
 }
 
-/// `solution.png`: the trained solution, the reference and `log10 |error|`
-/// on the problem's evaluation grid, for two-dimensional problems whose
-/// grid is a tensor grid. `None` for other problems.
+/// `solution.png` for a two-dimensional problem: the trained solution, the
+/// reference and `log10 |error|` on the problem's evaluation grid when that
+/// is a tensor grid; otherwise (scattered evaluation points, e.g. a disk
+/// declared in a run config) the trained solution alone on a 160 × 160 grid
+/// of the domain's bounding box, blank outside the domain, with the errors
+/// at the evaluation points in the title. `None` for other dimensions.
 pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<Option<PathBuf>> {
     let d = problem.widths[0];
-    let Some((xs, ys)) = grid_axes(&problem.reference.points, d) else {
+    if d != 2 {
         return Ok(None);
+    }
+    let Some((xs, ys)) = grid_axes(&problem.reference.points, d) else {
+        return solution_alone(run, problem, out).map(Some);
     };
     let (_, theta) = SavedModel::load(run.dir.join("model.json"))?;
     let u = problem.solution(&theta, &problem.reference.points)?;
@@ -327,6 +379,50 @@ pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<O
         (520, 460),
     )?;
     Ok(Some(path))
+}
+
+/// [`solution_figure`] without a gridded reference: u_θ on a grid of the
+/// domain's bounding box (NaN, drawn blank, outside the domain).
+fn solution_alone(run: &RunData, problem: &Problem, out: &Path) -> Result<PathBuf> {
+    const N: usize = 160;
+    let bb = problem.domain.bounds();
+    let axis = |k: usize| -> Vec<f64> {
+        let s = bb.side(k);
+        (0..N)
+            .map(|i| s.lo + (s.hi - s.lo) * (i as f64 + 0.5) / N as f64)
+            .collect()
+    };
+    let (xs, ys) = (axis(0), axis(1));
+    let points = crate::geometry::tensor_grid(&[xs.clone(), ys.clone()]);
+    let (_, theta) = SavedModel::load(run.dir.join("model.json"))?;
+    let mut u = problem.solution(&theta, &points)?;
+    for (v, x) in u.iter_mut().zip(points.chunks_exact(2)) {
+        if !problem.domain.contains(x) {
+            *v = f64::NAN;
+        }
+    }
+    let at_ref = problem.solution(&theta, &problem.reference.points)?;
+    let m = problem.reference.metrics_of(&at_ref);
+    let fields = [Field {
+        title: "u_θ (trained)".into(),
+        x_name: problem.coordinates[0].into(),
+        y_name: problem.coordinates[1].into(),
+        xs,
+        ys,
+        values: u,
+        log_abs: false,
+    }];
+    let path = out.join("solution.png");
+    heatmaps(
+        &path,
+        &format!(
+            "{} {} s{}: l2_rel {:.2e} (u_θ only: no gridded reference)",
+            run.problem, run.optimizer, run.seed, m.l2_rel
+        ),
+        &fields,
+        (760, 560),
+    )?;
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -81,23 +81,37 @@ pub struct LogPlot {
     pub log_x: bool,
 }
 
-/// Decade-rounded bounds of the positive finite values in `ys`.
-fn log_bounds(ys: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let (lo, hi) = ys
+/// The y axis of a log plot, in decades: `lo..hi` (exponents of ten) with
+/// a tick every `step` decades, lo and hi on ticks. The bounds lie strictly
+/// beyond the positive finite values in `ys` (a value that is itself a
+/// power of ten gets the next decade), so no extreme sits on an axis and a
+/// labelled tick lies beyond each; the step (1, 2, 5, 10, 20, … decades)
+/// keeps at most 11 ticks.
+fn log_axis(ys: impl Iterator<Item = f64>) -> Option<(i32, i32, i32)> {
+    let (min, max) = ys
         .filter(|y| y.is_finite() && *y > 0.0)
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
             (lo.min(y), hi.max(y))
         });
-    if !lo.is_finite() {
+    if !min.is_finite() {
         return None;
     }
-    let lo = 10f64.powf(lo.log10().floor());
-    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-    Some((lo, hi))
+    let lo = min.log10().ceil() as i32 - 1;
+    let hi = max.log10().floor() as i32 + 1;
+    let step = [1, 2, 5, 10, 20, 50, 100]
+        .into_iter()
+        .find(|s| (hi - lo + s - 1) / s <= 10)
+        .unwrap_or(200);
+    Some((
+        lo.div_euclid(step) * step,
+        (hi + step - 1).div_euclid(step) * step,
+        step,
+    ))
 }
 
-fn sci_label(v: &f64) -> String {
-    format!("{v:.0e}")
+/// `1e<k>` for a tick at exponent `k` of a log axis drawn in log10.
+fn decade_label(v: &f64) -> String {
+    format!("1e{}", v.round() as i64)
 }
 
 fn short_label(v: &f64) -> String {
@@ -144,8 +158,11 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         }
     };
     let pts = || plot.series.iter().flat_map(|s| s.points.iter());
-    let (y0, y1) = log_bounds(pts().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.0)))
+    // The y axis is drawn linear in log10 y with ticks on whole decades.
+    let (e0, e1, step) = log_axis(pts().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.0)))
         .ok_or_else(|| err("no positive finite value to plot".into()))?;
+    let (y0, y1) = (f64::from(e0), f64::from(e1));
+    let ly = |y: f64| (y.is_finite() && y > 0.0).then(|| y.log10());
     let xs = pts()
         .map(|p| p.0)
         .chain(plot.vlines.iter().map(|v| v.0))
@@ -176,7 +193,7 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+        .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
@@ -184,7 +201,8 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         .y_desc(&plot.y_label)
         .label_style((FONT_FAMILY, 16))
         .axis_desc_style((FONT_FAMILY, 18))
-        .y_label_formatter(&sci_label)
+        .y_labels(((e1 - e0) / step + 1) as usize)
+        .y_label_formatter(&decade_label)
         .x_label_formatter(&x_label)
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -194,8 +212,8 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         let line: Vec<(f64, f64)> = s
             .points
             .iter()
-            .filter_map(|&(x, y)| Some((fx(x)?, y)))
-            .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
+            .filter_map(|&(x, y)| Some((fx(x)?, ly(y)?)))
+            .filter(|(x, _)| x.is_finite())
             .collect();
         chart
             .draw_series(LineSeries::new(line, c.stroke_width(2)))
@@ -218,7 +236,9 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
         Ok::<_, Error>(())
     };
     for (y, label) in &plot.hlines {
-        dash(&mut chart, (x0, *y), (x1, *y), label, BLACK)?;
+        if let Some(y) = ly(*y) {
+            dash(&mut chart, (x0, y), (x1, y), label, BLACK)?;
+        }
     }
     for (k, (x, label)) in plot.vlines.iter().enumerate() {
         if let Some(x) = fx(*x) {
@@ -314,7 +334,7 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
         .values
         .iter()
         .map(|v| {
-            if f.log_abs {
+            if f.log_abs && !v.is_nan() {
                 v.abs().max(1e-300).log10()
             } else {
                 *v
@@ -333,7 +353,7 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
         (lo - 1.0, lo + 1.0)
     };
     let (w, _) = area.dim_in_pixel();
-    let (main, bar) = area.split_horizontally(w.saturating_sub(110));
+    let (main, bar) = area.split_horizontally(w.saturating_sub(colorbar_width(lo, hi)));
     let (ex, ey) = (edges(&f.xs), edges(&f.ys));
     let mut chart = ChartBuilder::on(&main)
         .caption(&f.title, (FONT_FAMILY, 20))
@@ -356,18 +376,21 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
     let cells = (0..nx).flat_map(|i| (0..ny).map(move |j| (i, j)));
     chart
         .draw_series(cells.map(|(i, j)| {
-            let t = (shown[i * ny + j] - lo) / (hi - lo);
-            Rectangle::new(
-                [(ex[i], ey[j]), (ex[i + 1], ey[j + 1])],
-                colormap(t).filled(),
-            )
+            let v = shown[i * ny + j];
+            // NaN marks cells outside the domain: left blank.
+            let style = if v.is_nan() {
+                WHITE.filled()
+            } else {
+                colormap((v - lo) / (hi - lo)).filled()
+            };
+            Rectangle::new([(ex[i], ey[j]), (ex[i + 1], ey[j + 1])], style)
         }))
         .map_err(|e| err(e.to_string()))?;
     let mut cb = ChartBuilder::on(&bar)
         .margin_top(40)
         .margin_bottom(55)
-        .margin_right(10)
-        .y_label_area_size(70)
+        .margin_right(COLORBAR_MARGIN)
+        .y_label_area_size(colorbar_label_width(lo, hi))
         .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(|e| err(e.to_string()))?;
     cb.configure_mesh()
@@ -388,6 +411,27 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
     }))
     .map_err(|e| err(e.to_string()))?;
     Ok(())
+}
+
+/// Pixels of the colour bar itself and of the margin right of it.
+const COLORBAR_BAR: u32 = 30;
+const COLORBAR_MARGIN: u32 = 10;
+
+/// Pixels for the colour bar's tick labels (13 px DejaVu Sans, at most
+/// 8 px per character), from the longest label any value in `lo..hi` can
+/// get: every label fits inside the image, however long the numbers.
+fn colorbar_label_width(lo: f64, hi: f64) -> u32 {
+    let longest = [lo, hi, 0.5 * (lo + hi), -lo.abs().max(hi.abs()) * 1.01]
+        .iter()
+        .map(|v| short_label(v).chars().count())
+        .max()
+        .unwrap_or(4) as u32;
+    (longest * 8 + 14).max(60)
+}
+
+/// The whole colour-bar column: labels, bar, margin.
+fn colorbar_width(lo: f64, hi: f64) -> u32 {
+    colorbar_label_width(lo, hi) + COLORBAR_BAR + COLORBAR_MARGIN
 }
 
 /// Heat maps of the fields side by side in one PNG, each with its colour bar.
@@ -411,15 +455,46 @@ pub fn heatmaps(path: &Path, title: &str, fields: &[Field], panel: (u32, u32)) -
 mod tests {
     use super::*;
 
+    /// The log axis spans the data strictly, with ticks on whole decades at
+    /// both ends (the old bounds put a loss of 1e-9 on the bottom axis).
     #[test]
-    fn log_bounds_round_to_decades() {
+    fn log_axis_spans_the_data_with_ticks_beyond() {
         assert_eq!(
-            log_bounds([3e-5, 0.0, -1.0, 20.0, f64::NAN].into_iter()),
-            Some((1e-5, 100.0))
+            log_axis([3e-5, 0.0, -1.0, 20.0, f64::NAN].into_iter()),
+            Some((-5, 2, 1))
         );
-        assert_eq!(log_bounds([0.0, -2.0].into_iter()), None);
-        let (lo, hi) = log_bounds([1e-3].into_iter()).unwrap();
-        assert!((lo - 1e-3).abs() < 1e-18 && (hi - 1e-2).abs() < 1e-17);
+        assert_eq!(log_axis([0.0, -2.0].into_iter()), None);
+        assert_eq!(log_axis([1e-9, 0.41].into_iter()), Some((-10, 0, 1)));
+        assert_eq!(log_axis([0.14, 0.41].into_iter()), Some((-1, 0, 1)));
+        for ys in [
+            vec![1e-9, 1e2],
+            vec![3e-25, 7.0],
+            vec![1e-300, 1e300],
+            vec![0.5],
+        ] {
+            let (lo, hi, step) = log_axis(ys.iter().copied()).unwrap();
+            let (min, max) = (ys[0], ys[ys.len() - 1]);
+            assert!(
+                10f64.powi(lo) < min && max < 10f64.powi(hi),
+                "{ys:?}: {lo}..{hi}"
+            );
+            assert!(lo % step == 0 && hi % step == 0, "ticks at both ends");
+            assert!(
+                (hi - lo) / step <= 10,
+                "{ys:?}: {} ticks",
+                (hi - lo) / step + 1
+            );
+        }
+    }
+
+    /// The colour bar's label column grows with its labels, so that none is
+    /// cut at the image's edge (the longest, `-1.2e-10`, is 8 characters).
+    #[test]
+    fn colorbar_labels_fit() {
+        assert!(colorbar_label_width(0.0, 1.0) >= 60);
+        let w = colorbar_label_width(-1.2e-10, 3.4e-11);
+        assert!(w >= 8 * 8 + 14, "{w}");
+        assert!(colorbar_width(-12.0, -3.0) >= colorbar_label_width(-12.0, -3.0) + COLORBAR_BAR);
     }
 
     #[test]

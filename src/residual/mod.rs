@@ -112,8 +112,19 @@ impl Block {
         &self.sources
     }
 
-    /// Attach outward unit normals (row-major, one per point), e.g. for Neumann conditions.
+    /// Attach outward unit normals (row-major, one per point), e.g. for
+    /// Neumann conditions; the data term is re-evaluated with them (a
+    /// Neumann condition's `g(x, n)`). A length mismatch is reported by
+    /// [`LeastSquares::new`].
     pub fn with_normals(mut self, normals: Vec<f64>) -> Self {
+        if self.dim > 0 && normals.len() == self.points.len() {
+            self.sources = self
+                .points
+                .chunks(self.dim)
+                .zip(normals.chunks(self.dim))
+                .map(|(x, n)| self.op.source_with_normal(x, n))
+                .collect();
+        }
         self.normals = Some(normals);
         self
     }
@@ -223,6 +234,13 @@ impl LeastSquares {
                 });
             }
             check_points(&b.name, d, &b.points)?;
+            if b.op.needs_normals() && b.normals.is_none() {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    "its condition reads outward normals (Neumann); attach them with \
+                     `Block::with_normals`",
+                ));
+            }
             if let Some(n) = &b.normals
                 && n.len() != b.points.len()
             {
@@ -778,6 +796,29 @@ mod tests {
             ),
         ];
         (LeastSquares::new(mlp, blocks).unwrap(), theta)
+    }
+
+    /// A Neumann block without normals is refused when the problem is built
+    /// (not a panic at the first loss); its data may read the normal.
+    #[test]
+    fn neumann_needs_normals_and_its_data_sees_them() {
+        let mlp = Mlp::new(vec![2, 3, 1], Activation::Tanh).unwrap();
+        let pts = vec![0.0, 0.5, 1.0, 0.5];
+        let bare = Block::new("wall", 2, pts.clone(), Neumann::new(vec![0, 1], |_| 0.0));
+        let e = match LeastSquares::new(mlp.clone(), vec![bare]) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a Neumann block without normals was accepted"),
+        };
+        assert!(
+            e.contains("block `wall`") && e.contains("with_normals"),
+            "{e}"
+        );
+        let normals = vec![-1.0, 0.0, 1.0, 0.0];
+        let g = |x: &[f64], n: &[f64]| 10.0 * n[0] + x[1];
+        let blk = Block::new("wall", 2, pts, Neumann::with_normal_data(vec![0, 1], g))
+            .with_normals(normals);
+        assert_eq!(blk.sources(), &[-10.0 + 0.5, 10.0 + 0.5]);
+        assert!(LeastSquares::new(mlp, vec![blk]).is_ok());
     }
 
     fn flat(r: Vec<Vec<f64>>) -> Vec<f64> {

@@ -42,6 +42,9 @@ pub struct Checkpoint {
     /// The resampled block's points and random stream, when resampling is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<crate::residual::ResampleState>,
+    /// The stall watch ([`super::StallWatch`]); absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<super::StallWatch>,
 }
 
 impl Checkpoint {
@@ -134,6 +137,10 @@ mod tests {
                 points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
                 word_pos: (1u128 << 70) + 5,
                 redraws: 2,
+            }),
+            stall: Some(super::super::StallWatch {
+                best: 0.1 + 0.2,
+                since: 3,
             }),
         }
     }

@@ -18,6 +18,8 @@
 //! max_iters = 2000
 //! max_seconds = 60.0
 //! target_loss = 0.0
+//! stall_iters = 1000         # stop after this many iterations without progress (0: never)
+//! stall_rtol = 1e-9          # the relative loss decrease that counts as progress
 //!
 //! [sampling]                 # optional: redraw the interior points (off by default)
 //! resample_every = 500       # iterations between redraws (0: never)
@@ -138,6 +140,10 @@ pub struct BudgetSection {
     pub max_seconds: Option<f64>,
     /// Stop at this loss.
     pub target_loss: Option<f64>,
+    /// Stop after this many iterations without progress (0: never).
+    pub stall_iters: Option<usize>,
+    /// The relative loss decrease that counts as progress.
+    pub stall_rtol: Option<f64>,
 }
 
 /// `[output]`.
@@ -193,6 +199,10 @@ pub struct RunConfig {
     /// Threads and device.
     #[serde(default)]
     pub compute: ComputeSection,
+    /// The text and the name of the file it was read from, so that errors
+    /// found after parsing still name their line.
+    #[serde(skip)]
+    source: Option<(String, String)>,
 }
 
 /// `[optimizer]`: `name` selects the defaults, every other key is applied
@@ -238,10 +248,12 @@ impl RunConfig {
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let de =
             toml::de::Deserializer::parse(text).map_err(|e| toml_error(&e, text, origin, ""))?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             toml_error(e.inner(), text, origin, &path)
-        })
+        })?;
+        config.source = Some((text.to_string(), origin.to_string()));
+        Ok(config)
     }
 
     /// Read a TOML file.
@@ -253,6 +265,18 @@ impl RunConfig {
     /// The run this configuration describes: the catalogue problem's
     /// defaults with every given field applied, validated.
     pub fn to_spec(&self) -> Result<RunSpec> {
+        self.build_spec().map_err(|e| match (&self.source, e) {
+            (Some((text, origin)), Error::InvalidConfig { field, reason }) => {
+                let line = key_line(text, &field)
+                    .map(|l| format!(" (line {l})"))
+                    .unwrap_or_default();
+                Error::config(field, format!("{reason}{line} in {origin}"))
+            }
+            (_, e) => e,
+        })
+    }
+
+    fn build_spec(&self) -> Result<RunSpec> {
         let base = match self.problem.custom()? {
             Some(c) => RunSpec::custom(&self.problem.name, c),
             None => RunSpec::defaults(&self.problem.name),
@@ -273,6 +297,8 @@ impl RunConfig {
             max_iters: b.max_iters.unwrap_or(spec.budget.max_iters),
             max_seconds: b.max_seconds.unwrap_or(spec.budget.max_seconds),
             target_loss: b.target_loss.unwrap_or(spec.budget.target_loss),
+            stall_iters: b.stall_iters.unwrap_or(spec.budget.stall_iters),
+            stall_rtol: b.stall_rtol.unwrap_or(spec.budget.stall_rtol),
         };
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
@@ -328,6 +354,8 @@ impl RunConfig {
                 max_iters: Some(spec.budget.max_iters),
                 max_seconds: Some(spec.budget.max_seconds),
                 target_loss: Some(spec.budget.target_loss),
+                stall_iters: Some(spec.budget.stall_iters),
+                stall_rtol: Some(spec.budget.stall_rtol),
             },
             sampling: spec.sampling.clone(),
             output: OutputSection {
@@ -340,6 +368,7 @@ impl RunConfig {
                 threads: Some(spec.compute.threads),
                 device: Some(spec.compute.device),
             },
+            source: None,
         })
     }
 
@@ -349,6 +378,30 @@ impl RunConfig {
     }
 }
 
+/// The line of the key `a.b` (section `[a]`, key `b`; a top-level key
+/// before any section) in TOML `text`, 1-based.
+fn key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = match dotted.rsplit_once('.') {
+        Some((s, k)) => (Some(s), k),
+        None => (None, dotted),
+    };
+    let mut current: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = Some(h.trim());
+            continue;
+        }
+        let Some((k, _)) = t.split_once('=') else {
+            continue;
+        };
+        if current == section && k.trim() == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// One line: `origin: path: message (line L)`.
 fn toml_error(e: &toml::de::Error, text: &str, origin: &str, path: &str) -> Error {
     let line = e
@@ -356,10 +409,12 @@ fn toml_error(e: &toml::de::Error, text: &str, origin: &str, path: &str) -> Erro
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let message = e.message().replace('\n', " ");
     let message = message.trim_end_matches('.').trim();
-    // A message that already names its field (from `OptimizerConfig::set`).
+    // A message that already names its field (from `OptimizerConfig::set`):
+    // the line of that key, not the span's (the whole section's header).
     if let Some(rest) = message.strip_prefix("invalid value for `")
         && let Some((f, reason)) = rest.split_once("`: ")
     {
+        let line = key_line(text, f).or(line);
         return Error::config(
             f,
             format!(
@@ -467,6 +522,29 @@ mod tests {
             OptimizerConfig::Amstramgram(a) => assert_eq!(a.precision, 1e-12),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Errors name the line of their own key, also inside the optimiser
+    /// section and for values checked after parsing.
+    #[test]
+    fn errors_name_their_own_line() {
+        let text = "seed = 0\n[problem]\nname = \"heat\"\n[optimizer]\nname = \"amstramgram\"\n\
+                    precision = 1e-12\nprecison = 1e-10\n[budget]\nmax_iters = 5\nmax_seconds = -2.0\n";
+        let e = RunConfig::parse(text, "run.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("optimizer.precison") && e.contains("(line 7) in run.toml"),
+            "{e}"
+        );
+        let fixed = text.replace("precison = 1e-10\n", "");
+        let e = RunConfig::parse(&fixed, "run.toml")
+            .unwrap()
+            .to_spec()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("budget.max_seconds") && e.contains("(line 9) in run.toml"),
+            "{e}"
+        );
     }
 
     /// Every bad field gives one line naming it.

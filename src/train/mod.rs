@@ -15,7 +15,7 @@ pub use config::{
     BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,
 };
 pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
-pub use session::{RunSpec, available_memory, checkpoint_path};
+pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -30,16 +30,33 @@ use crate::optim::{Objective, Optimizer, Spectrum};
 use crate::problems::Metrics;
 use crate::residual::Resampler;
 
+/// Default [`Budget::stall_iters`]: long enough for the slow phases of the
+/// natural-gradient methods (their loss keeps falling by more than 1e-9
+/// relative per 1000 iterations), short enough to end a run whose steps are
+/// all zero within seconds (SSBroyden: ~1 ms per iteration on laplace2d).
+pub const DEFAULT_STALL_ITERS: usize = 1000;
+
+/// Default [`Budget::stall_rtol`].
+pub const DEFAULT_STALL_RTOL: f64 = 1e-9;
+
 /// Stopping criteria; the first one met ends the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Budget {
-    /// Maximum number of optimiser steps.
+    /// Maximum number of optimiser steps (`usize::MAX`: no limit).
     pub max_iters: usize,
-    /// Maximum training time in seconds.
+    /// Maximum training time in seconds (infinite: no limit; written as
+    /// `null` in JSON, `inf` in TOML).
+    #[serde(with = "seconds_or_unlimited")]
     pub max_seconds: f64,
     /// Stop once the loss is at or below this value (0 disables).
     pub target_loss: f64,
+    /// Stop with [`Termination::Stalled`] after this many iterations
+    /// without a relative decrease of the best loss by more than
+    /// `stall_rtol` (0 disables; default 1000).
+    pub stall_iters: usize,
+    /// The relative decrease that counts as progress (default 1e-9).
+    pub stall_rtol: f64,
 }
 
 impl Default for Budget {
@@ -48,6 +65,8 @@ impl Default for Budget {
             max_iters: 1000,
             max_seconds: 600.0,
             target_loss: 0.0,
+            stall_iters: DEFAULT_STALL_ITERS,
+            stall_rtol: DEFAULT_STALL_RTOL,
         }
     }
 }
@@ -55,10 +74,10 @@ impl Default for Budget {
 impl Budget {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
-        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
+        if self.max_seconds.is_nan() || self.max_seconds <= 0.0 {
             return Err(Error::config(
                 "budget.max_seconds",
-                format!("must be finite and > 0, got {}", self.max_seconds),
+                format!("must be > 0, got {}", self.max_seconds),
             ));
         }
         if !(self.target_loss.is_finite() && self.target_loss >= 0.0) {
@@ -67,7 +86,31 @@ impl Budget {
                 format!("must be finite and ≥ 0, got {}", self.target_loss),
             ));
         }
+        if !(0.0..1.0).contains(&self.stall_rtol) {
+            return Err(Error::config(
+                "budget.stall_rtol",
+                format!("must lie in [0, 1), got {}", self.stall_rtol),
+            ));
+        }
         Ok(())
+    }
+}
+
+/// `max_seconds` in JSON: a number, or `null` for no limit (JSON has no
+/// infinity).
+mod seconds_or_unlimited {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_infinite() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
     }
 }
 
@@ -102,6 +145,14 @@ pub enum Termination {
         /// Iterations completed.
         iteration: usize,
     },
+    /// The best loss did not decrease by more than `stall_rtol` (relative)
+    /// for `stall_iters` iterations.
+    Stalled {
+        /// Iterations completed.
+        iteration: usize,
+        /// The last iteration that decreased the best loss.
+        since: usize,
+    },
 }
 
 impl fmt::Display for Termination {
@@ -127,6 +178,11 @@ impl fmt::Display for Termination {
             Termination::Interrupted { iteration } => {
                 write!(f, "interrupted after iteration {iteration}")
             }
+            Termination::Stalled { iteration, since } => write!(
+                f,
+                "stalled: no decrease of the loss since iteration {since} ({} iterations)",
+                iteration - since
+            ),
         }
     }
 }
@@ -185,6 +241,37 @@ pub struct ResumePoint {
     pub loss: f64,
     /// θ.
     pub theta: Vec<f64>,
+    /// The stall watch at that point (a fresh one from `loss` if `None`).
+    pub stall: Option<StallWatch>,
+}
+
+/// Tracks the best loss for [`Termination::Stalled`]: progress is a
+/// decrease of the best loss by more than `rtol` relative.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StallWatch {
+    /// The best loss at the last progress.
+    pub best: f64,
+    /// The iteration of the last progress.
+    pub since: usize,
+}
+
+impl StallWatch {
+    /// A watch starting at `loss`, iteration `iter`.
+    pub fn new(loss: f64, iter: usize) -> Self {
+        StallWatch {
+            best: loss,
+            since: iter,
+        }
+    }
+
+    /// Record the loss after iteration `iter`; true once `window`
+    /// iterations have passed without progress (never for `window = 0`).
+    pub fn stalled(&mut self, loss: f64, iter: usize, window: usize, rtol: f64) -> bool {
+        if loss < self.best * (1.0 - rtol) {
+            *self = StallWatch::new(loss, iter);
+        }
+        window > 0 && iter - self.since >= window
+    }
 }
 
 /// When and where the trainer writes checkpoints.
@@ -282,6 +369,7 @@ impl<'a> Trainer<'a> {
         opt: &dyn Optimizer,
         theta: &[f64],
         (iter, clock, last_eval, loss): (usize, f64, f64, f64),
+        stall: StallWatch,
     ) -> Result<()> {
         let Some(plan) = &self.checkpoint else {
             return Ok(());
@@ -301,6 +389,7 @@ impl<'a> Trainer<'a> {
             optimizer: opt.name().into(),
             optimizer_state: opt.state(),
             sampling: self.resampler.as_ref().map(Resampler::state),
+            stall: Some(stall),
         }
         .save(&plan.path)
     }
@@ -357,6 +446,7 @@ impl<'a> Trainer<'a> {
             };
         }
         let resumed = self.resume.is_some();
+        let mut stall = None;
         let (mut theta, mut clock, mut loss, mut iter, mut last_eval, metrics0) =
             match self.resume.take() {
                 Some(rp) => {
@@ -367,6 +457,7 @@ impl<'a> Trainer<'a> {
                             got: rp.theta.len(),
                         });
                     }
+                    stall = rp.stall;
                     (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s, None)
                 }
                 None => {
@@ -377,6 +468,7 @@ impl<'a> Trainer<'a> {
                     (theta_init, clock, loss, 0, clock, metrics)
                 }
             };
+        let mut stall = stall.unwrap_or_else(|| StallWatch::new(loss, iter));
         let mut record = IterRecord {
             iter,
             time_s: clock,
@@ -430,7 +522,10 @@ impl<'a> Trainer<'a> {
             };
             iter = next;
             loss = report.loss;
-            let last = iter >= self.budget.max_iters
+            let stalled =
+                stall.stalled(loss, iter, self.budget.stall_iters, self.budget.stall_rtol);
+            let last = stalled
+                || iter >= self.budget.max_iters
                 || clock >= self.budget.max_seconds
                 || loss <= self.budget.target_loss;
             let due = last
@@ -457,6 +552,12 @@ impl<'a> Trainer<'a> {
             for o in &mut self.observers {
                 o.iteration(&record)?;
             }
+            if stalled {
+                break Termination::Stalled {
+                    iteration: iter,
+                    since: stall.since,
+                };
+            }
             if let Some(r) = &mut self.resampler
                 && r.due(iter)
             {
@@ -475,16 +576,18 @@ impl<'a> Trainer<'a> {
                 for o in &mut self.observers {
                     o.resampled(iter, loss)?;
                 }
+                // The loss on new points is another function: progress restarts.
+                stall = StallWatch::new(loss, iter);
             }
             if self.checkpoint.as_ref().is_some_and(|c| {
                 clock - last_checkpoint >= c.every_s
                     || c.every_iters.is_some_and(|n| iter.is_multiple_of(n))
             }) {
                 last_checkpoint = clock;
-                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss))?;
+                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall)?;
             }
         };
-        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss))?;
+        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall)?;
         let final_metrics = match record.metrics {
             Some(m) => Some(m),
             None => self.evaluate(&theta)?,
@@ -568,6 +671,7 @@ mod tests {
             max_iters,
             max_seconds: 60.0,
             target_loss,
+            ..Default::default()
         }
     }
 
@@ -633,6 +737,63 @@ mod tests {
             .run(&Bowl, &mut opt, vec![1.0, 1.0])
             .is_err()
         );
+    }
+
+    /// An optimiser whose steps change nothing: the run ends as stalled
+    /// after `stall_iters` iterations (a slowly improving one does not),
+    /// and never with `stall_iters = 0`.
+    #[test]
+    fn zero_steps_end_the_run_as_stalled() {
+        struct Idle;
+        impl Optimizer for Idle {
+            fn name(&self) -> &'static str {
+                "idle"
+            }
+            fn step(
+                &mut self,
+                _obj: &dyn Objective,
+                _theta: &mut [f64],
+                loss: f64,
+            ) -> Result<StepReport> {
+                Ok(StepReport {
+                    loss,
+                    step_size: Some(0.0),
+                    ..Default::default()
+                })
+            }
+        }
+        let run = |stall_iters: usize, opt: &mut dyn Optimizer| {
+            Trainer::new(Budget {
+                stall_iters,
+                ..budget(5000, 0.0)
+            })
+            .run(&Bowl, opt, vec![1.0, 1.0])
+            .unwrap()
+        };
+        let out = run(300, &mut Idle);
+        assert_eq!(
+            out.termination,
+            Termination::Stalled {
+                iteration: 300,
+                since: 0
+            }
+        );
+        assert!(out.termination.to_string().contains("since iteration 0"));
+        assert_eq!(run(0, &mut Idle).termination, Termination::MaxIters);
+        // Halving θ each step: progress every iteration, even with a window
+        // of 3, until the loss reaches 0 (the target).
+        let mut opt = Scripted {
+            steps: 0,
+            blow_at: usize::MAX,
+        };
+        let out = run(3, &mut opt);
+        assert_eq!(
+            out.termination,
+            Termination::TargetLoss,
+            "after {}",
+            out.iters
+        );
+        assert!(out.iters > 500);
     }
 
     /// The evaluation schedule: by iteration count, by elapsed training time, or only at the ends.

@@ -72,6 +72,9 @@ pub struct Progress {
     last_l2: Option<f64>,
     live: bool,
     budget: Option<(usize, f64)>,
+    /// Consecutive steps of size zero (or without a loss decrease), and the last loss.
+    idle: usize,
+    last_loss: Option<f64>,
 }
 
 impl Progress {
@@ -85,6 +88,8 @@ impl Progress {
             last_l2: None,
             live: std::io::stderr().is_terminal(),
             budget: None,
+            idle: 0,
+            last_loss: None,
         }
     }
 
@@ -101,8 +106,13 @@ impl Progress {
     }
 
     fn line(&self, r: &IterRecord) -> String {
+        let idle = if self.idle >= 10 {
+            format!("  (no progress for {} iterations)", self.idle)
+        } else {
+            String::new()
+        };
         format!(
-            "iter {:>6}  loss {:.3e}  l2_abs {:>9}  rank {:>5}  step {:>9}  train {:>7.2}s  wall {:>7.2}s",
+            "iter {:>6}  loss {:.3e}  l2_abs {:>9}  rank {:>5}  step {:>9}  train {:>7.2}s  wall {:>7.2}s{idle}",
             r.iter,
             r.loss,
             fmt_opt(self.last_l2),
@@ -139,6 +149,13 @@ impl Observer for Progress {
         if let Some(m) = r.metrics {
             self.last_l2 = Some(m.l2_abs);
         }
+        let progress = r.step_size != Some(0.0) && self.last_loss.is_none_or(|l| r.loss < l);
+        self.idle = if progress || r.iter == 0 {
+            0
+        } else {
+            self.idle + 1
+        };
+        self.last_loss = Some(r.loss);
         let since = self.last.map(|t| t.elapsed().as_secs_f64());
         if self.live {
             if since.is_none_or(|s| s >= 0.1) {
@@ -481,5 +498,33 @@ mod tests {
             "[#####...............]  25%  "
         );
         assert_eq!(Progress::new(1).bar(&r(1, 1.0)), "");
+    }
+
+    /// After ten iterations without a loss decrease (or with zero steps) the
+    /// progress line says so.
+    #[test]
+    fn progress_line_flags_idle_iterations() {
+        let mut p = Progress::new(1000).live(false);
+        let rec = |iter: usize, loss: f64, step: f64| IterRecord {
+            iter,
+            time_s: 0.0,
+            loss,
+            metrics: None,
+            rank: None,
+            step_size: Some(step),
+            extra: vec![],
+            spectrum: None,
+        };
+        p.iteration(&rec(0, 1.0, 0.0)).unwrap();
+        p.iteration(&rec(1, 0.5, 1.0)).unwrap();
+        for k in 2..14 {
+            p.iteration(&rec(k, 0.5, 0.0)).unwrap();
+        }
+        assert!(
+            p.line(&rec(14, 0.5, 0.0))
+                .contains("(no progress for 12 iterations)")
+        );
+        p.iteration(&rec(14, 0.4, 1.0)).unwrap();
+        assert!(!p.line(&rec(15, 0.4, 1.0)).contains("no progress"));
     }
 }

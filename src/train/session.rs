@@ -50,6 +50,10 @@ pub struct RunSpec {
     /// current step with a checkpoint.
     #[serde(skip)]
     pub stop: Option<Arc<AtomicBool>>,
+    /// A fresh run into an `out` folder that already holds a run replaces
+    /// its files ([`RUN_FILES`]) instead of refusing (`--force`).
+    #[serde(skip)]
+    pub replace_existing: bool,
     /// Network widths replacing the problem's (input = its dimension, output 1).
     #[serde(default)]
     pub widths: Option<Vec<usize>>,
@@ -101,6 +105,46 @@ pub fn available_memory() -> Result<Option<u64>> {
     })
 }
 
+/// The files a run writes into its folder (`natgrad plot` adds its figures).
+pub const RUN_FILES: &[&str] = &[
+    "history.csv",
+    "spectra.csv",
+    "summary.json",
+    "model.json",
+    "checkpoint.json",
+    "checkpoint.json.tmp",
+];
+
+/// Make `dir` ready for a fresh run: refuse a folder that holds another
+/// run's files unless `replace`, which deletes them (so no stale file, say
+/// an old `spectra.csv`, survives into the new run).
+fn prepare_run_dir(dir: &Path, replace: bool) -> Result<()> {
+    let present: Vec<&str> = RUN_FILES
+        .iter()
+        .copied()
+        .filter(|f| dir.join(f).exists())
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    if !replace {
+        return Err(Error::config(
+            "out",
+            format!(
+                "`{}` already holds a run ({}); pass --force to replace it, or --resume {} to continue it",
+                dir.display(),
+                present.join(", "),
+                dir.display()
+            ),
+        ));
+    }
+    for f in present {
+        let p = dir.join(f);
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
 /// The checkpoint file of a run directory.
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join("checkpoint.json")
@@ -148,7 +192,7 @@ impl RunSpec {
             budget: Budget {
                 max_iters: d.max_iters,
                 max_seconds: d.max_seconds,
-                target_loss: 0.0,
+                ..Default::default()
             },
             seed: 0,
             eval_every: 10,
@@ -158,6 +202,7 @@ impl RunSpec {
             checkpoint_every_s: default_checkpoint_every_s(),
             checkpoint_every_iters: None,
             stop: None,
+            replace_existing: false,
             widths: None,
             activation: None,
             custom,
@@ -286,6 +331,16 @@ impl RunSpec {
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome> {
         let path = checkpoint_path(dir);
+        if !path.exists() {
+            return Err(Error::config(
+                "resume",
+                format!(
+                    "`{}` holds no run to resume (no {})",
+                    dir.display(),
+                    path.display()
+                ),
+            ));
+        }
         let ck = Checkpoint::load(&path)?;
         let mut spec: RunSpec =
             serde_json::from_value(ck.run.clone()).map_err(|e| Error::Parse {
@@ -313,6 +368,11 @@ impl RunSpec {
         self.validate()?;
         // `cuda` without a usable device is an error whatever the optimiser.
         let device = self.compute.resolve()?;
+        if resume.is_none()
+            && let Some(dir) = &self.out
+        {
+            prepare_run_dir(dir, self.replace_existing)?;
+        }
         let pb = self.problem()?;
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
@@ -373,6 +433,7 @@ impl RunSpec {
                 last_eval_s: ck.last_eval_s,
                 loss: ck.loss,
                 theta: theta.clone(),
+                stall: ck.stall,
             });
         }
         if let Some(every) = self.progress_every {
@@ -380,6 +441,11 @@ impl RunSpec {
                 "no iteration limit".to_string()
             } else {
                 format!("{} iterations", self.budget.max_iters)
+            };
+            let secs = if self.budget.max_seconds.is_infinite() {
+                "no time limit".to_string()
+            } else {
+                format!("{} s", self.budget.max_seconds)
             };
             let from = resume
                 .as_ref()
@@ -408,14 +474,13 @@ impl RunSpec {
                 _ => String::new(),
             };
             eprintln!(
-                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {} s{from}; \
+                "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {secs}{from}; \
                  memory estimate {:.1} MiB ({what}){sampling}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
                 ls.n_params(),
                 ls.n_residuals(),
                 self.seed,
-                self.budget.max_seconds,
                 needed as f64 / (1u64 << 20) as f64,
                 self.compute.threads,
             );

@@ -86,7 +86,13 @@ fn read_points(path: &std::path::Path, dim: usize) -> anyhow::Result<Vec<f64>> {
         }
     }
     if out.is_empty() {
-        anyhow::bail!("{}: no points", path.display());
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let first: String = first.chars().take(60).collect();
+        anyhow::bail!(
+            "{}: no points; expected {dim} comma-separated numbers per line (after an optional \
+             header line), the first line holds `{first}`",
+            path.display()
+        );
     }
     Ok(out)
 }
@@ -120,9 +126,13 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
 /// Options shared by the commands that train.
 #[derive(clap::Args)]
 struct RunOptions {
-    /// Print no progress lines.
+    /// Print no progress lines, only one summary line per run; twice
+    /// (`-qq`) nothing but errors.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    quiet: u8,
+    /// Print nothing but errors (as `-qq`).
     #[arg(long)]
-    quiet: bool,
+    silent: bool,
     /// Dense-kernel threads, used by large products and SVDs only (2 vs 1 on
     /// 2 cores: allen-cahn's decompositions 1.2× faster, smaller ones
     /// unchanged) [default: 2, or the config's / checkpoint's].
@@ -142,6 +152,16 @@ const CLI_COMPUTE: Compute = Compute {
 };
 
 impl RunOptions {
+    /// No progress lines (`--quiet` once or more, or `--silent`).
+    fn quiet(&self) -> bool {
+        self.quiet > 0 || self.silent
+    }
+
+    /// One summary line per run (`--quiet` once).
+    fn summary_only(&self) -> bool {
+        self.quiet == 1 && !self.silent
+    }
+
     /// `base` with the flags given applied, checked.
     fn compute(&self, base: Compute) -> anyhow::Result<Compute> {
         let c = Compute {
@@ -185,7 +205,7 @@ struct CompareArgs {
     /// read at these evaluations.
     #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
     eval_points: usize,
-    /// Output directory (default `compare/<problem>`).
+    /// Output directory (default `runs/compare/<problem>`).
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -200,22 +220,28 @@ struct PlotArgs {
     /// Iterations of the spectrum figures (default: first, middle and last logged).
     #[arg(long, value_delimiter = ',')]
     iters: Vec<usize>,
-    /// Output directory (default: the run directory when there is one, else `plots`).
+    /// Output directory (default: the run directory when there is one, else `runs/plots`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
-/// Run the cases one after the other, calling `report` with the rows so far after each.
+/// Run the cases one after the other, calling `report` with the rows so far
+/// after each. SIGINT/SIGTERM stop the current case at the end of its step
+/// (its folder keeps a checkpoint and a summary, so `solve --resume` continues
+/// it); the cases done so far are reported and the interrupted one is
+/// returned with its folder.
 fn run_cases(
     cases: &[natgrad::report::BenchCase],
     runs_dir: &std::path::Path,
     eval_every: usize,
-    quiet: bool,
+    run: &RunOptions,
     what: &str,
     eval_interval_s: Option<f64>,
     mut report: impl FnMut(&[natgrad::report::BenchRow]) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<natgrad::report::BenchRow>> {
+) -> anyhow::Result<(Vec<natgrad::report::BenchRow>, Solved)> {
+    let stop = stop_on_signals()?;
     let mut rows = Vec::new();
+    let quiet = run.quiet();
     for (k, case) in cases.iter().enumerate() {
         if !quiet {
             eprintln!(
@@ -232,9 +258,10 @@ fn run_cases(
             eval_every,
             eval_interval_s,
             (!quiet).then_some(100),
+            Some(stop.clone()),
         )
         .with_context(|| format!("{what} case {}", case.label()))?;
-        if !quiet {
+        if !quiet || run.summary_only() {
             eprintln!(
                 "{what} [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
                 k + 1,
@@ -247,18 +274,29 @@ fn run_cases(
                 row.error()
             );
         }
+        let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed).then(|| {
+            (
+                Termination::Interrupted {
+                    iteration: row.iters,
+                },
+                row.run_dir.clone(),
+            )
+        });
         rows.push(row);
         // Reported after every case, so an interrupted run keeps its results.
         report(&rows)?;
+        if interrupted.is_some() {
+            return Ok((rows, interrupted));
+        }
     }
-    Ok(rows)
+    Ok((rows, None))
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn compare(args: CompareArgs) -> anyhow::Result<()> {
+fn compare(args: CompareArgs) -> anyhow::Result<Solved> {
     use natgrad::report::{BenchCase, compare, csv};
     let compute = args.run.compute(CLI_COMPUTE)?;
     let mut cases = Vec::new();
@@ -277,7 +315,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("compare").join(&args.problem));
+        .unwrap_or_else(|| PathBuf::from("runs").join("compare").join(&args.problem));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let command: Vec<String> = std::env::args().collect();
     let preamble = format!(
@@ -295,11 +333,11 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         compute.resolve()?
     );
     let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
-    let rows = run_cases(
+    let (rows, interrupted) = run_cases(
         &cases,
         &out.join("runs"),
         args.eval_every,
-        args.run.quiet,
+        &args.run,
         "compare",
         Some(args.max_seconds / args.eval_points.max(1) as f64),
         |rows| {
@@ -311,13 +349,13 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         },
     )?;
     let figs = compare::figures(&rows, &out)?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", out.join("compare.md").display());
         for f in figs {
             eprintln!("wrote {}", f.display());
         }
     }
-    Ok(())
+    Ok(interrupted)
 }
 
 fn plot(args: PlotArgs) -> anyhow::Result<()> {
@@ -332,9 +370,13 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
         if runs.len() == 1 {
             runs[0].dir.clone()
         } else {
-            PathBuf::from("plots")
+            PathBuf::from("runs").join("plots")
         }
     });
+    // Every requested spectrum exists before anything is drawn.
+    for r in &runs {
+        natgrad::report::figures::check_spectrum_iterations(r, &args.iters)?;
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let metric = natgrad::problems::Benchmark::of(&runs[0].problem)
         .map(|b| b.metric.column())
@@ -345,8 +387,6 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
         "runs".into()
     };
     let mut written = curve_figures(&runs, &out, &title, metric)?;
-    let mut problems: std::collections::BTreeMap<String, natgrad::problems::Problem> =
-        Default::default();
     for r in &runs {
         // One run's figures go to `out`, several runs' to `out/<run dir name>`.
         let dest = if runs.len() == 1 {
@@ -356,18 +396,16 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
         };
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         written.extend(spectrum_figures(r, &dest, &args.iters)?);
-        if !problems.contains_key(&r.problem) {
-            match natgrad::problems::build(&r.problem) {
-                Ok(pb) => {
-                    problems.insert(r.problem.clone(), pb);
-                }
-                // A problem declared in a config file: no catalogue reference to draw.
-                Err(natgrad::Error::UnknownName { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(f) = solution_figure(r, &problems[&r.problem], &dest)? {
-            written.push(f);
+        let problem = r
+            .problem()
+            .with_context(|| format!("rebuilding the problem of {}", r.dir.display()))?;
+        match solution_figure(r, &problem, &dest)? {
+            Some(f) => written.push(f),
+            None => eprintln!(
+                "{}: no solution.png (the problem has {} input dimensions; maps are drawn for 2)",
+                r.dir.display(),
+                problem.widths[0]
+            ),
         }
     }
     for f in written {
@@ -400,7 +438,7 @@ struct BenchArgs {
     eval_every: usize,
     /// Output directory: `bench.md`, `bench.csv`, and `runs/<case>/`
     /// (with `--profile`: `profile.md`, `profile.csv`).
-    #[arg(long, default_value = "bench")]
+    #[arg(long, default_value = "runs/bench")]
     out: PathBuf,
     /// Profile iterations instead of running to the budget: time, flops and
     /// memory of assembly, decomposition and line search (see `report::profile`).
@@ -467,7 +505,7 @@ fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
             }
         }
     }
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("matrix-product rate: {rate:.2} GFlop/s");
     }
     let svds: Vec<Option<&str>> = if args.svd.is_empty() {
@@ -501,7 +539,7 @@ fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
                     };
                     let row = profile_case(&case, args.warmup, args.profile_iters, rate)
                         .with_context(|| format!("profiling {p} with {o}"))?;
-                    if !args.run.quiet {
+                    if !args.run.quiet() {
                         eprintln!(
                             "{p} {o} svd={label} device={} ({}): {:.3} s/iteration (assembly {:.3}, decomposition {:.3}, line search {:.3}), rank {}",
                             row.device,
@@ -536,7 +574,7 @@ fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
         &profile_markdown(&rows, rate, &preamble),
     )?;
     write_file(&args.out.join("profile.csv"), &profile_csv(&rows))?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", args.out.join("profile.md").display());
     }
     Ok(())
@@ -551,7 +589,7 @@ fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
     for p in problems {
         let r = svd_check(p, &args.svd_check, &levels)
             .with_context(|| format!("checking the partial SVD on {p}"))?;
-        if !args.run.quiet {
+        if !args.run.quiet() {
             for x in &r {
                 eprintln!(
                     "{p} iter {} level {:.0e}: {} above, {} returned, σ error {:.2} εσ₁, direction {:.1e}, {:.3} s vs {:.3} s",
@@ -577,13 +615,13 @@ fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result<()> {
         &args.out.join("svd-check.md"),
         &svd_check_markdown(&rows, &preamble),
     )?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", args.out.join("svd-check.md").display());
     }
     Ok(())
 }
 
-fn bench(args: BenchArgs) -> anyhow::Result<()> {
+fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
     use natgrad::report::{BenchCase, csv, markdown};
     let problems: Vec<String> = if args.problems.is_empty() {
         PROBLEMS.iter().map(|(n, _)| n.to_string()).collect()
@@ -591,10 +629,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         args.problems.clone()
     };
     if args.profile {
-        return profile(&args, &problems);
+        return profile(&args, &problems).map(|()| None);
     }
     if !args.svd_check.is_empty() {
-        return svd_check(&args, &problems);
+        return svd_check(&args, &problems).map(|()| None);
     }
     let compute = args.run.compute(CLI_COMPUTE)?;
     let mut cases = Vec::new();
@@ -628,11 +666,11 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         compute.resolve()?,
         cases.len()
     );
-    run_cases(
+    let (_, interrupted) = run_cases(
         &cases,
         &args.out.join("runs"),
         args.eval_every,
-        args.run.quiet,
+        &args.run,
         "bench",
         None,
         |rows| {
@@ -640,10 +678,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             write_file(&args.out.join("bench.csv"), &csv(rows))
         },
     )?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", args.out.join("bench.md").display());
     }
-    Ok(())
+    Ok(interrupted)
 }
 
 #[derive(clap::Args)]
@@ -660,7 +698,7 @@ struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -676,10 +714,10 @@ struct SolveArgs {
     /// papers' settings, for comparison).
     #[arg(long, conflicts_with = "config")]
     preset: Option<String>,
-    /// Maximum number of iterations.
+    /// Maximum number of iterations (given alone: no time limit).
     #[arg(long, allow_negative_numbers = true)]
     max_iters: Option<usize>,
-    /// Maximum training time in seconds.
+    /// Maximum training time in seconds (given alone: no iteration limit).
     #[arg(long, allow_negative_numbers = true)]
     max_seconds: Option<f64>,
     /// Stop when the loss reaches this value.
@@ -714,6 +752,10 @@ struct SolveArgs {
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the run files of a folder that already holds a run (without
+    /// it, such a folder is refused).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     run: RunOptions,
 }
@@ -727,6 +769,18 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
             .with_context(|| format!("installing the handler of signal {sig}"))?;
     }
     Ok(flag)
+}
+
+/// A fresh run's budget from the flags: a limit given alone replaces the
+/// catalogue's default limit of the other kind (`--max-seconds 300` runs
+/// 300 s whatever the default iteration count), then [`budget_flags`].
+fn fresh_budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
+    match (args.max_iters, args.max_seconds) {
+        (None, Some(_)) => budget.max_iters = usize::MAX,
+        (Some(_), None) => budget.max_seconds = f64::INFINITY,
+        _ => {}
+    }
+    budget_flags(args, budget);
 }
 
 /// `--max-iters`, `--max-seconds`, `--target-loss` applied to a budget.
@@ -755,19 +809,22 @@ fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination
                 compute.device = d;
             }
         },
-        (!args.run.quiet).then_some(100),
+        (!args.run.quiet()).then_some(100),
         Some(stop_on_signals()?),
     )
     .with_context(|| format!("resuming {}", dir.display()))?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", dir.display());
     }
     Ok(outcome.termination)
 }
 
-fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
+/// A finished `solve`: how the run ended and where it was written.
+type Solved = Option<(Termination, PathBuf)>;
+
+fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     if let Some(dir) = &args.resume {
-        return resume(&args, dir).map(Some);
+        return resume(&args, dir).map(|t| Some((t, dir.clone())));
     }
     let (mut spec, config_out) = match &args.config {
         Some(path) => {
@@ -821,7 +878,7 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
         };
         spec.optimizer.set(k.trim(), v.trim())?;
     }
-    budget_flags(&args, &mut spec.budget);
+    fresh_budget_flags(&args, &mut spec.budget);
     if let Some(seed) = args.seed {
         spec.seed = seed;
     }
@@ -855,16 +912,35 @@ fn solve(args: SolveArgs) -> anyhow::Result<Option<Termination>> {
         print!("{}", natgrad::train::RunConfig::from_spec(&spec)?.to_toml());
         return Ok(None);
     }
-    spec.progress_every = (!args.run.quiet).then_some(100);
+    spec.progress_every = (!args.run.quiet()).then_some(100);
     spec.stop = Some(stop_on_signals()?);
+    spec.replace_existing = args.force;
     let out = spec.out.clone().expect("set above");
     let outcome = spec
         .run()
         .with_context(|| format!("solving `{}`", spec.problem))?;
-    if !args.run.quiet {
+    if !args.run.quiet() {
         eprintln!("wrote {}", out.display());
+    } else if args.run.summary_only() {
+        eprintln!("{}", summary_line(&spec.problem, &outcome, &out));
     }
-    Ok(Some(outcome.termination))
+    Ok(Some((outcome.termination, out)))
+}
+
+/// One line: what ended the run, its size, loss and errors, and where it went.
+fn summary_line(problem: &str, o: &natgrad::train::Outcome, out: &std::path::Path) -> String {
+    let errors = o
+        .metrics
+        .map(|m| format!(", l2_abs {:.3e}, l2_rel {:.3e}", m.l2_abs, m.l2_rel))
+        .unwrap_or_default();
+    format!(
+        "{problem}: {} after {} iterations, {:.2} s; loss {:.3e}{errors}; wrote {}",
+        o.termination,
+        o.iters,
+        o.time_s,
+        o.loss,
+        out.display()
+    )
 }
 
 fn main() -> ExitCode {
@@ -882,18 +958,19 @@ fn main() -> ExitCode {
             Ok(None)
         }
         Command::Solve(args) => solve(*args),
-        Command::Bench(args) => bench(args).map(|()| None),
-        Command::Compare(args) => compare(args).map(|()| None),
+        Command::Bench(args) => bench(args),
+        Command::Compare(args) => compare(args),
         Command::Plot(args) => plot(args).map(|()| None),
         Command::Eval(args) => eval(args).map(|()| None),
     };
     match result {
-        Ok(Some(Termination::NonFinite { .. } | Termination::LinearAlgebra { .. })) => {
+        Ok(Some((Termination::NonFinite { .. } | Termination::LinearAlgebra { .. }, _))) => {
             ExitCode::from(3)
         }
-        Ok(Some(Termination::Interrupted { iteration })) => {
+        Ok(Some((Termination::Interrupted { iteration }, dir))) => {
             eprintln!(
-                "interrupted after iteration {iteration}: checkpoint written; continue with `natgrad solve --resume DIR`"
+                "interrupted after iteration {iteration}: checkpoint written; continue with `natgrad solve --resume {}`",
+                dir.display()
             );
             ExitCode::from(4)
         }
