@@ -244,8 +244,8 @@ pub fn rce_from_tail_sums(outside2: f64, c: &[f64], rows: usize) -> Vec<f64> {
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
-    use crate::linalg::testing::graded;
-    use crate::linalg::{lstsq_qr, matmul_in_place};
+    use crate::linalg::lstsq_qr;
+    use crate::linalg::testing::{graded, orthogonality, reconstruction};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -257,27 +257,7 @@ mod tests {
         let (m, n) = (1000, 200);
         let (a, sig) = graded(m, n, 7);
         let svd = Svd::compute(View::col_major(a.as_slice(), m, n), Par::Seq).unwrap();
-        // Reconstruction.
-        let mut usv = svd.u.clone();
-        for j in 0..n {
-            let s = svd.s[j];
-            usv.col_mut(j).iter_mut().for_each(|x| *x *= s);
-        }
-        let mut rec = Matrix::zeros(m, n);
-        matmul_in_place(
-            rec.as_mut_slice(),
-            View::col_major(usv.as_slice(), m, n),
-            View::col_major(svd.v.as_slice(), n, n).t(),
-            false,
-            Par::Seq,
-        );
-        let diff: Vec<f64> = rec
-            .as_slice()
-            .iter()
-            .zip(a.as_slice())
-            .map(|(x, y)| x - y)
-            .collect();
-        let rel = norm2(&diff) / norm2(a.as_slice());
+        let rel = reconstruction(&a, &svd);
         assert!(rel <= 1e-14, "reconstruction error {rel:e}");
         // Singular values agree to a few ε·σ₁, none spuriously zero.
         for k in 0..n {
@@ -289,21 +269,8 @@ mod tests {
                 sig[k]
             );
         }
-        // Orthonormality of U.
-        let mut utu = Matrix::zeros(n, n);
-        matmul_in_place(
-            utu.as_mut_slice(),
-            View::col_major(svd.u.as_slice(), m, n).t(),
-            View::col_major(svd.u.as_slice(), m, n),
-            false,
-            Par::Seq,
-        );
-        for i in 0..n {
-            for j in 0..n {
-                let e = utu.at(i, j) - if i == j { 1.0 } else { 0.0 };
-                assert!(e.abs() < 1e-13, "UᵀU({i},{j}) off by {e:e}");
-            }
-        }
+        let off = orthogonality(&svd.u);
+        assert!(off < 1e-13, "UᵀU off by {off:e}");
     }
 
     #[test]

@@ -33,6 +33,16 @@ use num_dual::{Dual64, DualNum, HyperDual64};
 
 use crate::model::{Channels, JetTape};
 
+thread_local! {
+    static UNDECLARED: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// The channel (`u`, `a first derivative`, …) a residual read on this
+/// thread without declaring it in its [`JetSpec`] since the last call, if any.
+pub fn take_undeclared_read() -> Option<&'static str> {
+    UNDECLARED.with(|u| u.take())
+}
+
 /// The scalar type residuals are written over: `f64` or a dual number.
 pub trait Scalar: DualNum<Primitive = f64> + Copy {}
 impl<T: DualNum<Primitive = f64> + Copy> Scalar for T {}
@@ -48,9 +58,10 @@ pub struct Point<'a> {
 
 /// The jet of `u_θ` at one point, in the scalar type of the evaluation.
 ///
-/// Accessors panic if the channel was not declared in the operator's
-/// [`JetSpec`] — a contract violation in the operator's own definition, caught
-/// on its first evaluation.
+/// Reading a channel the operator's [`JetSpec`] does not declare — a
+/// contract violation in the operator's own definition — gives NaN and is
+/// recorded ([`take_undeclared_read`]): building a problem evaluates every
+/// block once and turns it into an error naming the block.
 pub struct Jet<'a, D> {
     values: &'a [D],
     channels: &'a Channels,
@@ -67,10 +78,13 @@ impl<'a, D: Scalar> Jet<'a, D> {
         }
     }
 
-    fn get(&self, c: Option<usize>, o: usize, what: &str) -> D {
+    fn get(&self, c: Option<usize>, o: usize, what: &'static str) -> D {
         match c {
             Some(c) if o < self.n_out => self.values[c * self.n_out + o],
-            _ => panic!("residual reads {what} (output {o}), which its JetSpec does not declare"),
+            _ => {
+                UNDECLARED.with(|u| u.set(Some(what)));
+                self.values[0] * f64::NAN
+            }
         }
     }
 

@@ -250,7 +250,23 @@ impl LeastSquares {
                     got: n.len(),
                 });
             }
-            channels.push(b.op.jet_spec().resolve(d)?);
+            let ch = b.op.jet_spec().resolve(d)?;
+            // Evaluate the residual once on a made-up jet: reading a channel
+            // it did not declare is an error here, not NaN in training.
+            crate::pde::take_undeclared_read();
+            let jet = vec![0.5; ch.count() * model.output_dim()];
+            let p = crate::pde::Point {
+                x: &b.points[..d],
+                normal: b.normals.as_ref().map(|n| &n[..d]),
+            };
+            b.op.eval(&p, &jet, &ch, model.output_dim());
+            if let Some(what) = crate::pde::take_undeclared_read() {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    format!("its residual reads {what}, which its JetSpec does not declare"),
+                ));
+            }
+            channels.push(ch);
         }
         Ok(LeastSquares {
             model,
@@ -740,7 +756,7 @@ impl LeastSquares {
 mod tests {
     use super::*;
     use crate::model::{Activation, Init};
-    use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Neumann, Scalar};
+    use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Neumann, Operator, Point, Scalar};
     use num_dual::DualNum;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -796,6 +812,31 @@ mod tests {
             ),
         ];
         (LeastSquares::new(mlp, blocks).unwrap(), theta)
+    }
+
+    /// A residual reading a jet channel it did not declare is refused when
+    /// the problem is built (it used to panic at the first loss).
+    #[test]
+    fn undeclared_jet_channels_are_errors() {
+        struct Sloppy;
+        impl Operator for Sloppy {
+            fn jet_spec(&self) -> JetSpec {
+                JetSpec::value()
+            }
+            fn residual<D: Scalar>(&self, _p: &Point<'_>, u: &Jet<'_, D>) -> D {
+                u.value() + u.laplacian()
+            }
+        }
+        let mlp = Mlp::new(vec![2, 3, 1], Activation::Tanh).unwrap();
+        let blk = Block::new("pde", 2, vec![0.2, 0.3], Sloppy);
+        let e = match LeastSquares::new(mlp, vec![blk]) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("an undeclared channel was accepted"),
+        };
+        assert!(
+            e.contains("block `pde`") && e.contains("the Laplacian"),
+            "{e}"
+        );
     }
 
     /// A Neumann block without normals is refused when the problem is built

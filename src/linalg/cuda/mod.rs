@@ -380,25 +380,7 @@ impl GpuSystem {
                 cs::cusolverDnDgeqrf(dn, si, pi, a, si, tau, work, lwork, info(0, &mut self.info)),
                 "geqrf(φ)",
             )?;
-            solver(
-                cs::cusolverDnDormqr(
-                    dn,
-                    cs::cublasSideMode_t::CUBLAS_SIDE_LEFT,
-                    cs::cublasOperation_t::CUBLAS_OP_T,
-                    si,
-                    1,
-                    pi,
-                    a,
-                    si,
-                    tau,
-                    ptr_mut(&mut self.vec, st, 0),
-                    si,
-                    work,
-                    lwork,
-                    info(1, &mut self.info),
-                ),
-                "ormqr",
-            )?;
+            self.qt_in_place(&h)?;
             // w = I; aug = −J, its lower-left block −R = −triu(a)·I.
             let w = ptr_mut(&mut self.w, st, 0);
             driver(stream.memset_zeros(&mut self.w), "clearing")?;
@@ -580,24 +562,21 @@ impl GpuSystem {
         finish_on_host(&d, u, sigma, v)
     }
 
-    /// `Qᵀ r` with the reflectors of the last [`GpuSystem::decompose`].
-    pub(crate) fn apply_qt(&mut self, r: &[f64]) -> Result<Vec<f64>> {
+    /// `vec ← Qᵀ vec` with the Householder reflectors in `a`/`tau` (`ormqr`,
+    /// Q never formed).
+    ///
+    /// # Safety
+    /// The buffers must be sized for `shape` and `a`/`tau` hold a factorisation.
+    unsafe fn qt_in_place(&mut self, h: &Handles) -> Result<()> {
         let (s, p) = self.shape;
-        let gpu = self.gpu;
-        let h = gpu.handles.lock().unwrap_or_else(|e| e.into_inner());
-        driver(
-            h.stream.context().bind_to_thread(),
-            "binding the CUDA context",
-        )?;
-        let st: &CudaStream = &h.stream;
-        driver(h.stream.memcpy_htod(r, &mut self.vec), "uploading r")?;
         let (si, pi) = (dim(s)?, dim(p)?);
-        // SAFETY: as in `decompose`; `a`/`tau` hold the last factorisation.
+        let st: &CudaStream = &h.stream;
+        let info = {
+            let (q, _sync) = self.info.device_ptr_mut(st);
+            (q as *mut i32).wrapping_add(1)
+        };
+        // SAFETY: as the caller promises.
         unsafe {
-            let info = {
-                let (q, _sync) = self.info.device_ptr_mut(st);
-                (q as *mut i32).wrapping_add(1)
-            };
             solver(
                 cs::cusolverDnDormqr(
                     h.dn.cu(),
@@ -616,8 +595,22 @@ impl GpuSystem {
                     info,
                 ),
                 "ormqr",
-            )?;
+            )
         }
+    }
+
+    /// `Qᵀ r` with the reflectors of the last [`GpuSystem::decompose`].
+    pub(crate) fn apply_qt(&mut self, r: &[f64]) -> Result<Vec<f64>> {
+        let s = self.shape.0;
+        let gpu = self.gpu;
+        let h = gpu.handles.lock().unwrap_or_else(|e| e.into_inner());
+        driver(
+            h.stream.context().bind_to_thread(),
+            "binding the CUDA context",
+        )?;
+        driver(h.stream.memcpy_htod(r, &mut self.vec), "uploading r")?;
+        // SAFETY: `a`/`tau` hold the last factorisation, `vec` the new r.
+        unsafe { self.qt_in_place(&h)? };
         let mut out = vec![0.0; s];
         driver(
             h.stream.memcpy_dtoh(&self.vec, out.as_mut_slice()),

@@ -2,7 +2,7 @@
 //! device against the CPU where a device opens.
 
 use super::*;
-use crate::linalg::testing::{graded, with_spectrum};
+use crate::linalg::testing::{graded, orthogonality, reconstruction, with_spectrum};
 use crate::linalg::{Compute, Device};
 use crate::linalg::{
     Par, SystemSvd, SystemSvdWorkspace, View, householder_q_into, householder_qr_in_place,
@@ -40,44 +40,6 @@ fn reference_small_svd(r: &Matrix) -> Svd {
     let mut s = Vec::new();
     finish_on_host(&d, &mut u, &mut s, &mut v).unwrap();
     Svd { u, s, v }
-}
-
-/// `max |UᵀU − I|`.
-fn orthogonality(u: &Matrix) -> f64 {
-    let n = u.ncols();
-    let mut g = Matrix::zeros(n, n);
-    let uv = View::col_major(u.as_slice(), u.nrows(), n);
-    matmul_in_place(g.as_mut_slice(), uv.t(), uv, false, Par::Seq);
-    (0..n)
-        .flat_map(|i| (0..n).map(move |j| (i, j)))
-        .map(|(i, j)| (g.at(i, j) - if i == j { 1.0 } else { 0.0 }).abs())
-        .fold(0.0, f64::max)
-}
-
-/// `‖U diag(σ) Vᵀ − A‖_F / ‖A‖_F`.
-fn reconstruction(a: &Matrix, svd: &Svd) -> f64 {
-    let (m, n) = (a.nrows(), a.ncols());
-    let k = svd.s.len();
-    let mut us = svd.u.clone();
-    for j in 0..k {
-        let sj = svd.s[j];
-        us.col_mut(j).iter_mut().for_each(|x| *x *= sj);
-    }
-    let mut rec = Matrix::zeros(m, n);
-    matmul_in_place(
-        rec.as_mut_slice(),
-        View::col_major(us.as_slice(), m, k),
-        View::col_major(svd.v.as_slice(), n, k).t(),
-        false,
-        Par::Seq,
-    );
-    let diff: Vec<f64> = rec
-        .as_slice()
-        .iter()
-        .zip(a.as_slice())
-        .map(|(x, y)| x - y)
-        .collect();
-    norm2(&diff) / norm2(a.as_slice())
 }
 
 /// R of a tall matrix (upper triangle of its Householder QR).
