@@ -505,6 +505,9 @@ fn every_catalogue_problem_smoke_runs() {
         let loss0: f64 = rows[1][2].parse().unwrap();
         let loss3: f64 = rows[4][2].parse().unwrap();
         assert!(loss3 < loss0, "{name}: loss {loss0} → {loss3}");
+        let ho = rows[0].iter().position(|c| c == "heldout_loss").unwrap();
+        let h: f64 = rows[4][ho].parse().unwrap();
+        assert!(h.is_finite() && h > 0.0, "{name}: held-out loss {h}");
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
                 .unwrap();

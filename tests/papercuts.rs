@@ -119,7 +119,9 @@ fn sigint_during_compare_keeps_every_case() {
 }
 
 /// A time limit given alone lifts the problem's default iteration limit
-/// (burgers: 1000) and the reason the run ended is in its summary; an
+/// (burgers: 1000; SSBroyden takes ~3–4 ms per iteration there, so the old
+/// behaviour stopped after ~4 s of a 300 s request) and the reason the run
+/// ended is in its summary; an
 /// iteration limit alone lifts the time limit.
 #[test]
 fn a_limit_given_alone_replaces_the_other_default() {
@@ -130,7 +132,7 @@ fn a_limit_given_alone_replaces_the_other_default() {
         "--optimizer",
         "ssbroyden",
         "--max-seconds",
-        "6",
+        "2",
         "--eval-every",
         "0",
         "--quiet",
@@ -140,7 +142,11 @@ fn a_limit_given_alone_replaces_the_other_default() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s = summary(&out);
     assert_ne!(s["termination"]["reason"], "max-iters", "{s}");
-    assert!(s["iters"].as_u64().unwrap() > 1000, "{s}");
+    assert_eq!(
+        s["config"]["budget"]["max_iters"],
+        u64::MAX,
+        "no iteration limit: {s}"
+    );
     let line = stderr(&o);
     let reason = match s["termination"]["reason"].as_str() {
         Some("max-seconds") => "time budget reached",
@@ -280,4 +286,50 @@ fn quiet_keeps_one_summary_line() {
         assert_eq!(stderr(&o), "", "{flag}");
     }
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// A network that interpolates a handful of collocation points is flagged:
+/// held-out loss far above the training loss, a warning on stderr and in
+/// summary.json, and the best iterate by held-out loss kept in
+/// best_model.json; every history has the held-out column.
+#[test]
+fn overfitting_a_few_points_is_flagged() {
+    let dir = tmp("overfit");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("few.toml");
+    let run = dir.join("run");
+    std::fs::write(
+        &cfg,
+        "[problem]\nname = \"few\"\npde = \"poisson\"\n\
+         domain = { kind = \"box\", lo = [0, 0], hi = [1, 1] }\n\
+         solution = \"sin(3*pi*x)*sin(3*pi*y)\"\ninterior_points = 6\nboundary_points = 8\n\
+         [budget]\nmax_iters = 400\n",
+    )
+    .unwrap();
+    let o = natgrad(&[
+        "solve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--eval-every",
+        "20",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&run);
+    let ratio = s["heldout_ratio"].as_f64().unwrap();
+    assert!(ratio > 100.0, "held-out/train {ratio}: {s}");
+    let w = s["overfitting"].as_str().unwrap();
+    assert!(w.contains("--resample-every"), "{w}");
+    assert!(
+        stderr(&o).contains("warning: the held-out loss"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(s["best"]["heldout_loss"].as_f64().unwrap() <= s["heldout_loss"].as_f64().unwrap());
+    assert!(run.join("best_model.json").exists());
+    let rows = common::read_history(&run);
+    let col = rows[0].iter().position(|c| c == "heldout_loss").unwrap();
+    assert!(!rows[1][col].is_empty() && !rows[21][col].is_empty() && rows[2][col].is_empty());
+    std::fs::remove_dir_all(&dir).ok();
 }

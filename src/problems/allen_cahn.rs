@@ -27,7 +27,7 @@ use crate::linalg::{Matrix, Par, RealEigen, View, gemv_in_place, matmul_in_place
 use crate::model::{Activation, Init};
 use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// Diffusion coefficient.
 pub const DIFFUSION: f64 = 1e-3;
@@ -383,15 +383,25 @@ pub(super) fn build() -> Result<Problem> {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![
-            Block::new("interior", 2, interior, AllenCahn),
+            Block::new("interior", 2, interior, AllenCahn).with_region(Region::Interior),
             Block::new(
                 "initial",
                 2,
                 initial_pts,
                 InitialCondition::new(|x| initial(x[1])),
-            ),
-            Block::new("x=-1", 2, left, Dirichlet::new(|_| -1.0)),
-            Block::new("x=1", 2, right, Dirichlet::new(|_| -1.0)),
+            )
+            .with_region(Region::Face {
+                axis: 0,
+                upper: false,
+            }),
+            Block::new("x=-1", 2, left, Dirichlet::new(|_| -1.0)).with_region(Region::Face {
+                axis: 1,
+                upper: false,
+            }),
+            Block::new("x=1", 2, right, Dirichlet::new(|_| -1.0)).with_region(Region::Face {
+                axis: 1,
+                upper: true,
+            }),
         ],
         domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,

@@ -30,7 +30,7 @@ use crate::linalg::{Matrix, symmetric_eigen};
 use crate::model::{Activation, Init, OutputTransform};
 use crate::optim::{AmstramgramConfig, OptimizerConfig};
 use crate::pde::{Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// Viscosity ν = 0.01/π.
 pub const NU: f64 = 0.01 / PI;
@@ -192,7 +192,7 @@ pub(super) fn build() -> Result<Problem> {
         widths: vec![2, 24, 24, 1],
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
-        blocks: vec![Block::new("interior", 2, interior, Burgers)],
+        blocks: vec![Block::new("interior", 2, interior, Burgers).with_region(Region::Interior)],
         domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: Some(transform),

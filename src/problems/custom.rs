@@ -19,7 +19,7 @@ use crate::model::{Activation, Init};
 use crate::optim::OptimizerConfig;
 use crate::pde::expr::{Expr, laplacian};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// The domain of a custom problem.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,8 +190,11 @@ impl CustomProblem {
                     ManufacturedPoisson {
                         solution: solution.clone(),
                     },
-                ),
-                Block::new("boundary", d, boundary, Dirichlet::new(exact)).with_normals(normals),
+                )
+                .with_region(Region::Interior),
+                Block::new("boundary", d, boundary, Dirichlet::new(exact))
+                    .with_normals(normals)
+                    .with_region(Region::Boundary),
             ],
             domain: domain.clone(),
             reference,

@@ -8,7 +8,7 @@ use crate::geometry::{BoxDomain, Ends, Interval, linspace, tensor_grid};
 use crate::model::{Activation, Init};
 use crate::optim::{AmstramgramConfig, AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// `u_t − ¼ u_xx` (time is axis 0).
 struct Heat;
@@ -61,17 +61,29 @@ pub(super) fn build() -> Problem {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![
-            Block::new("interior", 2, interior, Heat),
+            Block::new("interior", 2, interior, Heat).with_region(Region::Interior),
             Block::new(
                 "initial",
                 2,
                 initial,
                 InitialCondition::new(|x| (PI * x[1]).sin()),
-            ),
+            )
+            .with_region(Region::Face {
+                axis: 0,
+                upper: false,
+            }),
             Block::new("x=0", 2, left_pts, Dirichlet::zero())
-                .with_normals(left.normal.repeat(n_wall)),
+                .with_normals(left.normal.repeat(n_wall))
+                .with_region(Region::Face {
+                    axis: 1,
+                    upper: false,
+                }),
             Block::new("x=1", 2, right_pts, Dirichlet::zero())
-                .with_normals(right.normal.repeat(n_wall)),
+                .with_normals(right.normal.repeat(n_wall))
+                .with_region(Region::Face {
+                    axis: 1,
+                    upper: true,
+                }),
         ],
         domain: Arc::new(domain),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),

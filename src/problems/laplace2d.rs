@@ -8,7 +8,7 @@ use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
 use crate::model::{Activation, Init};
 use crate::optim::{AmstramgramConfig, AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// `−Δu = 2π² sin(πx) sin(πy)`.
 struct Poisson;
@@ -53,8 +53,10 @@ pub(super) fn build() -> Problem {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![
-            Block::new("interior", 2, interior, Poisson),
-            Block::new("boundary", 2, boundary, Dirichlet::zero()).with_normals(normals),
+            Block::new("interior", 2, interior, Poisson).with_region(Region::Interior),
+            Block::new("boundary", 2, boundary, Dirichlet::zero())
+                .with_normals(normals)
+                .with_region(Region::Boundary),
         ],
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),

@@ -11,7 +11,7 @@ use crate::geometry::{BoxDomain, uniform_faces, uniform_interior};
 use crate::model::{Activation, Init};
 use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// Dimension.
 const DIM: usize = 5;
@@ -65,8 +65,9 @@ pub(super) fn build() -> Problem {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![
-            Block::new("interior", DIM, interior, Poisson5d),
-            Block::new("boundary", DIM, boundary, Dirichlet::new(exact)),
+            Block::new("interior", DIM, interior, Poisson5d).with_region(Region::Interior),
+            Block::new("boundary", DIM, boundary, Dirichlet::new(exact))
+                .with_region(Region::Boundary),
         ],
         domain: Arc::new(cube),
         reference: Reference::from_fn(eval, DIM, exact),

@@ -10,7 +10,7 @@ use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
 use crate::model::{Activation, Init};
 use crate::optim::{AmstramgramConfig, OptimizerConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::Block;
+use crate::residual::{Block, Region};
 
 /// Wave number k.
 const K: f64 = 4.0;
@@ -58,8 +58,10 @@ pub(super) fn build() -> Problem {
         activation: Activation::Tanh,
         init: Init::Normal { std: 0.1 },
         blocks: vec![
-            Block::new("interior", 2, interior, NonlinearPoisson),
-            Block::new("boundary", 2, boundary, Dirichlet::new(exact)).with_normals(normals),
+            Block::new("interior", 2, interior, NonlinearPoisson).with_region(Region::Interior),
+            Block::new("boundary", 2, boundary, Dirichlet::new(exact))
+                .with_normals(normals)
+                .with_region(Region::Boundary),
         ],
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),

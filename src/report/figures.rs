@@ -156,7 +156,7 @@ pub fn curve_figures(
     let names = labels(runs);
     let mut written = Vec::new();
     for (y, y_label, stem) in [
-        ("loss", "training loss", "loss"),
+        ("loss", "training loss (held-out: dashed)", "loss"),
         (error_column, error_column, "error"),
     ] {
         for (x, x_label, suffix, log_x) in [
@@ -167,9 +167,16 @@ pub fn curve_figures(
                 .iter()
                 .zip(&names)
                 .map(|(r, label)| {
+                    // The held-out loss (runs since it exists), dashed beside the loss.
+                    let companion = (y == "loss")
+                        .then(|| r.history.pairs(x, "heldout_loss").ok())
+                        .flatten()
+                        .filter(|p| !p.is_empty())
+                        .map(|p| (format!("{label} held-out"), p));
                     Ok(Series {
                         label: label.clone(),
                         points: r.history.pairs(x, y)?,
+                        companion,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -286,10 +293,12 @@ pub fn spectrum_figures(run: &RunData, out: &Path, iterations: &[usize]) -> Resu
                 Series {
                     label: "σ_n".into(),
                     points: sigma,
+                    companion: None,
                 },
                 Series {
                     label: "RCE_n".into(),
                     points: rce,
+                    companion: None,
                 },
             ],
             hlines,

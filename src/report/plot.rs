@@ -60,6 +60,9 @@ pub struct Series {
     pub label: String,
     /// `(x, y)` points; those with `y ≤ 0` or not finite are skipped on a log axis.
     pub points: Vec<(f64, f64)>,
+    /// A second curve drawn dashed in the same colour (e.g. the held-out
+    /// loss beside the training loss), with its legend text.
+    pub companion: Option<(String, Vec<(f64, f64)>)>,
 }
 
 /// A line plot with a logarithmic y axis.
@@ -220,6 +223,23 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
             .map_err(|e| err(e.to_string()))?
             .label(&s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+        if let Some((label, points)) = &s.companion {
+            let dashed: Vec<(f64, f64)> = points
+                .iter()
+                .filter_map(|&(x, y)| Some((fx(x)?, ly(y)?)))
+                .filter(|(x, _)| x.is_finite())
+                .collect();
+            if !dashed.is_empty() {
+                let style = c.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(dashed, 6, 4, style))
+                    .map_err(|e| err(e.to_string()))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 10, y)], c.stroke_width(3))
+                    });
+            }
+        }
     }
     // Reference lines: horizontal ones black, vertical ones in the colours after the series'.
     let dash = |chart: &mut ChartContext<'_, _, _>,
@@ -529,6 +549,10 @@ mod tests {
                 series: vec![Series {
                     label: "a".into(),
                     points: (0..50).map(|i| (i as f64, 10f64.powi(-i / 5))).collect(),
+                    companion: Some((
+                        "a held-out".into(),
+                        (0..50).map(|i| (i as f64, 10f64.powi(-i / 6))).collect(),
+                    )),
                 }],
                 hlines: vec![(1e-6, "level".into())],
                 vlines: vec![(10.0, "rank".into())],

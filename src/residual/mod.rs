@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::geometry::Domain;
 use crate::linalg::Matrix;
 use crate::model::{Channels, GradSink, JetTape, Mlp, OutputTransform, PointJets, TransformPlan};
 use crate::pde::{Operator, Point, ResidualFn};
@@ -67,6 +68,28 @@ impl Weighting {
     }
 }
 
+/// ChaCha8 stream of the held-out points (0: initialisation, 7: resampling).
+const HELD_OUT_STREAM: u64 = 11;
+
+/// Where a block's points lie, so that fresh points of the same kind can
+/// be drawn ([`LeastSquares::held_out`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// The interior of the problem's domain (uniform).
+    Interior,
+    /// The boundary of the problem's domain (uniform in its measure, with
+    /// outward normals).
+    Boundary,
+    /// The face `x_axis = lo` (or `hi` when `upper`) of the domain's bounding
+    /// box — an initial slice, a wall — uniform, with its outward normal.
+    Face {
+        /// The axis held fixed.
+        axis: usize,
+        /// Whether it is the upper end of the axis.
+        upper: bool,
+    },
+}
+
 /// A set of collocation points sharing one residual function.
 #[derive(Clone)]
 pub struct Block {
@@ -76,6 +99,7 @@ pub struct Block {
     normals: Option<Vec<f64>>,
     sources: Vec<f64>,
     op: Arc<dyn ResidualFn>,
+    region: Option<Region>,
 }
 
 impl Block {
@@ -99,7 +123,15 @@ impl Block {
             normals: None,
             sources,
             op: Arc::new(op),
+            region: None,
         }
+    }
+
+    /// Say where the block's points lie, so that held-out points of the same
+    /// kind can be drawn (a block without a region is held out with its own points).
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
     }
 
     /// The data term `f(x)` of the block's operator at one point.
@@ -449,23 +481,98 @@ impl LeastSquares {
                 "has normals (a boundary piece); only interior blocks can be resampled",
             ));
         }
-        let d = blk.dim;
-        check_points(&blk.name, d, &points)?;
+        self.clone().replace_block_points(b, points, None)
+    }
+
+    /// The same problem on fresh points: for every block with a
+    /// [`Region`], `min(S_b, cap)` new points of that region of `domain`
+    /// (seeded: the same `seed` gives the same points), with data terms,
+    /// normals and output-transform jets recomputed; blocks without one keep
+    /// their points. Its loss at θ is the held-out residual: the training
+    /// loss measured where the optimiser never looked.
+    pub fn held_out(&self, domain: &dyn Domain, seed: u64, cap: usize) -> Result<LeastSquares> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(HELD_OUT_STREAM);
         let mut out = self.clone();
-        let new = &mut out.blocks[b];
-        new.sources = points.chunks(d).map(|x| new.op_source(x)).collect();
-        new.points = points;
+        for b in 0..self.blocks.len() {
+            let blk = &self.blocks[b];
+            let Some(region) = blk.region else { continue };
+            let (d, n) = (blk.dim, blk.len().min(cap.max(1)));
+            if d != domain.dim() {
+                return Err(Error::DimensionMismatch {
+                    context: format!("held-out points of block `{}` vs the domain", blk.name),
+                    expected: d,
+                    got: domain.dim(),
+                });
+            }
+            let (points, normals) = match region {
+                Region::Interior => (crate::geometry::sample_interior(domain, n, &mut rng), None),
+                Region::Boundary => {
+                    let (p, nrm) = crate::geometry::sample_boundary(domain, n, &mut rng);
+                    (p, Some(nrm))
+                }
+                Region::Face { axis, upper } => {
+                    let bb = domain.bounds();
+                    if axis >= d {
+                        return Err(Error::config(
+                            format!("block `{}`", blk.name),
+                            format!("face axis {axis} in dimension {d}"),
+                        ));
+                    }
+                    let mut p = Vec::with_capacity(n * d);
+                    for _ in 0..n {
+                        for k in 0..d {
+                            let s = bb.side(k);
+                            p.push(if k == axis {
+                                if upper { s.hi } else { s.lo }
+                            } else {
+                                rng.random_range(s.lo..s.hi)
+                            });
+                        }
+                    }
+                    let mut e = vec![0.0; d];
+                    e[axis] = if upper { 1.0 } else { -1.0 };
+                    (p, Some(e.repeat(n)))
+                }
+            };
+            out = out.replace_block_points(b, points, normals)?;
+        }
+        Ok(out)
+    }
+
+    /// Block `b` with new points (and normals), its data terms and transform
+    /// jets recomputed.
+    fn replace_block_points(
+        mut self,
+        b: usize,
+        points: Vec<f64>,
+        normals: Option<Vec<f64>>,
+    ) -> Result<LeastSquares> {
+        let d = self.blocks[b].dim;
+        check_points(&self.blocks[b].name, d, &points)?;
+        let blk = &mut self.blocks[b];
+        blk.sources = match &normals {
+            Some(nrm) => points
+                .chunks(d)
+                .zip(nrm.chunks(d))
+                .map(|(x, n)| blk.op.source_with_normal(x, n))
+                .collect(),
+            None => points.chunks(d).map(|x| blk.op_source(x)).collect(),
+        };
+        blk.points = points;
+        blk.normals = normals;
         if let Some(t) = &self.transform {
             let mut t = (**t).clone();
-            let ch = &out.channels[b];
-            t.jets[b] = out.blocks[b]
+            let ch = &self.channels[b];
+            t.jets[b] = self.blocks[b]
                 .points
                 .chunks_exact(d)
                 .map(|x| t.transform.point_jets(x, ch))
                 .collect();
-            out.transform = Some(Arc::new(t));
+            self.transform = Some(Arc::new(t));
         }
-        Ok(out)
+        Ok(self)
     }
 
     /// Per-block mean squared residuals.
@@ -812,6 +919,54 @@ mod tests {
             ),
         ];
         (LeastSquares::new(mlp, blocks).unwrap(), theta)
+    }
+
+    /// Held-out points: fresh points of each block's region (faces keep
+    /// their coordinate and get its normal), as many as the block has up to
+    /// the cap, the same for the same seed; a block without a region keeps
+    /// its points.
+    #[test]
+    fn held_out_points_are_fresh_points_of_the_same_regions() {
+        use crate::geometry::BoxDomain;
+        let mlp = Mlp::new(vec![2, 4, 1], Activation::Tanh).unwrap();
+        let interior: Vec<f64> = (0..20).map(|i| 0.05 * (i % 10) as f64 + 0.02).collect();
+        let blocks = vec![
+            Block::new("interior", 2, interior.clone(), Poisson).with_region(Region::Interior),
+            Block::new(
+                "x=1",
+                2,
+                vec![1.0, 0.3, 1.0, 0.6, 1.0, 0.9],
+                Dirichlet::zero(),
+            )
+            .with_region(Region::Face {
+                axis: 0,
+                upper: true,
+            }),
+            Block::new("pinned", 2, vec![0.5, 0.5], Dirichlet::zero()),
+        ];
+        let ls = LeastSquares::new(mlp, blocks).unwrap();
+        let dom = BoxDomain::unit(2);
+        let ho = ls.held_out(&dom, 3, 1000).unwrap();
+        assert_eq!(ho.blocks[0].len(), 10);
+        assert_ne!(ho.blocks[0].points, interior);
+        assert!(ho.blocks[0].points.iter().all(|v| (0.0..=1.0).contains(v)));
+        let face = &ho.blocks[1];
+        assert_eq!(face.len(), 3);
+        assert!(face.points.chunks(2).all(|p| p[0] == 1.0));
+        assert_eq!(
+            face.normals.as_deref(),
+            Some(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0][..])
+        );
+        assert_eq!(ho.blocks[2].points, vec![0.5, 0.5]);
+        assert_eq!(
+            ls.held_out(&dom, 3, 1000).unwrap().blocks[0].points,
+            ho.blocks[0].points
+        );
+        assert_ne!(
+            ls.held_out(&dom, 4, 1000).unwrap().blocks[0].points,
+            ho.blocks[0].points
+        );
+        assert_eq!(ls.held_out(&dom, 3, 4).unwrap().blocks[0].len(), 4);
     }
 
     /// A residual reading a jet channel it did not declare is refused when

@@ -45,6 +45,9 @@ pub struct Checkpoint {
     /// The stall watch ([`super::StallWatch`]); absent in older checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<super::StallWatch>,
+    /// The best iterate by held-out loss so far ([`super::BestIterate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<super::BestIterate>,
 }
 
 impl Checkpoint {
@@ -141,6 +144,15 @@ mod tests {
             stall: Some(super::super::StallWatch {
                 best: 0.1 + 0.2,
                 since: 3,
+            }),
+            best: Some(super::super::BestIterate {
+                iter: 2,
+                loss: 0.25,
+                heldout_loss: 0.5,
+                l2_abs: Some(1e-3),
+                l2_rel: None,
+                linf: Some(2e-3),
+                theta: vec![0.5, 1.0 / 7.0, 2.0],
             }),
         }
     }

@@ -206,6 +206,8 @@ pub struct IterRecord {
     pub extra: Vec<f64>,
     /// The step's spectrum, on iterations where the error is evaluated.
     pub spectrum: Option<Spectrum>,
+    /// The loss on the held-out points ([`Trainer::held_out`]), when evaluated.
+    pub heldout_loss: Option<f64>,
 }
 
 /// The end of a run.
@@ -223,6 +225,74 @@ pub struct Outcome {
     pub loss: f64,
     /// Final errors, if an evaluator was given.
     pub metrics: Option<Metrics>,
+    /// Final held-out loss, if a held-out objective was given.
+    pub heldout_loss: Option<f64>,
+    /// The evaluated iterate with the lowest held-out loss.
+    pub best: Option<BestIterate>,
+}
+
+/// Above this held-out/training loss ratio a run is flagged as overfitting
+/// its collocation points (see [`overfitting_warning`]).
+pub const OVERFIT_RATIO: f64 = 100.0;
+
+/// The warning for a run whose held-out loss is more than [`OVERFIT_RATIO`]
+/// times its training loss, naming the likely cause; `None` otherwise.
+pub fn overfitting_warning(loss: f64, heldout: f64) -> Option<String> {
+    let ratio = heldout / loss.max(f64::MIN_POSITIVE);
+    (ratio > OVERFIT_RATIO).then(|| {
+        let ratio = if ratio < 1e4 {
+            format!("{ratio:.0}")
+        } else {
+            format!("{ratio:.1e}")
+        };
+        format!(
+            "the held-out loss {heldout:.2e} is {ratio}× the training loss {loss:.2e}: the \
+             network fits the collocation points, not the PDE between them; use more points or \
+             redraw them during training (--resample-every)"
+        )
+    })
+}
+
+/// The evaluated iterate with the lowest held-out loss (kept as
+/// `best_model.json`): what to use when the final one overfits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestIterate {
+    /// Its iteration.
+    pub iter: usize,
+    /// Its training loss.
+    pub loss: f64,
+    /// Its held-out loss.
+    pub heldout_loss: f64,
+    /// Its errors, when evaluated.
+    pub l2_abs: Option<f64>,
+    /// See `l2_abs`.
+    pub l2_rel: Option<f64>,
+    /// See `l2_abs`.
+    pub linf: Option<f64>,
+    /// Its parameters.
+    pub theta: Vec<f64>,
+}
+
+impl BestIterate {
+    /// Keep `(iter, θ)` if its held-out loss is the lowest so far.
+    fn offer(
+        best: &mut Option<BestIterate>,
+        (iter, loss, heldout): (usize, f64, f64),
+        metrics: Option<Metrics>,
+        theta: &[f64],
+    ) {
+        if heldout.is_finite() && best.as_ref().is_none_or(|b| heldout < b.heldout_loss) {
+            *best = Some(BestIterate {
+                iter,
+                loss,
+                heldout_loss: heldout,
+                l2_abs: metrics.map(|m| m.l2_abs),
+                l2_rel: metrics.map(|m| m.l2_rel),
+                linf: metrics.map(|m| m.linf),
+                theta: theta.to_vec(),
+            });
+        }
+    }
 }
 
 /// Computes error metrics at θ.
@@ -243,6 +313,8 @@ pub struct ResumePoint {
     pub theta: Vec<f64>,
     /// The stall watch at that point (a fresh one from `loss` if `None`).
     pub stall: Option<StallWatch>,
+    /// The best iterate so far by held-out loss.
+    pub best: Option<BestIterate>,
 }
 
 /// Tracks the best loss for [`Termination::Stalled`]: progress is a
@@ -315,9 +387,20 @@ pub struct Trainer<'a> {
     checkpoint: Option<CheckpointPlan>,
     resume: Option<ResumePoint>,
     resampler: Option<Resampler>,
+    held_out: Option<Box<dyn Objective + 'a>>,
 }
 
 impl<'a> Trainer<'a> {
+    /// Measure the loss of `objective` — the problem on fresh points
+    /// ([`crate::residual::LeastSquares::held_out`]) — at every evaluation:
+    /// `heldout_loss` in the history, the best iterate by it kept in
+    /// [`Outcome::best`], and a warning when the run ends with it more than
+    /// [`OVERFIT_RATIO`] times the training loss.
+    pub fn held_out(mut self, objective: impl Objective + 'a) -> Self {
+        self.held_out = Some(Box::new(objective));
+        self
+    }
+
     /// A trainer with the given budget, evaluating errors every 10 iterations.
     pub fn new(budget: Budget) -> Self {
         Trainer {
@@ -330,6 +413,7 @@ impl<'a> Trainer<'a> {
             checkpoint: None,
             resume: None,
             resampler: None,
+            held_out: None,
         }
     }
 
@@ -370,6 +454,7 @@ impl<'a> Trainer<'a> {
         theta: &[f64],
         (iter, clock, last_eval, loss): (usize, f64, f64, f64),
         stall: StallWatch,
+        best: &Option<BestIterate>,
     ) -> Result<()> {
         let Some(plan) = &self.checkpoint else {
             return Ok(());
@@ -390,6 +475,7 @@ impl<'a> Trainer<'a> {
             optimizer_state: opt.state(),
             sampling: self.resampler.as_ref().map(Resampler::state),
             stall: Some(stall),
+            best: best.clone(),
         }
         .save(&plan.path)
     }
@@ -424,6 +510,19 @@ impl<'a> Trainer<'a> {
         self.evaluator.as_ref().map(|f| f(theta)).transpose()
     }
 
+    /// The held-out loss at θ (infinite where it is not finite: a network
+    /// that blows up between the points is as bad as it gets).
+    fn heldout(&self, theta: &[f64]) -> Result<Option<f64>> {
+        let Some(h) = &self.held_out else {
+            return Ok(None);
+        };
+        match h.loss(theta) {
+            Ok(l) if l.is_finite() => Ok(Some(l)),
+            Ok(_) | Err(Error::NonFinite { .. }) => Ok(Some(f64::INFINITY)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Run from `theta`. Errors only for failures outside the numerical
     /// iteration (invalid budget, an observer's I/O, an initial θ whose loss
     /// is not finite); numerical faults during training end the run with a
@@ -447,6 +546,7 @@ impl<'a> Trainer<'a> {
         }
         let resumed = self.resume.is_some();
         let mut stall = None;
+        let mut best = None;
         let (mut theta, mut clock, mut loss, mut iter, mut last_eval, metrics0) =
             match self.resume.take() {
                 Some(rp) => {
@@ -458,6 +558,7 @@ impl<'a> Trainer<'a> {
                         });
                     }
                     stall = rp.stall;
+                    best = rp.best;
                     (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s, None)
                 }
                 None => {
@@ -469,6 +570,10 @@ impl<'a> Trainer<'a> {
                 }
             };
         let mut stall = stall.unwrap_or_else(|| StallWatch::new(loss, iter));
+        let heldout0 = if resumed { None } else { self.heldout(&theta)? };
+        if let Some(h) = heldout0 {
+            BestIterate::offer(&mut best, (iter, loss, h), metrics0, &theta);
+        }
         let mut record = IterRecord {
             iter,
             time_s: clock,
@@ -478,6 +583,7 @@ impl<'a> Trainer<'a> {
             step_size: None,
             extra: vec![f64::NAN; opt.extra_columns().len()],
             spectrum: None,
+            heldout_loss: heldout0,
         };
         for o in &mut self.observers {
             o.start(opt.extra_columns())?;
@@ -533,12 +639,17 @@ impl<'a> Trainer<'a> {
                 || self
                     .eval_interval_s
                     .is_some_and(|dt| clock - last_eval >= dt);
+            let mut heldout = None;
             metrics = if due {
                 last_eval = clock;
+                heldout = self.heldout(&theta)?;
                 self.evaluate(&theta)?
             } else {
                 None
             };
+            if let Some(h) = heldout {
+                BestIterate::offer(&mut best, (iter, loss, h), metrics, &theta);
+            }
             record = IterRecord {
                 iter,
                 time_s: clock,
@@ -548,6 +659,7 @@ impl<'a> Trainer<'a> {
                 step_size: report.step_size,
                 extra: report.extra,
                 spectrum: if due { report.spectrum } else { None },
+                heldout_loss: heldout,
             };
             for o in &mut self.observers {
                 o.iteration(&record)?;
@@ -584,14 +696,21 @@ impl<'a> Trainer<'a> {
                     || c.every_iters.is_some_and(|n| iter.is_multiple_of(n))
             }) {
                 last_checkpoint = clock;
-                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall)?;
+                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall, &best)?;
             }
         };
-        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall)?;
+        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall, &best)?;
         let final_metrics = match record.metrics {
             Some(m) => Some(m),
             None => self.evaluate(&theta)?,
         };
+        let final_heldout = match record.heldout_loss {
+            Some(h) => Some(h),
+            None => self.heldout(&theta)?,
+        };
+        if let Some(h) = final_heldout {
+            BestIterate::offer(&mut best, (iter, loss, h), final_metrics, &theta);
+        }
         let outcome = Outcome {
             theta,
             termination,
@@ -599,6 +718,8 @@ impl<'a> Trainer<'a> {
             time_s: clock,
             loss,
             metrics: final_metrics,
+            heldout_loss: final_heldout,
+            best,
         };
         for o in &mut self.observers {
             o.finish(&outcome)?;

@@ -191,19 +191,34 @@ impl Observer for Progress {
                 format!("{:.2} s", self.started.elapsed().as_secs_f64()),
             ),
             ("loss", format!("{:.3e}", o.loss)),
+            ("held-out loss", fmt_opt(o.heldout_loss)),
             ("l2_abs", fmt_opt(m.map(|m| m.l2_abs))),
             ("l2_rel", fmt_opt(m.map(|m| m.l2_rel))),
             ("linf", fmt_opt(m.map(|m| m.linf))),
         ] {
             eprintln!("  {k:<14} {v}");
         }
+        if let Some(b) = o.best.as_ref().filter(|b| b.iter != o.iters) {
+            eprintln!(
+                "  best iterate   {} (held-out loss {:.3e}, l2_abs {}): best_model.json",
+                b.iter,
+                b.heldout_loss,
+                fmt_opt(b.l2_abs)
+            );
+        }
+        if let Some(w) = o
+            .heldout_loss
+            .and_then(|h| super::overfitting_warning(o.loss, h))
+        {
+            eprintln!("warning: {w}");
+        }
         Ok(())
     }
 }
 
-/// Writes `history.csv`: `iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size`
-/// followed by the optimiser's extra columns; error columns are empty on
-/// iterations where the error was not evaluated.
+/// Writes `history.csv`: `iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size,heldout_loss`
+/// followed by the optimiser's extra columns; error and held-out columns are
+/// empty on iterations where they were not evaluated.
 pub struct HistoryCsv {
     path: PathBuf,
     out: Option<BufWriter<File>>,
@@ -254,7 +269,8 @@ impl Observer for HistoryCsv {
         }
         let f = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
         self.out = Some(BufWriter::new(f));
-        let mut header = "iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size".to_string();
+        let mut header =
+            "iter,time_s,loss,l2_abs,l2_rel,linf,rank,step_size,heldout_loss".to_string();
         for c in extra {
             header.push(',');
             header.push_str(c);
@@ -264,7 +280,7 @@ impl Observer for HistoryCsv {
 
     fn iteration(&mut self, r: &IterRecord) -> Result<()> {
         let mut line = format!(
-            "{},{:e},{:e},{},{},{},{},{}",
+            "{},{:e},{:e},{},{},{},{},{},{}",
             r.iter,
             r.time_s,
             r.loss,
@@ -273,6 +289,7 @@ impl Observer for HistoryCsv {
             cell(r.metrics.map(|m| m.linf)),
             r.rank.map(|k| k.to_string()).unwrap_or_default(),
             cell(r.step_size),
+            cell(r.heldout_loss),
         );
         for v in &r.extra {
             line.push(',');
@@ -416,7 +433,27 @@ struct Summary<'a> {
     linf: Option<f64>,
     termination: &'a Termination,
     termination_message: String,
+    heldout_loss: Option<f64>,
+    /// Held-out over training loss.
+    heldout_ratio: Option<f64>,
+    /// Set when the ratio is above [`super::OVERFIT_RATIO`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overfitting: Option<String>,
+    /// The evaluated iterate with the lowest held-out loss (`best_model.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    best: Option<BestSummary>,
     config: &'a serde_json::Value,
+}
+
+/// [`super::BestIterate`] without θ.
+#[derive(Serialize)]
+struct BestSummary {
+    iter: usize,
+    loss: f64,
+    heldout_loss: f64,
+    l2_abs: Option<f64>,
+    l2_rel: Option<f64>,
+    linf: Option<f64>,
 }
 
 /// Writes `summary.json` and `model.json` into a run directory when the run ends.
@@ -459,15 +496,34 @@ impl Observer for RunFiles {
             linf: o.metrics.and_then(|m| finite(m.linf)),
             termination: &o.termination,
             termination_message: o.termination.to_string(),
+            heldout_loss: o.heldout_loss.and_then(finite),
+            heldout_ratio: o.heldout_loss.map(|h| h / o.loss.max(f64::MIN_POSITIVE)),
+            overfitting: o
+                .heldout_loss
+                .and_then(|h| super::overfitting_warning(o.loss, h)),
+            best: o.best.as_ref().map(|b| BestSummary {
+                iter: b.iter,
+                loss: b.loss,
+                heldout_loss: b.heldout_loss,
+                l2_abs: b.l2_abs.and_then(finite),
+                l2_rel: b.l2_rel.and_then(finite),
+                linf: b.linf.and_then(finite),
+            }),
             config: &self.info.config,
         };
         let path = self.dir.join("summary.json");
         let text = serde_json::to_string_pretty(&s).expect("summary serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
-        let mut model = SavedModel::new(&self.mlp, &o.theta);
-        model.output_transform = self.info.output_transform.clone();
-        model.problem = Some(self.info.problem.clone());
-        model.save(self.dir.join("model.json"))
+        let save = |theta: &[f64], file: &str| {
+            let mut model = SavedModel::new(&self.mlp, theta);
+            model.output_transform = self.info.output_transform.clone();
+            model.problem = Some(self.info.problem.clone());
+            model.save(self.dir.join(file))
+        };
+        if let Some(b) = &o.best {
+            save(&b.theta, "best_model.json")?;
+        }
+        save(&o.theta, "model.json")
     }
 }
 
@@ -488,6 +544,7 @@ mod tests {
             step_size: None,
             extra: vec![],
             spectrum: None,
+            heldout_loss: None,
         };
         assert_eq!(p.bar(&r(50, 1.0)), "[##########..........]  50%  ");
         assert_eq!(p.bar(&r(10, 7.5)), "[###############.....]  75%  ");
@@ -514,6 +571,7 @@ mod tests {
             step_size: Some(step),
             extra: vec![],
             spectrum: None,
+            heldout_loss: None,
         };
         p.iteration(&rec(0, 1.0, 0.0)).unwrap();
         p.iteration(&rec(1, 0.5, 1.0)).unwrap();

@@ -105,12 +105,17 @@ pub fn available_memory() -> Result<Option<u64>> {
     })
 }
 
+/// At most this many held-out points per block (the training set's size
+/// below it): fresh points of the same regions, drawn once per run.
+pub const HELD_OUT_CAP: usize = 20_000;
+
 /// The files a run writes into its folder (`natgrad plot` adds its figures).
 pub const RUN_FILES: &[&str] = &[
     "history.csv",
     "spectra.csv",
     "summary.json",
     "model.json",
+    "best_model.json",
     "checkpoint.json",
     "checkpoint.json.tmp",
 ];
@@ -403,10 +408,13 @@ impl RunSpec {
             });
         }
         let eval_pb = pb.clone();
+        // The same problem on fresh points, seeded by the run's seed.
+        let held_out = ls.held_out(&*pb.domain, self.seed, HELD_OUT_CAP)?;
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
             .eval_interval(self.eval_interval_s)
-            .evaluator(move |th| eval_pb.metrics(th));
+            .evaluator(move |th| eval_pb.metrics(th))
+            .held_out(held_out);
         if let Some(flag) = &self.stop {
             trainer = trainer.stop_flag(flag.clone());
         }
@@ -434,6 +442,7 @@ impl RunSpec {
                 loss: ck.loss,
                 theta: theta.clone(),
                 stall: ck.stall,
+                best: ck.best.clone(),
             });
         }
         if let Some(every) = self.progress_every {

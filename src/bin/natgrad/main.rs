@@ -933,8 +933,13 @@ fn summary_line(problem: &str, o: &natgrad::train::Outcome, out: &std::path::Pat
         .metrics
         .map(|m| format!(", l2_abs {:.3e}, l2_rel {:.3e}", m.l2_abs, m.l2_rel))
         .unwrap_or_default();
+    let warning = o
+        .heldout_loss
+        .and_then(|h| natgrad::train::overfitting_warning(o.loss, h))
+        .map(|w| format!("; warning: {w}"))
+        .unwrap_or_default();
     format!(
-        "{problem}: {} after {} iterations, {:.2} s; loss {:.3e}{errors}; wrote {}",
+        "{problem}: {} after {} iterations, {:.2} s; loss {:.3e}{errors}; wrote {}{warning}",
         o.termination,
         o.iters,
         o.time_s,
