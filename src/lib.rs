@@ -9,7 +9,7 @@
 //! [`residual`]) — and steps with ANaGRAM, the truncated-SVD natural gradient
 //! `θ ← θ − η φ⁺_τ r` ([`optim`]).
 //!
-//! The data flow of one step (DESIGN.md §1):
+//! The data flow of one step:
 //!
 //! * [`problems`] — the benchmark catalogue: network, blocks of points with
 //!   their residual functions ([`pde`]), evaluation set and reference;

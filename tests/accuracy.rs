@@ -16,4 +16,11 @@ fn laplace2d_default_reaches_the_accuracy_target() {
     let m = outcome.metrics.unwrap();
     assert!(outcome.loss <= 1e-18, "loss {:e}", outcome.loss);
     assert!(m.l2_abs <= 1e-10, "l2_abs {:e}", m.l2_abs);
+    // Right between the points too: no overfitting warning.
+    let held = outcome.heldout_loss.unwrap();
+    assert!(
+        natgrad::train::overfitting_warning(outcome.loss, held).is_none(),
+        "held-out {held:e} vs loss {:e}",
+        outcome.loss
+    );
 }

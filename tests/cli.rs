@@ -650,6 +650,21 @@ fn compare_and_plot_write_tables_and_figures() {
         "{}",
         stderr(&o)
     );
+    // The best iterate by held-out loss has its own map.
+    let o = natgrad(&[
+        "plot",
+        ams.to_str().unwrap(),
+        "--model",
+        "best",
+        "--out",
+        figs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(is_png(&figs.join("solution-best.png")));
+    std::fs::remove_file(ams.join("best_model.json")).unwrap();
+    let o = natgrad(&["plot", ams.to_str().unwrap(), "--model", "best"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("best_model.json"), "{}", stderr(&o));
     let missing = out.join("runs/nope");
     let o = natgrad(&["plot", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

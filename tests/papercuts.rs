@@ -291,7 +291,9 @@ fn quiet_keeps_one_summary_line() {
 /// A network that interpolates a handful of collocation points is flagged:
 /// held-out loss far above the training loss, a warning on stderr and in
 /// summary.json, and the best iterate by held-out loss kept in
-/// best_model.json; every history has the held-out column.
+/// best_model.json; every history has the held-out column. By default the
+/// run stops at the first evaluation that shows it; `--no-overfit-stop`
+/// goes on to the budget.
 #[test]
 fn overfitting_a_few_points_is_flagged() {
     let dir = tmp("overfit");
@@ -312,13 +314,18 @@ fn overfitting_a_few_points_is_flagged() {
         cfg.to_str().unwrap(),
         "--eval-every",
         "20",
+        "--no-overfit-stop",
         "--out",
         run.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = summary(&run);
+    assert_eq!(s["iters"].as_u64(), Some(400), "{s}");
     let ratio = s["heldout_ratio"].as_f64().unwrap();
-    assert!(ratio > 100.0, "held-out/train {ratio}: {s}");
+    assert!(
+        ratio > natgrad::train::OVERFIT_RATIO,
+        "held-out/train {ratio}: {s}"
+    );
     let w = s["overfitting"].as_str().unwrap();
     assert!(w.contains("--resample-every"), "{w}");
     assert!(
@@ -331,5 +338,27 @@ fn overfitting_a_few_points_is_flagged() {
     let rows = common::read_history(&run);
     let col = rows[0].iter().position(|c| c == "heldout_loss").unwrap();
     assert!(!rows[1][col].is_empty() && !rows[21][col].is_empty() && rows[2][col].is_empty());
+    // The default stops at the first evaluation above the threshold.
+    let o = natgrad(&[
+        "solve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--eval-every",
+        "20",
+        "--force",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&run);
+    let iters = s["iters"].as_u64().unwrap();
+    assert!(iters < 400 && iters.is_multiple_of(20), "{s}");
+    let msg = s["termination_message"].as_str().unwrap();
+    assert!(
+        msg.contains("overfitting") && msg.contains("best_model.json"),
+        "{msg}"
+    );
+    assert!(s["heldout_ratio"].as_f64().unwrap() > natgrad::train::OVERFIT_RATIO);
+    assert!(run.join("best_model.json").exists());
     std::fs::remove_dir_all(&dir).ok();
 }

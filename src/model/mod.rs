@@ -1,5 +1,6 @@
 //! The neural network `u_θ`: architecture, parameter layout, initialisation,
-//! batched forward jets (DESIGN.md §2), the batched reverse pass, and
+//! batched forward jets (value, gradient, chosen second derivatives and the
+//! Laplacian, propagated layer by layer), the batched reverse pass, and
 //! save/load as JSON.
 
 mod jet;

@@ -88,7 +88,8 @@ fn tanh_block(y: &[f64], h: &mut [f64], d1: &mut [f64], d2: &mut [f64]) {
     }
 }
 
-/// Propagate the jet channels through the activation (DESIGN.md §2):
+/// Propagate the jet channels through the activation (the chain rule for
+/// Taylor-mode jets, see [`crate::model`]):
 /// `h₀ = σ(y₀)`, `∂_k h = σ'∂_k y`, `∂_kl h = σ'∂_kl y + σ''∂_k y ∂_l y`,
 /// `Δh = σ'Δy + σ''Σ_k(∂_k y)²`. Channel `c` occupies `c·sn..(c+1)·sn` of
 /// `y` and `h`; `s1`, `s2` receive σ', σ'' of the value channel.

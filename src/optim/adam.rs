@@ -1,4 +1,5 @@
-//! Adam on the loss of DESIGN.md §4.
+//! Adam on the problem's loss `L(θ)` (the per-block mean of the squared
+//! residuals summed over blocks, see [`crate::residual`]).
 //!
 //! Reference: D. P. Kingma, J. Ba, *Adam: A Method for Stochastic
 //! Optimization*, ICLR 2015. Defaults follow the ANaGRAM reference baseline:

@@ -17,8 +17,7 @@
 //! `P⁻¹ = (λ̂_ℓ + λ) Û (Λ̂ + λI)⁻¹ Ûᵀ + (I − Û Ûᵀ)`.
 //! Then `θ ← θ − η d` with η from the grid `{0.5^k, k = 0..30}`.
 //!
-//! The papers give no defaults for ℓ, λ or the CG tolerance (ALGORITHMS.md
-//! §1.4); natgrad's were chosen by measurement on laplace2d and heat (see
+//! The papers give no defaults for ℓ, λ or the CG tolerance; natgrad's were chosen by measurement on laplace2d and heat (see
 //! [`NystromConfig`]). λ is relative: `λ = damping · λ̂₁` (λ̂₁ ≈ σ₁² the
 //! largest Nyström eigenvalue), so one default fits every problem's scale.
 //! The sketch is drawn from a ChaCha8 stream seeded by `seed`: the same

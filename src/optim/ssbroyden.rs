@@ -3,8 +3,7 @@
 //! Reference: J. F. Urbán, P. Stefanou, J. A. Pons, *Unveiling the
 //! optimization process of physics informed neural networks: How accurate
 //! and competitive can PINNs be?*, J. Comput. Phys. 523 (2025) 113656,
-//! formulas (13)–(23), as in the authors' SciPy code (`SSBroyden2` branch;
-//! ALGORITHMS.md §1.5). A dense `P × P` inverse-Hessian approximation H
+//! formulas (13)–(23), as in the authors' SciPy code (`SSBroyden2` branch). A dense `P × P` inverse-Hessian approximation H
 //! (initially I) gives `p = −H g`; α comes from a strong-Wolfe line search
 //! (c₁ = 1e-4, c₂ = 0.9, first trial `min(1, 2.02 (L_k − L_{k−1})/gᵀp)` as
 //! SciPy's BFGS does); then with `s = αp`, `y = g_{k+1} − g_k`, `ρ = 1/yᵀs`,

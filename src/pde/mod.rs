@@ -1,7 +1,7 @@
 //! Differential operators and boundary conditions as residual functions of the jet.
 //!
 //! A residual is `r_i = F(x_i, J(x_i))`: a function of the point and the jet
-//! of `u_θ` there (DESIGN.md §3). Users write `F` **once**, generic over a
+//! of `u_θ` there. Users write `F` **once**, generic over a
 //! dual-number scalar ([`Scalar`]); natgrad evaluates it with `f64` for the
 //! loss and with first-order duals (num-dual's `Dual64`, one pass per jet
 //! channel) to get every `a_c = ∂F/∂J_c`, which seed the batched reverse pass

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{Defaults, Problem, Reference};
 use crate::geometry::{BoxDomain, uniform_faces, uniform_interior};
 use crate::model::{Activation, Init};
-use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig};
+use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig, SsBroydenConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
 
@@ -48,9 +48,15 @@ pub fn exact(x: &[f64]) -> f64 {
 /// training seed sees the same problem): 4000 i.i.d. uniform interior points
 /// and 500 boundary points (a uniform point with one uniformly chosen
 /// coordinate set to 0 or 1, as in the ANaGRAM code). Evaluation: 40 000
-/// uniform points from the independent seed `EVAL_SEED`. Defaults (ANaGRAM
-/// paper): ANaGRAM with the default relative cutoff √(εP)·σ₁, 1001
-/// iterations, 600 s.
+/// uniform points from the independent seed `EVAL_SEED`.
+///
+/// Defaults (natgrad's): SSBroyden, 600 s, no iteration limit. It reaches
+/// l2_abs ~1e-5 within 30–40 s, after which, on these fixed points, it
+/// starts to fit the points and not the PDE; the run stops there
+/// ([`crate::train::Termination::Overfitting`]). Seed 0: stopped at 39 s,
+/// l2_abs 3.9e-6 (ANaGRAM, the paper preset: 4.6e-4 in 150 s).
+/// `--preset paper`: ANaGRAM with the default relative cutoff √(εP)·σ₁,
+/// 1001 iterations, 600 s.
 pub(super) fn build() -> Problem {
     let cube = BoxDomain::unit(DIM);
     let mut rng = ChaCha8Rng::seed_from_u64(POINTS_SEED);
@@ -73,11 +79,8 @@ pub(super) fn build() -> Problem {
         reference: Reference::from_fn(eval, DIM, exact),
         transform: None,
         defaults: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Default,
-                ..Default::default()
-            }),
-            max_iters: 1001,
+            optimizer: OptimizerConfig::Ssbroyden(SsBroydenConfig::default()),
+            max_iters: usize::MAX,
             max_seconds: 600.0,
         },
         paper: Defaults {

@@ -2,8 +2,8 @@
 //! evaluation set, reference solution and its papers' optimiser settings —
 //! shared by the tests, the benches and the command line.
 //!
-//! Problems are defined in BENCHMARKS.md; every point convention is stated on
-//! the problem's constructor.
+//! Each problem follows the paper it comes from (named in its module docs);
+//! every point convention is stated on the problem's constructor.
 
 mod allen_cahn;
 mod burgers;
@@ -103,7 +103,7 @@ impl Preset {
     }
 }
 
-/// The error metric a problem's accuracy targets are stated in (BENCHMARKS.md).
+/// The error metric a problem's accuracy targets are stated in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -123,7 +123,7 @@ impl Metric {
     }
 }
 
-/// A result reported by a paper (mean over 10 seeds, BENCHMARKS.md).
+/// A result reported by a paper (mean over 10 seeds).
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct PaperResult {
     /// The method.
@@ -136,7 +136,7 @@ pub struct PaperResult {
     pub note: &'static str,
 }
 
-/// Accuracy and speed targets and the papers' numbers (BENCHMARKS.md).
+/// Accuracy and speed targets natgrad holds itself to, and the papers' numbers.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Benchmark {
     /// The metric of `l2_target` and of "time to 1e-4/1e-8/1e-12".
@@ -145,7 +145,7 @@ pub struct Benchmark {
     pub l2_target: f64,
     /// Loss target.
     pub loss_target: f64,
-    /// Training-time target in seconds, where BENCHMARKS.md sets one.
+    /// Training-time target in seconds, where the catalogue sets one.
     pub time_target_s: Option<f64>,
     /// What the papers report.
     pub paper: Vec<PaperResult>,
@@ -260,7 +260,7 @@ pub struct Reference {
     pub values: Vec<f64>,
 }
 
-/// Error metrics of a model against a [`Reference`] (DESIGN.md §7).
+/// Error metrics of a model against a [`Reference`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Metrics {
     /// RMS error `√(mean (u_θ − u*)²)` (the ANaGRAM papers' "L2").
@@ -415,13 +415,43 @@ pub fn build(name: &str) -> Result<Problem> {
     }
 }
 
+/// Test support: a block's own residual evaluated on a reference solution.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::pde::Point;
+    use crate::residual::Block;
+
+    /// `F(x, J) − f(x)` of `block` at `x`, with the jet `J` of a reference
+    /// solution given by its value `u`, first derivatives `d1(k)` and
+    /// second derivatives `d2(k, l)` (axis 0 is time for space-time
+    /// problems); the Laplacian, when the operator reads it, is Σ_k d2(k, k).
+    pub fn reference_residual(
+        block: &Block,
+        x: &[f64],
+        u: f64,
+        d1: impl Fn(usize) -> f64,
+        d2: impl Fn(usize, usize) -> f64,
+    ) -> f64 {
+        let f = block.residual_fn();
+        let ch = f.jet_spec().resolve(x.len()).unwrap();
+        let mut jet = vec![u];
+        jet.extend(ch.first_axes().iter().map(|&k| d1(k)));
+        jet.extend(ch.second_pairs().iter().map(|&(k, l)| d2(k, l)));
+        if ch.has_laplacian() {
+            jet.push((0..x.len()).map(|k| d2(k, k)).sum());
+        }
+        let p = Point { x, normal: None };
+        f.eval(&p, &jet, &ch, 1) - f.source(x)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_sizes_follow_benchmarks_md() {
+    fn catalogue_sizes_follow_the_papers() {
         let expect = [
             ("laplace2d", 129, vec![784, 116], 198 * 198),
             ("heat", 257, vec![784, 29, 29, 29], 298 * 298),

@@ -36,14 +36,14 @@ pub fn exact(x: &[f64]) -> f64 {
     1.0 + (K * PI * x[0]).sin() * (K * PI * x[1]).cos()
 }
 
-/// Net [2, 30, 30, 1] tanh (P = 1051, BENCHMARKS.md), N(0, 0.1²)
+/// Net [2, 30, 30, 1] tanh (P = 1051, the AMStraMGRAM paper's), N(0, 0.1²)
 /// initialisation. Training points (natgrad's choice, fixed): the 40×40
 /// interior grid {i/41 : i = 1..40}² (1600; 10 points per period of the
 /// k = 4 solution) and the boundary loop of 40 points per side,
 /// counter-clockwise from (0, 0), corners once (160, one Dirichlet block):
 /// S = 1760 > P, so the system stays overdetermined. Evaluation: the
 /// 250×250 grid {i/249 : i = 0..249}² including the boundary (a documented
-/// subset of BENCHMARKS.md's 1000×1000 grid; metric l2_rel). Defaults:
+/// subset of the paper's 1000×1000 grid; metric l2_rel). Defaults:
 /// AMStraMGRAM with its defaults, 1000 iterations, 1800 s.
 pub(super) fn build() -> Problem {
     let sq = BoxDomain::unit(2);

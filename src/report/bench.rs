@@ -1,6 +1,6 @@
 //! `natgrad bench`: run a set of (problem × optimiser × seed) cases, each with
 //! its own budget, and tabulate them beside the targets and the papers'
-//! numbers (BENCHMARKS.md) as Markdown and CSV.
+//! numbers ([`crate::problems::Benchmark`]) as Markdown and CSV.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub struct BenchCase {
 impl BenchCase {
     /// `problem` with the optimiser `optimizer` (the problem's own settings
     /// of it, [`crate::problems::Problem::optimizer_for`]) and the
-    /// bench's default budget: the problem's time target (BENCHMARKS.md),
+    /// bench's default budget: the problem's time target ([`crate::problems::Benchmark`]),
     /// else its default time budget, and no iteration limit.
     pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
         let pb = crate::problems::build(problem)?;
@@ -275,7 +275,7 @@ pub fn markdown(rows: &[BenchRow], preamble: &str) -> String {
     let mut seen: Vec<&str> = Vec::new();
     let _ = writeln!(
         s,
-        "\n## The papers' numbers (mean over 10 seeds, BENCHMARKS.md)\n\n| problem | method | loss | error | note |\n|---|---|---|---|---|"
+        "\n## The papers' numbers (mean over 10 seeds)\n\n| problem | method | loss | error | note |\n|---|---|---|---|---|"
     );
     for r in rows {
         if seen.contains(&r.problem.as_str()) {

@@ -340,21 +340,79 @@ pub fn grid_axes(points: &[f64], dim: usize) -> Option<(Vec<f64>, Vec<f64>)> {
     matches.then_some((xs, ys))
 }
 
-/// `solution.png` for a two-dimensional problem: the trained solution, the
+/// Which saved iterate of a run a figure shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Iterate {
+    /// The final iterate, `model.json`; figures named `solution.png`.
+    #[default]
+    Final,
+    /// The evaluated iterate with the lowest held-out loss, `best_model.json`;
+    /// figures named `solution-best.png`.
+    Best,
+}
+
+impl Iterate {
+    /// The model file of this iterate in a run directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            Iterate::Final => "model.json",
+            Iterate::Best => "best_model.json",
+        }
+    }
+
+    /// θ of this iterate, read from the run directory.
+    fn theta(self, run: &RunData) -> Result<Vec<f64>> {
+        let path = run.dir.join(self.file());
+        if self == Iterate::Best && !path.exists() {
+            return Err(Error::config(
+                "--model best",
+                format!(
+                    "{} has no best_model.json (a run written before held-out losses existed, or \
+                     stopped before its first evaluation); plot the final model instead",
+                    run.dir.display()
+                ),
+            ));
+        }
+        Ok(SavedModel::load(path)?.1)
+    }
+
+    /// Title suffix naming the iterate.
+    fn label(self) -> &'static str {
+        match self {
+            Iterate::Final => "",
+            Iterate::Best => " (best iterate by held-out loss)",
+        }
+    }
+
+    /// Output name of the solution figure.
+    fn figure(self) -> &'static str {
+        match self {
+            Iterate::Final => "solution.png",
+            Iterate::Best => "solution-best.png",
+        }
+    }
+}
+
+/// `solution.png` (or `solution-best.png`, see [`Iterate`]) for a two-dimensional problem: the trained solution, the
 /// reference and `log10 |error|` on the problem's evaluation grid when that
 /// is a tensor grid; otherwise (scattered evaluation points, e.g. a disk
 /// declared in a run config) the trained solution alone on a 160 × 160 grid
 /// of the domain's bounding box, blank outside the domain, with the errors
 /// at the evaluation points in the title. `None` for other dimensions.
-pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<Option<PathBuf>> {
+pub fn solution_figure(
+    run: &RunData,
+    problem: &Problem,
+    which: Iterate,
+    out: &Path,
+) -> Result<Option<PathBuf>> {
     let d = problem.widths[0];
     if d != 2 {
         return Ok(None);
     }
     let Some((xs, ys)) = grid_axes(&problem.reference.points, d) else {
-        return solution_alone(run, problem, out).map(Some);
+        return solution_alone(run, problem, which, out).map(Some);
     };
-    let (_, theta) = SavedModel::load(run.dir.join("model.json"))?;
+    let theta = which.theta(run)?;
     let u = problem.solution(&theta, &problem.reference.points)?;
     let m = problem.reference.metrics_of(&u);
     let err: Vec<f64> = u
@@ -377,12 +435,18 @@ pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<O
         field("u* (reference)", problem.reference.values.clone(), false),
         field("log10 |u_θ − u*|", err, true),
     ];
-    let path = out.join("solution.png");
+    let path = out.join(which.figure());
     heatmaps(
         &path,
         &format!(
-            "{} {} s{}: l2_abs {:.2e}, l2_rel {:.2e}, linf {:.2e}",
-            run.problem, run.optimizer, run.seed, m.l2_abs, m.l2_rel, m.linf
+            "{} {} s{}{}: l2_abs {:.2e}, l2_rel {:.2e}, linf {:.2e}",
+            run.problem,
+            run.optimizer,
+            run.seed,
+            which.label(),
+            m.l2_abs,
+            m.l2_rel,
+            m.linf
         ),
         &fields,
         (520, 460),
@@ -392,7 +456,7 @@ pub fn solution_figure(run: &RunData, problem: &Problem, out: &Path) -> Result<O
 
 /// [`solution_figure`] without a gridded reference: u_θ on a grid of the
 /// domain's bounding box (NaN, drawn blank, outside the domain).
-fn solution_alone(run: &RunData, problem: &Problem, out: &Path) -> Result<PathBuf> {
+fn solution_alone(run: &RunData, problem: &Problem, which: Iterate, out: &Path) -> Result<PathBuf> {
     const N: usize = 160;
     let bb = problem.domain.bounds();
     let axis = |k: usize| -> Vec<f64> {
@@ -403,7 +467,7 @@ fn solution_alone(run: &RunData, problem: &Problem, out: &Path) -> Result<PathBu
     };
     let (xs, ys) = (axis(0), axis(1));
     let points = crate::geometry::tensor_grid(&[xs.clone(), ys.clone()]);
-    let (_, theta) = SavedModel::load(run.dir.join("model.json"))?;
+    let theta = which.theta(run)?;
     let mut u = problem.solution(&theta, &points)?;
     for (v, x) in u.iter_mut().zip(points.chunks_exact(2)) {
         if !problem.domain.contains(x) {
@@ -421,12 +485,16 @@ fn solution_alone(run: &RunData, problem: &Problem, out: &Path) -> Result<PathBu
         values: u,
         log_abs: false,
     }];
-    let path = out.join("solution.png");
+    let path = out.join(which.figure());
     heatmaps(
         &path,
         &format!(
-            "{} {} s{}: l2_rel {:.2e} (u_θ only: no gridded reference)",
-            run.problem, run.optimizer, run.seed, m.l2_rel
+            "{} {} s{}{}: l2_rel {:.2e} (u_θ only: no gridded reference)",
+            run.problem,
+            run.optimizer,
+            run.seed,
+            which.label(),
+            m.l2_rel
         ),
         &fields,
         (760, 560),

@@ -117,6 +117,19 @@ fn decade_label(v: &f64) -> String {
     format!("1e{}", v.round() as i64)
 }
 
+/// Tick labels of a linear axis spanning `span`: [`short_label`], with ticks
+/// that differ from 0 by rounding only (`-2.2e-16` on an axis from -1 to 1)
+/// labelled `0`.
+fn linear_labels(span: f64) -> impl Fn(&f64) -> String {
+    move |v: &f64| {
+        if v.abs() <= 1e-9 * span.abs() {
+            "0".to_string()
+        } else {
+            short_label(v)
+        }
+    }
+}
+
 fn short_label(v: &f64) -> String {
     let a = v.abs();
     if a != 0.0 && !(1e-2..1e4).contains(&a) {
@@ -182,11 +195,12 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
     } else {
         (x0 - 1.0, x0 + 1.0)
     };
+    let linear = linear_labels(x1 - x0);
     let x_label = |v: &f64| {
         if plot.log_x {
             two_digits(10f64.powf(*v))
         } else {
-            short_label(v)
+            linear(v)
         }
     };
     let root = BitMapBackend::new(path, size).into_drawing_area();
@@ -350,12 +364,20 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
             f.values.len()
         )));
     }
+    // log10 |v|; exact zeros (e.g. where a hard constraint makes the error
+    // vanish) are drawn at the smallest non-zero magnitude, not at -inf.
+    let floor = f
+        .values
+        .iter()
+        .filter(|v| v.is_finite() && **v != 0.0)
+        .fold(f64::INFINITY, |m, v| m.min(v.abs()))
+        .log10();
     let shown: Vec<f64> = f
         .values
         .iter()
         .map(|v| {
             if f.log_abs && !v.is_nan() {
-                v.abs().max(1e-300).log10()
+                if *v == 0.0 { floor } else { v.abs().log10() }
             } else {
                 *v
             }
@@ -389,8 +411,8 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
         .y_desc(&f.y_name)
         .label_style((FONT_FAMILY, 14))
         .axis_desc_style((FONT_FAMILY, 16))
-        .x_label_formatter(&short_label)
-        .y_label_formatter(&short_label)
+        .x_label_formatter(&linear_labels(ex[nx] - ex[0]))
+        .y_label_formatter(&linear_labels(ey[ny] - ey[0]))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     let cells = (0..nx).flat_map(|i| (0..ny).map(move |j| (i, j)));
@@ -417,7 +439,7 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
         .disable_mesh()
         .disable_x_axis()
         .label_style((FONT_FAMILY, 13))
-        .y_label_formatter(&short_label)
+        .y_label_formatter(&linear_labels(hi - lo))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     let steps = 128;

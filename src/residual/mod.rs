@@ -5,7 +5,7 @@
 //! `S_b` points in block `b` and `S = Σ_b S_b`:
 //!
 //! * the **loss** is `L(θ) = Σ_b (1/S_b) Σ_{i∈b} r_i²` (per-block mean,
-//!   summed over blocks, no ½; DESIGN.md §4);
+//!   summed over blocks, no ½);
 //! * the **system** solved by the natural-gradient methods has rows
 //!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ` with the [`Weighting`] `w`.
 
@@ -220,7 +220,7 @@ pub struct System {
     pub r: Vec<f64>,
     /// Weighted Jacobian, **transposed**: `P × S`, column `i` is `√w_i ∂r_i/∂θ`.
     pub jac_t: Matrix,
-    /// The loss `L(θ)` (unweighted by the system's weighting, DESIGN.md §4).
+    /// The loss `L(θ)` (unweighted by the system's weighting; see the module docs).
     pub loss: f64,
     /// `(1/S_b) Σ_{i∈b} r_i²` for each block.
     pub block_losses: Vec<f64>,

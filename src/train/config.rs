@@ -20,6 +20,7 @@
 //! target_loss = 0.0
 //! stall_iters = 1000         # stop after this many iterations without progress (0: never)
 //! stall_rtol = 1e-9          # the relative loss decrease that counts as progress
+//! stop_on_overfit = true     # stop once held-out loss > 1e4 × training loss
 //!
 //! [sampling]                 # optional: redraw the interior points (off by default)
 //! resample_every = 500       # iterations between redraws (0: never)
@@ -144,6 +145,8 @@ pub struct BudgetSection {
     pub stall_iters: Option<usize>,
     /// The relative loss decrease that counts as progress.
     pub stall_rtol: Option<f64>,
+    /// Stop once the held-out loss exceeds 10⁴ × the training loss.
+    pub stop_on_overfit: Option<bool>,
 }
 
 /// `[output]`.
@@ -299,6 +302,7 @@ impl RunConfig {
             target_loss: b.target_loss.unwrap_or(spec.budget.target_loss),
             stall_iters: b.stall_iters.unwrap_or(spec.budget.stall_iters),
             stall_rtol: b.stall_rtol.unwrap_or(spec.budget.stall_rtol),
+            stop_on_overfit: b.stop_on_overfit.unwrap_or(spec.budget.stop_on_overfit),
         };
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
@@ -356,6 +360,7 @@ impl RunConfig {
                 target_loss: Some(spec.budget.target_loss),
                 stall_iters: Some(spec.budget.stall_iters),
                 stall_rtol: Some(spec.budget.stall_rtol),
+                stop_on_overfit: Some(spec.budget.stop_on_overfit),
             },
             sampling: spec.sampling.clone(),
             output: OutputSection {

@@ -223,6 +223,16 @@ struct PlotArgs {
     /// Output directory (default: the run directory when there is one, else `runs/plots`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Which iterate the solution map shows: `final` (model.json, solution.png) or
+    /// `best` (best_model.json, the lowest held-out loss; solution-best.png).
+    #[arg(long, value_enum, default_value = "final")]
+    model: ModelChoice,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelChoice {
+    Final,
+    Best,
 }
 
 /// Run the cases one after the other, calling `report` with the rows so far
@@ -399,7 +409,11 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
         let problem = r
             .problem()
             .with_context(|| format!("rebuilding the problem of {}", r.dir.display()))?;
-        match solution_figure(r, &problem, &dest)? {
+        let which = match args.model {
+            ModelChoice::Final => natgrad::report::figures::Iterate::Final,
+            ModelChoice::Best => natgrad::report::figures::Iterate::Best,
+        };
+        match solution_figure(r, &problem, which, &dest)? {
             Some(f) => written.push(f),
             None => eprintln!(
                 "{}: no solution.png (the problem has {} input dimensions; maps are drawn for 2)",
@@ -426,7 +440,7 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
     /// Cap on each run's training time in seconds. A run's budget is the
-    /// problem's time target from BENCHMARKS.md (else its default budget),
+    /// problem's time target (else its default budget),
     /// lowered to this cap.
     #[arg(long, allow_negative_numbers = true)]
     max_seconds: Option<f64>,
@@ -723,6 +737,10 @@ struct SolveArgs {
     /// Stop when the loss reaches this value.
     #[arg(long, allow_negative_numbers = true)]
     target_loss: Option<f64>,
+    /// Go on when the held-out loss exceeds 10⁴ × the training loss (by
+    /// default the run stops there: the best iterate is in best_model.json).
+    #[arg(long)]
+    no_overfit_stop: bool,
     /// Seed of the initialisation [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
@@ -793,6 +811,9 @@ fn budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
     }
     if let Some(l) = args.target_loss {
         budget.target_loss = l;
+    }
+    if args.no_overfit_stop {
+        budget.stop_on_overfit = false;
     }
 }
 
