@@ -3,8 +3,9 @@
 //! Reference: J. F. Urbán, P. Stefanou, J. A. Pons, *Unveiling the
 //! optimization process of physics informed neural networks: How accurate
 //! and competitive can PINNs be?*, J. Comput. Phys. 523 (2025) 113656,
-//! formulas (13)–(23), as in the authors' SciPy code (`SSBroyden2` branch). A dense `P × P` inverse-Hessian approximation H
-//! (initially I) gives `p = −H g`; α comes from a strong-Wolfe line search
+//! formulas (13)–(23), as in the authors' SciPy code (`SSBroyden2`
+//! branch). A dense `P × P` inverse-Hessian approximation H (initially I)
+//! gives `p = −H g`; α comes from a strong-Wolfe line search
 //! (c₁ = 1e-4, c₂ = 0.9, first trial `min(1, 2.02 (L_k − L_{k−1})/gᵀp)` as
 //! SciPy's BFGS does); then with `s = αp`, `y = g_{k+1} − g_k`, `ρ = 1/yᵀs`,
 //! `h = ρ yᵀHy`, `b = −αρ sᵀg_k`, `a = bh − 1`, the Broyden parameter θ and
@@ -40,6 +41,10 @@ pub struct SsBroydenConfig {
     pub max_evals: usize,
     /// Iterations between restarts (symmetrise H, reset to I if not positive definite).
     pub restart_every: usize,
+    /// Keep H when the collocation points are redrawn (default true, as
+    /// Urbán et al.); false resets it to I, so that curvature learnt on the
+    /// old points does not steer the first steps on the new ones.
+    pub keep_h_on_redraw: bool,
 }
 
 impl Default for SsBroydenConfig {
@@ -49,6 +54,7 @@ impl Default for SsBroydenConfig {
             c2: 0.9,
             max_evals: 25,
             restart_every: 500,
+            keep_h_on_redraw: true,
         }
     }
 }
@@ -255,10 +261,14 @@ impl Optimizer for SsBroyden {
     }
 
     /// Drops the cached loss and gradient and the previous loss; keeps `H`
-    /// (Urbán et al. pass it to the next quasi-Newton run after each redraw).
+    /// (Urbán et al. pass it to the next quasi-Newton run after each redraw)
+    /// unless `keep_h_on_redraw` is false.
     fn objective_changed(&mut self) {
         self.cache = None;
         self.prev_loss = None;
+        if !self.config.keep_h_on_redraw {
+            self.h = None;
+        }
     }
 
     fn extra_columns(&self) -> &'static [&'static str] {
@@ -357,6 +367,27 @@ mod tests {
         let h = opt.h.clone().unwrap();
         let sym = Matrix::from_fn(8, 8, |i, j| 0.5 * (h.at(i, j) + h.at(j, i)));
         assert!(cholesky(&sym).is_ok());
+    }
+
+    /// A redraw of the points keeps H by default and resets it to I with
+    /// `keep_h_on_redraw = false` (the next step is then a gradient step).
+    #[test]
+    fn redraw_keeps_or_resets_h() {
+        for keep in [true, false] {
+            let (obj, mut theta) = Linear::random(41, 30, 8);
+            let mut opt = SsBroyden::new(SsBroydenConfig {
+                keep_h_on_redraw: keep,
+                ..Default::default()
+            });
+            run(&mut opt, &obj, &mut theta, 5);
+            let before = opt.h.clone().unwrap();
+            opt.objective_changed();
+            match &opt.h {
+                Some(h) => assert!(keep && h.as_slice() == before.as_slice()),
+                None => assert!(!keep),
+            }
+            assert!(opt.cache.is_none() && opt.prev_loss.is_none());
+        }
     }
 
     /// θ = 0 and τ = 1 reduce the update to BFGS; check the formulas' limits:

@@ -413,6 +413,7 @@ pub(super) fn build() -> Result<Problem> {
             }),
             max_iters: 4001,
             max_seconds: 1800.0,
+            sampling: Default::default(),
         },
         paper: Defaults {
             optimizer: OptimizerConfig::Anagram(AnagramConfig {
@@ -421,6 +422,7 @@ pub(super) fn build() -> Result<Problem> {
             }),
             max_iters: 4001,
             max_seconds: 1800.0,
+            sampling: Default::default(),
         },
     })
 }

@@ -200,11 +200,13 @@ pub(super) fn build() -> Result<Problem> {
             optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
             max_iters: 1000,
             max_seconds: 1800.0,
+            sampling: Default::default(),
         },
         paper: Defaults {
             optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
             max_iters: 1000,
             max_seconds: 1800.0,
+            sampling: Default::default(),
         },
     })
 }

@@ -202,11 +202,13 @@ impl CustomProblem {
                 optimizer: OptimizerConfig::default_for("ssbroyden")?,
                 max_iters: usize::MAX,
                 max_seconds: 60.0,
+                sampling: Default::default(),
             },
             paper: Defaults {
                 optimizer: OptimizerConfig::default_for("ssbroyden")?,
                 max_iters: usize::MAX,
                 max_seconds: 60.0,
+                sampling: Default::default(),
             },
             transform: None,
         })

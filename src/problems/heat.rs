@@ -96,6 +96,7 @@ pub(super) fn build() -> Problem {
             }),
             max_iters: usize::MAX,
             max_seconds: 120.0,
+            sampling: Default::default(),
         },
         paper: Defaults {
             optimizer: OptimizerConfig::Anagram(AnagramConfig {
@@ -104,6 +105,7 @@ pub(super) fn build() -> Problem {
             }),
             max_iters: 2001,
             max_seconds: 600.0,
+            sampling: Default::default(),
         },
     }
 }

@@ -69,6 +69,7 @@ pub(super) fn build() -> Problem {
             }),
             max_iters: usize::MAX,
             max_seconds: 60.0,
+            sampling: Default::default(),
         },
         paper: Defaults {
             optimizer: OptimizerConfig::Anagram(AnagramConfig {
@@ -77,6 +78,7 @@ pub(super) fn build() -> Problem {
             }),
             max_iters: 2001,
             max_seconds: 600.0,
+            sampling: Default::default(),
         },
     }
 }

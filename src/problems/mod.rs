@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::geometry::{BoxDomain, Domain, Interval};
 use crate::model::{Activation, Init, Mlp, OutputTransform};
 use crate::optim::OptimizerConfig;
-use crate::residual::{Block, LeastSquares};
+use crate::residual::{Block, LeastSquares, Resampling};
 
 /// The space-time box `[t₀, t₁] × [x₀, x₁]` of a 1+1-D evolution problem
 /// (time is axis 0).
@@ -58,7 +58,8 @@ pub const PROBLEMS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Default budget and optimiser of a catalogue problem (its papers' settings).
+/// Default budget, optimiser and resampling of a catalogue problem (natgrad's
+/// settings in [`Problem::defaults`], its papers' in [`Problem::paper`]).
 #[derive(Clone, Debug)]
 pub struct Defaults {
     /// The optimiser and its settings.
@@ -67,6 +68,8 @@ pub struct Defaults {
     pub max_iters: usize,
     /// Training-time budget in seconds.
     pub max_seconds: f64,
+    /// Collocation resampling (off unless the problem's module says otherwise).
+    pub sampling: Resampling,
 }
 
 /// Which settings of a catalogue problem a run starts from.

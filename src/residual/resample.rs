@@ -57,8 +57,13 @@ pub struct Resampling {
     pub rad_k: f64,
     /// RAD offset `c` (default 1).
     pub rad_c: f64,
-    /// RAD candidates per redraw (default 10 000; at least the block's size).
+    /// RAD candidates per redraw (default 10 000; at least the number of
+    /// points drawn).
     pub candidates: usize,
+    /// Points drawn at each redraw; 0 (the default) keeps the block's own
+    /// number. More points than the problem's fixed set cost proportionally
+    /// more per step and see more of the domain.
+    pub points: usize,
     /// The block whose points are redrawn (default `interior`).
     pub block: String,
 }
@@ -71,6 +76,7 @@ impl Default for Resampling {
             rad_k: 1.0,
             rad_c: 1.0,
             candidates: 10_000,
+            points: 0,
             block: "interior".into(),
         }
     }
@@ -130,6 +136,10 @@ pub struct Resampler {
     config: Resampling,
     domain: Arc<dyn Domain>,
     block: usize,
+    /// Points per redraw: `config.points`, or the block's own number.
+    count: usize,
+    /// The block's number of points before the first redraw.
+    initial: usize,
     rng: ChaCha8Rng,
     objective: LeastSquares,
     redraws: usize,
@@ -165,14 +175,18 @@ impl Resampler {
                 got: domain.dim(),
             });
         }
-        if config.method == ResampleMethod::Rad && config.candidates < blk.len() {
+        let initial = blk.len();
+        let count = if config.points > 0 {
+            config.points
+        } else {
+            initial
+        };
+        if config.method == ResampleMethod::Rad && config.candidates < count {
             return Err(Error::config(
                 "sampling.candidates",
                 format!(
-                    "RAD picks {} points of block `{}` among the candidates: need at least that many, got {}",
-                    blk.len(),
-                    config.block,
-                    config.candidates
+                    "RAD picks {count} points of block `{}` among the candidates: need at least that many, got {}",
+                    config.block, config.candidates
                 ),
             ));
         }
@@ -182,6 +196,8 @@ impl Resampler {
             config,
             domain,
             block,
+            count,
+            initial,
             rng,
             objective,
             redraws: 0,
@@ -205,7 +221,7 @@ impl Resampler {
 
     /// Redraw the block's points at θ (RAD evaluates the residual there).
     pub fn resample(&mut self, theta: &[f64]) -> Result<()> {
-        let n = self.objective.blocks()[self.block].len();
+        let n = self.count;
         let d = self.domain.dim();
         let points = match self.config.method {
             ResampleMethod::Uniform => sample_interior(self.domain.as_ref(), n, &mut self.rng),
@@ -251,11 +267,17 @@ impl Resampler {
 
     /// Continue from a checkpoint's state.
     pub fn restore(&mut self, state: &ResampleState) -> Result<()> {
-        let n = self.objective.blocks()[self.block].points().len();
-        if state.points.len() != n {
+        // Before the first redraw the block still has its own points.
+        let d = self.domain.dim();
+        let n = if state.redraws == 0 {
+            self.initial
+        } else {
+            self.count
+        };
+        if state.points.len() != n * d {
             return Err(Error::DimensionMismatch {
                 context: format!("checkpoint points of block `{}`", self.config.block),
-                expected: n,
+                expected: n * d,
                 got: state.points.len(),
             });
         }
@@ -398,6 +420,42 @@ mod tests {
             a.objective().blocks()[0].points(),
             b.objective().blocks()[0].points()
         );
+    }
+
+    /// `points` sets the number drawn per redraw; checkpoints taken before
+    /// and after the first redraw both restore.
+    #[test]
+    fn points_sets_the_redrawn_count() {
+        let (ls, dom, theta) = laplace();
+        let n0 = ls.blocks()[0].len();
+        let cfg = Resampling {
+            resample_every: 1,
+            points: 3 * n0,
+            candidates: 8 * n0,
+            ..Default::default()
+        };
+        let mut a = Resampler::new(ls.clone(), dom.clone(), cfg.clone(), 4).unwrap();
+        let before = a.state();
+        a.resample(&theta).unwrap();
+        assert_eq!(a.objective().blocks()[0].len(), 3 * n0);
+        let after = a.state();
+        let mut b = Resampler::new(ls.clone(), dom.clone(), cfg.clone(), 4).unwrap();
+        b.restore(&before).unwrap();
+        assert_eq!(b.objective().blocks()[0].len(), n0);
+        b.restore(&after).unwrap();
+        assert_eq!(
+            b.objective().blocks()[0].points(),
+            a.objective().blocks()[0].points()
+        );
+        let too_few = Resampling {
+            candidates: 2 * n0,
+            ..cfg
+        };
+        let e = Resampler::new(ls, dom, too_few, 4)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("sampling.candidates"), "{e}");
     }
 
     #[test]

@@ -22,12 +22,13 @@
 //! stall_rtol = 1e-9          # the relative loss decrease that counts as progress
 //! stop_on_overfit = true     # stop once held-out loss > 1e4 × training loss
 //!
-//! [sampling]                 # optional: redraw the interior points (off by default)
+//! [sampling]                 # optional: redraw the interior points (default: the problem's)
 //! resample_every = 500       # iterations between redraws (0: never)
 //! method = "rad"             # rad | uniform
 //! rad_k = 1.0                # RAD: p ∝ |r|^k / mean|r|^k + c
 //! rad_c = 1.0
 //! candidates = 10000         # RAD: uniform candidates per redraw
+//! points = 0                 # points per redraw (0: as many as the block has)
 //!
 //! [output]                   # optional
 //! dir = "runs/heat"
@@ -193,9 +194,9 @@ pub struct RunConfig {
     /// Budget overrides.
     #[serde(default)]
     pub budget: BudgetSection,
-    /// Collocation resampling.
+    /// Collocation resampling (absent: the problem's default).
     #[serde(default)]
-    pub sampling: Resampling,
+    pub sampling: Option<Resampling>,
     /// Outputs.
     #[serde(default)]
     pub output: OutputSection,
@@ -306,7 +307,9 @@ impl RunConfig {
         };
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
-        spec.sampling = self.sampling.clone();
+        if let Some(s) = &self.sampling {
+            spec.sampling = s.clone();
+        }
         if let Some(t) = self.compute.threads {
             spec.compute.threads = t;
         }
@@ -362,7 +365,7 @@ impl RunConfig {
                 stall_rtol: Some(spec.budget.stall_rtol),
                 stop_on_overfit: Some(spec.budget.stop_on_overfit),
             },
-            sampling: spec.sampling.clone(),
+            sampling: Some(spec.sampling.clone()),
             output: OutputSection {
                 dir: spec.out.clone(),
                 eval_every: Some(spec.eval_every),
@@ -471,6 +474,25 @@ fn toml_error(e: &toml::de::Error, text: &str, origin: &str, path: &str) -> Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file without `[sampling]` keeps the problem's own resampling (on
+    /// for laplace5d, off for heat); a `[sampling]` section replaces it.
+    #[test]
+    fn sampling_defaults_to_the_problems() {
+        let spec = |text: &str| RunConfig::parse(text, "t").unwrap().to_spec().unwrap();
+        assert_eq!(
+            spec("[problem]\nname = \"laplace5d\"\n")
+                .sampling
+                .resample_every,
+            500
+        );
+        assert_eq!(
+            spec("[problem]\nname = \"heat\"\n").sampling.resample_every,
+            0
+        );
+        let off = spec("[problem]\nname = \"laplace5d\"\n[sampling]\nresample_every = 0\n");
+        assert_eq!(off.sampling.resample_every, 0);
+    }
 
     /// `--print-config` output reads back to the same run.
     #[test]

@@ -211,7 +211,7 @@ impl RunSpec {
             widths: None,
             activation: None,
             custom,
-            sampling: Resampling::default(),
+            sampling: d.sampling,
             compute: Compute::default(),
             preset: Preset::Default,
         };

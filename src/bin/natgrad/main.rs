@@ -712,7 +712,7 @@ struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every", "resample_points"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -767,6 +767,9 @@ struct SolveArgs {
     /// How to redraw them: `rad` (residual-based, the default) or `uniform`.
     #[arg(long, value_name = "METHOD", requires = "resample_every")]
     resample: Option<String>,
+    /// Points per redraw (default: as many as the block has).
+    #[arg(long, value_name = "N", requires = "resample_every")]
+    resample_points: Option<usize>,
     /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -908,6 +911,9 @@ fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     }
     if let Some(n) = args.resample_every {
         spec.sampling.resample_every = n;
+    }
+    if let Some(n) = args.resample_points {
+        spec.sampling.points = n;
     }
     if let Some(m) = &args.resample {
         spec.sampling.method = match m.as_str() {
