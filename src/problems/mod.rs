@@ -350,13 +350,23 @@ impl Problem {
     /// if its default optimiser has that name, else the papers' if theirs
     /// has, else the optimiser's documented defaults.
     pub fn optimizer_for(&self, name: &str) -> Result<OptimizerConfig> {
-        [&self.defaults, &self.paper]
+        Ok(self.setup_for(name)?.0)
+    }
+
+    /// [`Problem::optimizer_for`] with the resampling that goes with it: the
+    /// resampling of the preset whose optimiser it is (the paper preset's is
+    /// off), natgrad's default resampling for an optimiser of neither preset.
+    pub fn setup_for(&self, name: &str) -> Result<(OptimizerConfig, Resampling)> {
+        match [&self.defaults, &self.paper]
             .into_iter()
             .find(|d| d.optimizer.name() == name)
-            .map_or_else(
-                || OptimizerConfig::default_for(name),
-                |d| Ok(d.optimizer.clone()),
-            )
+        {
+            Some(d) => Ok((d.optimizer.clone(), d.sampling.clone())),
+            None => Ok((
+                OptimizerConfig::default_for(name)?,
+                self.defaults.sampling.clone(),
+            )),
+        }
     }
 
     /// The network.
@@ -478,6 +488,28 @@ mod tests {
         for (name, _) in PROBLEMS {
             assert!(Benchmark::of(name).is_ok(), "{name} lacks benchmark data");
         }
+    }
+
+    /// An optimiser brings the resampling of the preset it comes from:
+    /// laplace5d's SSBroyden (natgrad's) redraws, its ANaGRAM (the paper's)
+    /// does not; an optimiser of neither preset gets natgrad's.
+    #[test]
+    fn setup_for_follows_the_preset() {
+        let pb = build("laplace5d").unwrap();
+        let every = |name: &str| pb.setup_for(name).unwrap().1.resample_every;
+        assert_eq!(every("ssbroyden"), 500);
+        assert_eq!(every("anagram"), 0);
+        assert_eq!(every("lbfgs"), 500);
+        assert_eq!(
+            build("heat")
+                .unwrap()
+                .setup_for("ssbroyden")
+                .unwrap()
+                .1
+                .resample_every,
+            0
+        );
+        assert!(pb.setup_for("nope").is_err());
     }
 
     /// The closed-form solutions satisfy every block's residual: the jet of

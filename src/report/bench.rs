@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::linalg::Compute;
 use crate::optim::OptimizerConfig;
 use crate::problems::{Benchmark, Metric};
+use crate::residual::Resampling;
 use crate::train::{Budget, RunSpec};
 
 /// The error levels whose first-reach times are reported.
@@ -25,6 +26,8 @@ pub struct BenchCase {
     pub problem: String,
     /// Optimiser and settings.
     pub optimizer: OptimizerConfig,
+    /// Collocation resampling (the problem's, for that optimiser).
+    pub sampling: Resampling,
     /// Initialisation seed.
     pub seed: u64,
     /// Stopping criteria.
@@ -35,17 +38,19 @@ pub struct BenchCase {
 
 impl BenchCase {
     /// `problem` with the optimiser `optimizer` (the problem's own settings
-    /// of it, [`crate::problems::Problem::optimizer_for`]) and the
+    /// of it and the resampling that goes with them,
+    /// [`crate::problems::Problem::setup_for`]) and the
     /// bench's default budget: the problem's time target ([`crate::problems::Benchmark`]),
     /// else its default time budget, and no iteration limit.
     pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
         let pb = crate::problems::build(problem)?;
-        let optimizer = pb.optimizer_for(optimizer)?;
+        let (optimizer, sampling) = pb.setup_for(optimizer)?;
         let spec = RunSpec::defaults(problem)?;
         let bench = Benchmark::of(problem)?;
         Ok(BenchCase {
             problem: problem.to_string(),
             optimizer,
+            sampling,
             seed,
             budget: Budget {
                 max_iters: usize::MAX,
@@ -120,6 +125,7 @@ pub fn run_case(
 ) -> Result<BenchRow> {
     let mut spec = RunSpec::defaults(&case.problem)?;
     spec.optimizer = case.optimizer.clone();
+    spec.sampling = case.sampling.clone();
     spec.budget = case.budget.clone();
     spec.seed = case.seed;
     spec.compute = case.compute;

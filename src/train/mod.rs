@@ -274,13 +274,8 @@ pub const OVERFIT_RATIO: f64 = 1e4;
 pub fn overfitting_warning(loss: f64, heldout: f64) -> Option<String> {
     let ratio = heldout / loss.max(f64::MIN_POSITIVE);
     (ratio > OVERFIT_RATIO).then(|| {
-        let ratio = if ratio < 1e4 {
-            format!("{ratio:.0}")
-        } else {
-            format!("{ratio:.1e}")
-        };
         format!(
-            "the held-out loss {heldout:.2e} is {ratio}× the training loss {loss:.2e}: the \
+            "the held-out loss {heldout:.2e} is {ratio:.1e}× the training loss {loss:.2e}: the \
              network fits the collocation points, not the PDE between them; use more points or \
              redraw them during training (--resample-every)"
         )
@@ -428,8 +423,9 @@ impl<'a> Trainer<'a> {
     /// Measure the loss of `objective` — the problem on fresh points
     /// ([`crate::residual::LeastSquares::held_out`]) — at every evaluation:
     /// `heldout_loss` in the history, the best iterate by it kept in
-    /// [`Outcome::best`], and a warning when the run ends with it more than
-    /// [`OVERFIT_RATIO`] times the training loss.
+    /// [`Outcome::best`], and, when it exceeds [`OVERFIT_RATIO`] times the
+    /// training loss, a warning and (with [`Budget::stop_on_overfit`]) the
+    /// end of the run.
     pub fn held_out(mut self, objective: impl Objective + 'a) -> Self {
         self.held_out = Some(Box::new(objective));
         self

@@ -850,12 +850,15 @@ fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     if let Some(dir) = &args.resume {
         return resume(&args, dir).map(|t| Some((t, dir.clone())));
     }
+    // Whether a config file set [sampling] (then --optimizer keeps it).
+    let mut sampling_given = false;
     let (mut spec, config_out) = match &args.config {
         Some(path) => {
             let cfg = natgrad::train::RunConfig::read(path)?;
             let mut spec = cfg.to_spec()?;
             // The command line's default threads where the file sets none.
             spec.compute.threads = cfg.compute.threads.unwrap_or(CLI_COMPUTE.threads);
+            sampling_given = cfg.sampling.is_some();
             (spec, cfg.output.dir.clone())
         }
         None => {
@@ -876,11 +879,18 @@ fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     if let Some(name) = &args.optimizer
         && name != spec.optimizer.name()
     {
-        // A catalogue problem's own settings of that optimiser, if it has some.
-        spec.optimizer = match &spec.custom {
-            None => natgrad::problems::build(&spec.problem)?.optimizer_for(name)?,
-            Some(_) => OptimizerConfig::default_for(name)?,
-        };
+        // A catalogue problem's own settings of that optimiser, if it has
+        // some, with the resampling that goes with them.
+        match &spec.custom {
+            None => {
+                let (o, s) = natgrad::problems::build(&spec.problem)?.setup_for(name)?;
+                spec.optimizer = o;
+                if !sampling_given {
+                    spec.sampling = s;
+                }
+            }
+            Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
+        }
     }
     if let Some(c) = &args.cutoff {
         let cutoff = Cutoff::parse(c)?;
