@@ -159,6 +159,16 @@ fn two_digits(x: f64) -> String {
     }
 }
 
+/// Every point a [`LogPlot`] draws, companions (the dashed held-out curves)
+/// included: the axes span all of them.
+fn plotted_points(plot: &LogPlot) -> impl Iterator<Item = &(f64, f64)> {
+    plot.series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .chain(s.companion.iter().flat_map(|(_, c)| c.iter()))
+    })
+}
+
 /// Draw `plot` into the PNG `path` (`width × height` pixels).
 pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
     ensure_font();
@@ -173,7 +183,7 @@ pub fn log_plot(path: &Path, plot: &LogPlot, size: (u32, u32)) -> Result<()> {
             None
         }
     };
-    let pts = || plot.series.iter().flat_map(|s| s.points.iter());
+    let pts = || plotted_points(plot);
     // The y axis is drawn linear in log10 y with ticks on whole decades.
     let (e0, e1, step) = log_axis(pts().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.0)))
         .ok_or_else(|| err("no positive finite value to plot".into()))?;
@@ -554,6 +564,27 @@ mod tests {
         assert_eq!(edges(&[0.0, 1.0, 3.0]), vec![-0.5, 0.5, 2.0, 4.0]);
         assert_eq!(colormap(0.0), RGBColor(68, 1, 84));
         assert_eq!(colormap(1.0), RGBColor(253, 231, 37));
+    }
+
+    /// A companion curve above every main curve widens the y axis (a
+    /// held-out loss of 11 over training losses ≤ 1 once sat clipped at 1e0).
+    #[test]
+    fn companions_widen_the_axes() {
+        let plot = LogPlot {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series: vec![Series {
+                label: "a".into(),
+                points: vec![(0.0, 1.0), (1.0, 1e-12)],
+                companion: Some(("a held-out".into(), vec![(1.0, 11.0)])),
+            }],
+            hlines: vec![],
+            vlines: vec![],
+            log_x: false,
+        };
+        let (_, top, _) = log_axis(plotted_points(&plot).map(|p| p.1)).unwrap();
+        assert!(top >= 2, "top decade {top}");
     }
 
     /// Both kinds of figure are written as PNG files (non-empty, PNG signature).
