@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use super::BoxDomain;
+use super::{BoxDomain, Face};
 use crate::error::{Error, Result};
 
 /// Which ends of an interval a [`linspace`] keeps.
@@ -90,6 +90,26 @@ pub fn uniform_faces(domain: &BoxDomain, n: usize, rng: &mut impl Rng) -> Vec<f6
         let k = rng.random_range(0..d);
         let s = domain.side(k);
         out[i * d + k] = if rng.random::<bool>() { s.hi } else { s.lo };
+    }
+    out
+}
+
+/// `n` i.i.d. uniform points on one face of the box, the face's coordinate
+/// fixed and the others drawn in order (no draw for the fixed one).
+pub fn uniform_face(domain: &BoxDomain, face: &Face, n: usize, rng: &mut impl Rng) -> Vec<f64> {
+    let d = domain.dim();
+    let mut out = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        for k in 0..d {
+            let s = domain.side(k);
+            out.push(if k != face.axis {
+                rng.random_range(s.lo..s.hi)
+            } else if face.upper {
+                s.hi
+            } else {
+                s.lo
+            });
+        }
     }
     out
 }

@@ -376,6 +376,14 @@ pub(super) fn build() -> Result<Problem> {
         points: tensor_grid(&[ts, xs]),
         values: cached_reference()?,
     };
+    let paper = Defaults::new(
+        OptimizerConfig::Anagram(AnagramConfig {
+            cutoff: Cutoff::Default,
+            ..Default::default()
+        }),
+        4001,
+        1800.0,
+    );
     Ok(Problem {
         name: "allen-cahn",
         coordinates: &["t", "x"],
@@ -406,24 +414,9 @@ pub(super) fn build() -> Result<Problem> {
         domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: None,
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Default,
-                ..Default::default()
-            }),
-            max_iters: 4001,
-            max_seconds: 1800.0,
-            sampling: Default::default(),
-        },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Default,
-                ..Default::default()
-            }),
-            max_iters: 4001,
-            max_seconds: 1800.0,
-            sampling: Default::default(),
-        },
+        // natgrad's defaults are the paper's.
+        defaults: paper.clone(),
+        paper,
     })
 }
 

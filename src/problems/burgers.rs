@@ -219,12 +219,11 @@ pub(super) fn build() -> Result<Problem> {
                 ..Default::default()
             },
         },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
-            max_iters: 1000,
-            max_seconds: 1800.0,
-            sampling: Default::default(),
-        },
+        paper: Defaults::new(
+            OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
+            1000,
+            1800.0,
+        ),
     })
 }
 

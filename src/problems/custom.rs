@@ -175,6 +175,7 @@ impl CustomProblem {
             ));
         }
         const NAMES: [&[&str]; 3] = [&["x"], &["x", "y"], &["x", "y", "z"]];
+        let defaults = Defaults::new(OptimizerConfig::default_for("ssbroyden")?, usize::MAX, 60.0);
         Ok(Problem {
             // A configured problem lives for the whole process.
             name: Box::leak(name.to_string().into_boxed_str()),
@@ -198,18 +199,9 @@ impl CustomProblem {
             ],
             domain: domain.clone(),
             reference,
-            defaults: Defaults {
-                optimizer: OptimizerConfig::default_for("ssbroyden")?,
-                max_iters: usize::MAX,
-                max_seconds: 60.0,
-                sampling: Default::default(),
-            },
-            paper: Defaults {
-                optimizer: OptimizerConfig::default_for("ssbroyden")?,
-                max_iters: usize::MAX,
-                max_seconds: 60.0,
-                sampling: Default::default(),
-            },
+            // A problem of the user's has no paper: both presets are natgrad's.
+            defaults: defaults.clone(),
+            paper: defaults,
             transform: None,
         })
     }

@@ -88,24 +88,22 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(domain),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig {
+        defaults: Defaults::new(
+            OptimizerConfig::Amstramgram(AmstramgramConfig {
                 start_precision: 1e-9,
                 precision: 1e-9,
                 ..Default::default()
             }),
-            max_iters: usize::MAX,
-            max_seconds: 120.0,
-            sampling: Default::default(),
-        },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
+            usize::MAX,
+            120.0,
+        ),
+        paper: Defaults::new(
+            OptimizerConfig::Anagram(AnagramConfig {
                 cutoff: Cutoff::Absolute { value: 1e-5 },
                 ..Default::default()
             }),
-            max_iters: 2001,
-            max_seconds: 600.0,
-            sampling: Default::default(),
-        },
+            2001,
+            600.0,
+        ),
     }
 }

@@ -61,24 +61,22 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig {
+        defaults: Defaults::new(
+            OptimizerConfig::Amstramgram(AmstramgramConfig {
                 start_precision: 1e-10,
                 precision: 1e-10,
                 ..Default::default()
             }),
-            max_iters: usize::MAX,
-            max_seconds: 60.0,
-            sampling: Default::default(),
-        },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
+            usize::MAX,
+            60.0,
+        ),
+        paper: Defaults::new(
+            OptimizerConfig::Anagram(AnagramConfig {
                 cutoff: Cutoff::Absolute { value: 1e-6 },
                 ..Default::default()
             }),
-            max_iters: 2001,
-            max_seconds: 600.0,
-            sampling: Default::default(),
-        },
+            2001,
+            600.0,
+        ),
     }
 }

@@ -93,14 +93,13 @@ pub(super) fn build() -> Problem {
                 ..Default::default()
             },
         },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Anagram(AnagramConfig {
+        paper: Defaults::new(
+            OptimizerConfig::Anagram(AnagramConfig {
                 cutoff: Cutoff::Default,
                 ..Default::default()
             }),
-            max_iters: 1001,
-            max_seconds: 600.0,
-            sampling: Default::default(),
-        },
+            1001,
+            600.0,
+        ),
     }
 }

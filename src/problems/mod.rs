@@ -72,6 +72,18 @@ pub struct Defaults {
     pub sampling: Resampling,
 }
 
+impl Defaults {
+    /// An optimiser and a budget, without resampling.
+    pub fn new(optimizer: OptimizerConfig, max_iters: usize, max_seconds: f64) -> Self {
+        Defaults {
+            optimizer,
+            max_iters,
+            max_seconds,
+            sampling: Resampling::default(),
+        }
+    }
+}
+
 /// Which settings of a catalogue problem a run starts from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -346,16 +358,10 @@ impl Problem {
         }
     }
 
-    /// The problem's own settings of the optimiser called `name`: natgrad's
-    /// if its default optimiser has that name, else the papers' if theirs
-    /// has, else the optimiser's documented defaults.
-    pub fn optimizer_for(&self, name: &str) -> Result<OptimizerConfig> {
-        Ok(self.setup_for(name)?.0)
-    }
-
-    /// [`Problem::optimizer_for`] with the resampling that goes with it: the
-    /// resampling of the preset whose optimiser it is (the paper preset's is
-    /// off), natgrad's default resampling for an optimiser of neither preset.
+    /// The problem's own settings of the optimiser called `name` and the
+    /// resampling that goes with them: natgrad's preset if its optimiser has
+    /// that name, else the papers' if theirs has (their resampling is off),
+    /// else the optimiser's documented defaults with natgrad's resampling.
     pub fn setup_for(&self, name: &str) -> Result<(OptimizerConfig, Resampling)> {
         match [&self.defaults, &self.paper]
             .into_iter()

@@ -51,6 +51,11 @@ pub(super) fn build() -> Problem {
     let interior = tensor_grid(&[g.clone(), g]);
     let (boundary, normals) = sq.boundary_loop_2d(41).expect("2-D box");
     let e = linspace(0.0, 1.0, 250, Ends::Both);
+    let paper = Defaults::new(
+        OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
+        1000,
+        1800.0,
+    );
     Problem {
         name: "nonlinear-poisson",
         coordinates: &["x", "y"],
@@ -66,17 +71,8 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
-            max_iters: 1000,
-            max_seconds: 1800.0,
-            sampling: Default::default(),
-        },
-        paper: Defaults {
-            optimizer: OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
-            max_iters: 1000,
-            max_seconds: 1800.0,
-            sampling: Default::default(),
-        },
+        // natgrad's defaults are the paper's.
+        defaults: paper.clone(),
+        paper,
     }
 }

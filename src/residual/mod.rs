@@ -491,7 +491,7 @@ impl LeastSquares {
     /// their points. Its loss at θ is the held-out residual: the training
     /// loss measured where the optimiser never looked.
     pub fn held_out(&self, domain: &dyn Domain, seed: u64, cap: usize) -> Result<LeastSquares> {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(HELD_OUT_STREAM);
         let mut out = self.clone();
@@ -520,20 +520,9 @@ impl LeastSquares {
                             format!("face axis {axis} in dimension {d}"),
                         ));
                     }
-                    let mut p = Vec::with_capacity(n * d);
-                    for _ in 0..n {
-                        for k in 0..d {
-                            let s = bb.side(k);
-                            p.push(if k == axis {
-                                if upper { s.hi } else { s.lo }
-                            } else {
-                                rng.random_range(s.lo..s.hi)
-                            });
-                        }
-                    }
-                    let mut e = vec![0.0; d];
-                    e[axis] = if upper { 1.0 } else { -1.0 };
-                    (p, Some(e.repeat(n)))
+                    let face = bb.face(axis, upper);
+                    let p = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
+                    (p, Some(face.normal.repeat(n)))
                 }
             };
             out = out.replace_block_points(b, points, normals)?;

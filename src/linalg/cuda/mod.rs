@@ -68,6 +68,16 @@ impl Gpu {
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
+
+    /// The handles, locked, with the device's context bound to this thread.
+    fn bound(&self) -> Result<std::sync::MutexGuard<'_, Handles>> {
+        let h = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        driver(
+            h.stream.context().bind_to_thread(),
+            "binding the CUDA context",
+        )?;
+        Ok(h)
+    }
 }
 
 /// Open device 0 with a cuBLAS and a cuSOLVER handle on its default stream.
@@ -326,11 +336,7 @@ impl GpuSystem {
         let (p, s) = (jac_t.nrows(), jac_t.ncols());
         debug_assert!(s > p && r.len() == s);
         let gpu = self.gpu;
-        let h = gpu.handles.lock().unwrap_or_else(|e| e.into_inner());
-        driver(
-            h.stream.context().bind_to_thread(),
-            "binding the CUDA context",
-        )?;
+        let h = gpu.bound()?;
         self.reserve(&h, s, p)?;
         let stream = h.stream.clone();
         let st: &CudaStream = &stream;
@@ -603,11 +609,7 @@ impl GpuSystem {
     pub(crate) fn apply_qt(&mut self, r: &[f64]) -> Result<Vec<f64>> {
         let s = self.shape.0;
         let gpu = self.gpu;
-        let h = gpu.handles.lock().unwrap_or_else(|e| e.into_inner());
-        driver(
-            h.stream.context().bind_to_thread(),
-            "binding the CUDA context",
-        )?;
+        let h = gpu.bound()?;
         driver(h.stream.memcpy_htod(r, &mut self.vec), "uploading r")?;
         // SAFETY: `a`/`tau` hold the last factorisation, `vec` the new r.
         unsafe { self.qt_in_place(&h)? };
