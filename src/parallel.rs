@@ -7,9 +7,6 @@
 //! ([`crate::linalg::Par`], passed to each kernel).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static WORKERS: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -33,17 +30,9 @@ fn as_task<R>(f: impl FnOnce() -> R) -> R {
     out
 }
 
-/// Set the number of worker threads (`0`, the default, uses every available core).
-pub fn set_workers(n: usize) {
-    WORKERS.store(n, Ordering::Relaxed);
-}
-
-/// The number of worker threads in use.
-pub fn workers() -> usize {
-    match WORKERS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
+/// The number of worker threads: one per available core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `items.map(f)` in order, the items cut into one contiguous group per

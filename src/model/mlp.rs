@@ -60,19 +60,6 @@ impl Activation {
             d3[k] = c;
         }
     }
-
-    /// Parse `"tanh"` or `"sin"`.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "tanh" => Ok(Activation::Tanh),
-            "sin" => Ok(Activation::Sin),
-            _ => Err(Error::UnknownName {
-                kind: "activation",
-                name: name.into(),
-                known: "tanh, sin".into(),
-            }),
-        }
-    }
 }
 
 #[inline]

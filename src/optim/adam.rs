@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Objective, Optimizer, StepReport};
+use super::{Objective, Optimizer, OptimizerState, StepReport};
 use crate::error::{Error, Result};
 
 /// Settings of [`Adam`].
@@ -78,9 +78,9 @@ pub struct Adam {
     state: AdamState,
 }
 
-/// Adam's moments and step count.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct AdamState {
+/// Adam's moments and step count ([`super::OptimizerState::Adam`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdamState {
     m: Vec<f64>,
     v: Vec<f64>,
     t: usize,
@@ -141,12 +141,15 @@ impl Optimizer for Adam {
         })
     }
 
-    fn state(&self) -> serde_json::Value {
-        serde_json::to_value(&self.state).expect("state serialises")
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Adam(self.state.clone())
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.state = super::restore_state("adam", state)?;
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        match state {
+            OptimizerState::Adam(s) => self.state = s,
+            other => return Err(other.mismatch("adam")),
+        }
         Ok(())
     }
 }

@@ -54,7 +54,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{StepGrid, grid_search};
-use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
+use super::{Objective, Optimizer, OptimizerState, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{
     Compute, PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace, rce_from_tail_sums,
@@ -174,9 +174,9 @@ pub struct Amstramgram {
     basis_start: usize,
 }
 
-/// What [`Amstramgram`] saves in a checkpoint.
-#[derive(Serialize, Deserialize)]
-struct AmstramgramState {
+/// What [`Amstramgram`] saves in a checkpoint ([`super::OptimizerState::Amstramgram`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AmstramgramState {
     cutoffs: Option<Cutoffs>,
     stage_precision: Option<f64>,
     basis_theta: Option<Vec<f64>>,
@@ -436,19 +436,21 @@ impl Optimizer for Amstramgram {
         self.basis_pending = false;
     }
 
-    fn state(&self) -> serde_json::Value {
-        serde_json::to_value(AmstramgramState {
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Amstramgram(AmstramgramState {
             cutoffs: self.cutoffs.clone(),
             stage_precision: self.stage_precision,
             basis_theta: self.basis_theta.clone(),
             svd_rank: self.svd_rank,
             basis_start: self.basis_start,
         })
-        .expect("state serialises")
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let s: AmstramgramState = super::restore_state("amstramgram", state)?;
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        let s = match state {
+            OptimizerState::Amstramgram(s) => s,
+            other => return Err(other.mismatch("amstramgram")),
+        };
         self.cutoffs = s.cutoffs;
         self.stage_precision = s.stage_precision;
         self.basis_pending = s.basis_theta.is_some();

@@ -21,7 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{GridStep, StepGrid, grid_step};
-use super::{Objective, Optimizer, Phases, Spectrum, StepReport};
+use super::{Objective, Optimizer, OptimizerState, Phases, Spectrum, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{Compute, PartialSvdConfig, SvdMethod, SystemSvd, SystemSvdWorkspace};
 use crate::residual::{System, Weighting};
@@ -159,9 +159,9 @@ pub struct Anagram {
     svd_rank: usize,
 }
 
-/// What [`Anagram`] saves in a checkpoint.
-#[derive(Serialize, Deserialize)]
-struct AnagramState {
+/// What [`Anagram`] saves in a checkpoint ([`super::OptimizerState::Anagram`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnagramState {
     svd_rank: usize,
 }
 
@@ -319,19 +319,18 @@ impl Optimizer for Anagram {
     }
 
     /// The partial SVD's start rank (the decomposition is otherwise a function of θ).
-    fn state(&self) -> serde_json::Value {
-        serde_json::to_value(AnagramState {
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Anagram(AnagramState {
             svd_rank: self.svd_rank,
         })
-        .expect("state serialises")
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        // `null`: a checkpoint from before the partial SVD (start from scratch).
-        self.svd_rank = if state.is_null() {
-            0
-        } else {
-            super::restore_state::<AnagramState>("anagram", state)?.svd_rank
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        self.svd_rank = match state {
+            OptimizerState::Anagram(s) => s.svd_rank,
+            // Before the first step: the partial SVD starts from scratch.
+            OptimizerState::None => 0,
+            other => return Err(other.mismatch("anagram")),
         };
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{strong_wolfe, validate_wolfe};
-use super::{Objective, Optimizer, StepReport};
+use super::{Objective, Optimizer, OptimizerState, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{dot, norm2};
 
@@ -50,6 +50,13 @@ impl LbfgsConfig {
         }
         validate_wolfe(self.c1, self.c2, self.max_evals)
     }
+}
+
+/// What [`Lbfgs`] saves in a checkpoint ([`super::OptimizerState::Lbfgs`]):
+/// the `(s, y, 1/sᵀy)` pairs, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LbfgsState {
+    pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
 }
 
 /// The L-BFGS optimiser.
@@ -150,12 +157,17 @@ impl Optimizer for Lbfgs {
     }
 
     /// The `(s, y, 1/sᵀy)` pairs (the cached gradient is recomputed: same θ, same value).
-    fn state(&self) -> serde_json::Value {
-        serde_json::to_value(&self.pairs).expect("state serialises")
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Lbfgs(LbfgsState {
+            pairs: self.pairs.clone(),
+        })
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        self.pairs = super::restore_state("lbfgs", state)?;
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        match state {
+            OptimizerState::Lbfgs(s) => self.pairs = s.pairs,
+            other => return Err(other.mismatch("lbfgs")),
+        }
         self.cache = None;
         Ok(())
     }

@@ -16,14 +16,14 @@ mod ssbroyden;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use adam::{Adam, AdamConfig};
-pub use amstramgram::{Amstramgram, AmstramgramConfig, elbow};
-pub use anagram::{Anagram, AnagramConfig, Cutoff};
+pub use adam::{Adam, AdamConfig, AdamState};
+pub use amstramgram::{Amstramgram, AmstramgramConfig, AmstramgramState, elbow};
+pub use anagram::{Anagram, AnagramConfig, AnagramState, Cutoff};
 pub use engd::{Engd, EngdConfig, EngdDirection};
-pub use lbfgs::{Lbfgs, LbfgsConfig};
+pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsState};
 pub use linesearch::StepGrid;
-pub use nystrom::{Nystrom, NystromConfig, NystromDirection, NystromPreconditioner};
-pub use ssbroyden::{SsBroyden, SsBroydenConfig};
+pub use nystrom::{Nystrom, NystromConfig, NystromDirection, NystromPreconditioner, NystromState};
+pub use ssbroyden::{SsBroyden, SsBroydenConfig, SsBroydenState};
 
 use serde::{Deserialize, Serialize};
 
@@ -187,32 +187,66 @@ pub trait Optimizer {
     /// What the optimiser carries from one step to the next (moments,
     /// quasi-Newton memory, cutoffs, random stream position), for
     /// checkpoints. Restoring it into a fresh optimiser with the same
-    /// configuration continues the run exactly. Default: nothing (`null`).
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    /// configuration continues the run exactly. Default: nothing
+    /// ([`OptimizerState::None`]).
+    fn state(&self) -> OptimizerState {
+        OptimizerState::None
     }
-    /// Restore a [`Optimizer::state`]; an error names what does not fit.
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        if state.is_null() {
-            Ok(())
-        } else {
-            Err(Error::Parse {
-                path: "checkpoint optimizer_state".into(),
-                reason: format!("{} keeps no state, found {state}", self.name()),
-            })
+    /// Restore a [`Optimizer::state`]; a state of another optimiser is an
+    /// error that names both.
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        match state {
+            OptimizerState::None => Ok(()),
+            other => Err(other.mismatch(self.name())),
         }
     }
 }
 
-/// Read an optimiser state saved by [`Optimizer::state`].
-pub(crate) fn restore_state<T: serde::de::DeserializeOwned>(
-    name: &str,
-    state: &serde_json::Value,
-) -> Result<T> {
-    serde_json::from_value(state.clone()).map_err(|e| Error::Parse {
-        path: "checkpoint optimizer_state".into(),
-        reason: format!("not a {name} state: {e}"),
-    })
+/// What an optimiser carries between steps, one variant per optimiser that
+/// keeps anything ([`Optimizer::state`]); checkpoints store it as tagged
+/// JSON (`"none"`, `{"adam": {…}}`, …). The payloads are opaque: only the
+/// optimiser that wrote one reads it back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerState {
+    /// Nothing (E-NGD, and every optimiser before its first step).
+    #[default]
+    None,
+    /// [`Adam`]'s moments and step count.
+    Adam(AdamState),
+    /// [`Anagram`]'s partial-SVD start rank.
+    Anagram(AnagramState),
+    /// [`Amstramgram`]'s cutoffs, precision stage and basis.
+    Amstramgram(AmstramgramState),
+    /// [`Lbfgs`]'s curvature pairs.
+    Lbfgs(LbfgsState),
+    /// [`Nystrom`]'s random-stream position.
+    Nystrom(NystromState),
+    /// [`SsBroyden`]'s inverse-Hessian approximation and counters.
+    Ssbroyden(SsBroydenState),
+}
+
+impl OptimizerState {
+    /// The optimiser name this state belongs to (`none` for no state).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OptimizerState::None => "none",
+            OptimizerState::Adam(_) => "adam",
+            OptimizerState::Anagram(_) => "anagram",
+            OptimizerState::Amstramgram(_) => "amstramgram",
+            OptimizerState::Lbfgs(_) => "lbfgs",
+            OptimizerState::Nystrom(_) => "nystrom",
+            OptimizerState::Ssbroyden(_) => "ssbroyden",
+        }
+    }
+
+    /// The error for restoring this state into the optimiser `name`.
+    pub(crate) fn mismatch(&self, name: &str) -> Error {
+        Error::Parse {
+            path: "checkpoint optimizer_state".into(),
+            reason: format!("{name} cannot continue from a {} state", self.kind()),
+        }
+    }
 }
 
 /// A serialisable choice of optimiser and its settings.
@@ -455,6 +489,56 @@ impl OptimizerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state survives JSON exactly; restoring it into a fresh optimiser
+    /// continues the run bit for bit; another optimiser's state is refused
+    /// with both names.
+    #[test]
+    fn typed_states_round_trip_and_mismatches_are_named() {
+        use crate::optim::testing::Rosenbrock;
+        let compute = Compute::default();
+        for name in ["adam", "lbfgs", "ssbroyden"] {
+            let cfg = OptimizerConfig::default_for(name).unwrap();
+            let mut a = cfg.build(&compute).unwrap();
+            let mut theta = vec![-1.2, 1.0];
+            for _ in 0..3 {
+                let loss = Rosenbrock.loss(&theta).unwrap();
+                a.step(&Rosenbrock, &mut theta, loss).unwrap();
+            }
+            let state = a.state();
+            assert_eq!(state.kind(), name);
+            let text = serde_json::to_string(&state).unwrap();
+            let back: OptimizerState = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, state);
+            let mut b = cfg.build(&compute).unwrap();
+            b.restore(back).unwrap();
+            let (mut ta, mut tb) = (theta.clone(), theta.clone());
+            for _ in 0..3 {
+                let la = Rosenbrock.loss(&ta).unwrap();
+                a.step(&Rosenbrock, &mut ta, la).unwrap();
+                let lb = Rosenbrock.loss(&tb).unwrap();
+                b.step(&Rosenbrock, &mut tb, lb).unwrap();
+            }
+            assert_eq!(ta, tb, "{name}");
+        }
+        let adam = OptimizerConfig::default_for("adam").unwrap();
+        let mut a = adam.build(&compute).unwrap();
+        let mut theta = vec![0.5, 0.5];
+        let loss = Rosenbrock.loss(&theta).unwrap();
+        a.step(&Rosenbrock, &mut theta, loss).unwrap();
+        let mut l = OptimizerConfig::default_for("lbfgs")
+            .unwrap()
+            .build(&compute)
+            .unwrap();
+        let err = l.restore(a.state()).unwrap_err().to_string();
+        assert!(err.contains("lbfgs") && err.contains("adam"), "{err}");
+        let mut engd = OptimizerConfig::default_for("engd")
+            .unwrap()
+            .build(&compute)
+            .unwrap();
+        engd.restore(OptimizerState::None).unwrap();
+        assert!(engd.restore(a.state()).is_err());
+    }
 
     /// The residual alone equals the assembled system's residual, for both weightings.
     #[test]

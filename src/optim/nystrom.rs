@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{GridStep, StepGrid, grid_step};
-use super::{Objective, Optimizer, StepReport};
+use super::{Objective, Optimizer, OptimizerState, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{
     Matrix, Par, Svd, View, cholesky, dot, gemv_in_place, matmul, matmul_tn, norm2,
@@ -188,6 +188,13 @@ pub struct NystromDirection {
     pub times: [f64; 3],
 }
 
+/// What [`Nystrom`] saves in a checkpoint ([`super::OptimizerState::Nystrom`]):
+/// the position in the sketches' random stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NystromState {
+    word_pos: u128,
+}
+
 /// The Nyström natural-gradient optimiser (see the module documentation).
 #[derive(Debug)]
 pub struct Nystrom {
@@ -330,22 +337,19 @@ impl Optimizer for Nystrom {
     }
 
     /// The position in the sketch's random stream.
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!({ "word_pos": self.rng.get_word_pos().to_string() })
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Nystrom(NystromState {
+            word_pos: self.rng.get_word_pos(),
+        })
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let bad = || Error::Parse {
-            path: "checkpoint optimizer_state".into(),
-            reason: format!("not a nystrom state: {state}"),
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        let s = match state {
+            OptimizerState::Nystrom(s) => s,
+            other => return Err(other.mismatch("nystrom")),
         };
-        let pos: u128 = state
-            .get("word_pos")
-            .and_then(|v| v.as_str())
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(bad)?;
         self.rng = ChaCha8Rng::seed_from_u64(self.config.seed);
-        self.rng.set_word_pos(pos);
+        self.rng.set_word_pos(s.word_pos);
         Ok(())
     }
 

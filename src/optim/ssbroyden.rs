@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::linesearch::{strong_wolfe, validate_wolfe};
-use super::{Objective, Optimizer, StepReport};
+use super::{Objective, Optimizer, OptimizerState, StepReport};
 use crate::error::{Error, Result};
 use crate::linalg::{Matrix, cholesky, dot, gemv_in_place, norm2};
 
@@ -100,6 +100,16 @@ fn broyden_parameters(h: f64, b: f64, n: usize) -> (f64, f64) {
         rho_t * sigma_p.min(1.0 / theta)
     };
     (theta, tau)
+}
+
+/// What [`SsBroyden`] saves in a checkpoint ([`super::OptimizerState::Ssbroyden`]):
+/// `H` (its order and column-major entries), the previous loss and the
+/// iteration count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SsBroydenState {
+    h: Option<(usize, Vec<f64>)>,
+    prev_loss: Option<f64>,
+    iters: usize,
 }
 
 /// The SSBroyden optimiser (see the module documentation).
@@ -277,22 +287,19 @@ impl Optimizer for SsBroyden {
 
     /// H (column-major), the previous loss and the iteration count (the
     /// cached gradient is recomputed: same θ, same value).
-    fn state(&self) -> serde_json::Value {
-        serde_json::json!({
-            "h": self.h.as_ref().map(|h| (h.nrows(), h.as_slice().to_vec())),
-            "prev_loss": self.prev_loss,
-            "iters": self.iters,
+    fn state(&self) -> OptimizerState {
+        OptimizerState::Ssbroyden(SsBroydenState {
+            h: self.h.as_ref().map(|h| (h.nrows(), h.as_slice().to_vec())),
+            prev_loss: self.prev_loss,
+            iters: self.iters,
         })
     }
 
-    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Saved {
-            h: Option<(usize, Vec<f64>)>,
-            prev_loss: Option<f64>,
-            iters: usize,
-        }
-        let saved: Saved = super::restore_state("ssbroyden", state)?;
+    fn restore(&mut self, state: OptimizerState) -> Result<()> {
+        let saved = match state {
+            OptimizerState::Ssbroyden(s) => s,
+            other => return Err(other.mismatch("ssbroyden")),
+        };
         self.h = match saved.h {
             Some((n, data)) => Some(Matrix::from_col_major(n, n, data)?),
             None => None,

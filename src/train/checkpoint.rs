@@ -13,18 +13,18 @@ use crate::error::{Error, Result};
 /// The `format` field of a checkpoint file.
 pub const CHECKPOINT_FORMAT: &str = "natgrad-checkpoint";
 /// The current checkpoint version.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// A run's state after some iteration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// Always [`CHECKPOINT_FORMAT`].
     pub format: String,
     /// [`CHECKPOINT_VERSION`].
     pub version: u32,
-    /// The run's specification (a serialised [`super::RunSpec`]).
-    pub run: serde_json::Value,
+    /// The run's specification (none for a bare [`super::Trainer`] run).
+    pub run: Option<super::RunSpec>,
     /// Iterations done.
     pub iter: usize,
     /// Training time so far, seconds.
@@ -38,7 +38,7 @@ pub struct Checkpoint {
     /// Optimiser name.
     pub optimizer: String,
     /// Its [`crate::optim::Optimizer::state`].
-    pub optimizer_state: serde_json::Value,
+    pub optimizer_state: crate::optim::OptimizerState,
     /// The resampled block's points and random stream, when resampling is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<crate::residual::ResampleState>,
@@ -71,20 +71,30 @@ impl Checkpoint {
             path: path.display().to_string(),
             reason,
         };
-        let c: Checkpoint =
+        // Format and version first, so that a checkpoint of another version
+        // is named as such rather than as a field that does not parse.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
+        }
+        let h: Header =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a checkpoint: {e}")))?;
-        if c.format != CHECKPOINT_FORMAT {
+        if h.format != CHECKPOINT_FORMAT {
             return Err(bad(format!(
                 "format `{}`, expected `{CHECKPOINT_FORMAT}`",
-                c.format
+                h.format
             )));
         }
-        if c.version != CHECKPOINT_VERSION {
+        if h.version != CHECKPOINT_VERSION {
             return Err(bad(format!(
                 "version {}, this natgrad reads version {CHECKPOINT_VERSION}",
-                c.version
+                h.version
             )));
         }
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let c: Checkpoint = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| bad(format!("{}: {}", e.path(), e.inner())))?;
         if !c.loss.is_finite() || c.theta.iter().any(|v| !v.is_finite()) {
             return Err(bad("non-finite loss or parameters".into()));
         }
@@ -128,14 +138,14 @@ mod tests {
         Checkpoint {
             format: CHECKPOINT_FORMAT.into(),
             version: CHECKPOINT_VERSION,
-            run: serde_json::json!({"problem": "heat"}),
+            run: Some(super::super::RunSpec::defaults("heat").unwrap()),
             iter: 7,
             time_s: 1.5,
             last_eval_s: 1.25,
             loss: 0.1 + 0.2,
             theta: vec![1.0 / 3.0, -2e-300, 5.0],
             optimizer: "adam".into(),
-            optimizer_state: serde_json::json!({"t": 7}),
+            optimizer_state: crate::optim::OptimizerState::None,
             sampling: Some(crate::residual::ResampleState {
                 points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
                 word_pos: (1u128 << 70) + 5,
@@ -165,15 +175,28 @@ mod tests {
         let p = dir.join("checkpoint.json");
         let c = sample();
         c.save(&p).unwrap();
-        assert_eq!(Checkpoint::load(&p).unwrap(), c);
+        // Every field serialises exactly (floats round-trip), so equal text is equal values.
+        let back = Checkpoint::load(&p).unwrap();
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&c).unwrap()
+        );
+        assert_eq!(back.theta[1].to_bits(), c.theta[1].to_bits());
         assert!(!dir.join("checkpoint.json.tmp").exists());
         let text = std::fs::read_to_string(&p).unwrap();
         std::fs::write(&p, &text[..text.len() / 2]).unwrap();
         let e = Checkpoint::load(&p).unwrap_err().to_string();
         assert!(e.contains("not a checkpoint"), "{e}");
+        // Another version is named as such even when its fields differ.
         let mut v = sample();
         v.version = 99;
         v.save(&p).unwrap();
+        let other = std::fs::read_to_string(&p).unwrap().replace(
+            "\"optimizer_state\":\"none\"",
+            "\"optimizer_state\":{\"t\":7}",
+        );
+        assert!(other.contains("{\"t\":7}"));
+        std::fs::write(&p, other).unwrap();
         assert!(
             Checkpoint::load(&p)
                 .unwrap_err()

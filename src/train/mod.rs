@@ -385,8 +385,8 @@ pub struct CheckpointPlan {
     pub every_s: f64,
     /// Also write one every this many iterations.
     pub every_iters: Option<usize>,
-    /// The run specification stored in the checkpoint.
-    pub run: serde_json::Value,
+    /// The run specification stored in the checkpoint (none: a bare trainer run).
+    pub run: Option<RunSpec>,
 }
 
 /// The termination a numerical fault at `iteration` ends the run with; other
@@ -1018,7 +1018,7 @@ mod tests {
                 path: path.clone(),
                 every_s: 1e9,
                 every_iters: Some(2),
-                run: serde_json::Value::Null,
+                run: None,
             })
             .observe(Watch(path.clone(), seen.clone()))
             .run(&Bowl, &mut opt, vec![1.0, 1.0])

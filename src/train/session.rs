@@ -347,11 +347,10 @@ impl RunSpec {
             ));
         }
         let ck = Checkpoint::load(&path)?;
-        let mut spec: RunSpec =
-            serde_json::from_value(ck.run.clone()).map_err(|e| Error::Parse {
-                path: path.display().to_string(),
-                reason: format!("run specification: {e}"),
-            })?;
+        let mut spec: RunSpec = ck.run.clone().ok_or_else(|| Error::Parse {
+            path: path.display().to_string(),
+            reason: "no run specification (a checkpoint of a bare trainer run)".into(),
+        })?;
         if spec.optimizer.name() != ck.optimizer {
             return Err(Error::Parse {
                 path: path.display().to_string(),
@@ -384,7 +383,7 @@ impl RunSpec {
         let mut opt = self.optimizer.build(&self.compute)?;
         let theta = match &resume {
             Some(ck) => {
-                opt.restore(&ck.optimizer_state)?;
+                opt.restore(ck.optimizer_state.clone())?;
                 ck.theta.clone()
             }
             None => pb.initial_theta(self.seed)?,
@@ -527,7 +526,7 @@ impl RunSpec {
                     path: checkpoint_path(dir),
                     every_s: self.checkpoint_every_s,
                     every_iters: self.checkpoint_every_iters,
-                    run: serde_json::to_value(self).expect("spec serialises"),
+                    run: Some(self.clone()),
                 });
         }
         trainer.run(&ls, opt.as_mut(), theta)
