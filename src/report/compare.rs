@@ -2,10 +2,13 @@
 //! one Markdown table and the error/loss curves of every run on one plot.
 
 use std::fmt::Write;
+#[cfg(feature = "plots")]
 use std::path::{Path, PathBuf};
 
 use super::bench::{BenchRow, THRESHOLDS, sci, secs};
+#[cfg(feature = "plots")]
 use super::figures::{RunData, curve_figures};
+#[cfg(feature = "plots")]
 use crate::error::Result;
 use crate::optim::OptimizerConfig;
 
@@ -64,7 +67,8 @@ pub fn markdown(rows: &[BenchRow], settings: &[OptimizerConfig], preamble: &str)
 }
 
 /// The four curve figures of a comparison (see [`curve_figures`]) for the
-/// run directories of `rows`, written into `out`.
+/// run directories of `rows`, written into `out` (feature `plots`).
+#[cfg(feature = "plots")]
 pub fn figures(rows: &[BenchRow], out: &Path) -> Result<Vec<PathBuf>> {
     let runs = rows
         .iter()

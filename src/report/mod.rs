@@ -3,13 +3,16 @@
 
 pub mod bench;
 pub mod compare;
+#[cfg(feature = "plots")]
 pub mod figures;
 pub mod history;
+#[cfg(feature = "plots")]
 pub mod plot;
 pub mod profile;
 
 pub use bench::{
     BenchCase, BenchRow, THRESHOLDS, csv, markdown, run_case, time_to_target, times_to_thresholds,
 };
+#[cfg(feature = "plots")]
 pub use figures::RunData;
 pub use history::History;
