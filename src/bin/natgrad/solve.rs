@@ -1,0 +1,302 @@
+//! `natgrad solve`: one run, fresh or resumed, with signal handling.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use natgrad::linalg::Device;
+use natgrad::optim::{Cutoff, OptimizerConfig};
+use natgrad::problems::Preset;
+use natgrad::residual::{ResampleMethod, Weighting};
+use natgrad::train::{RunSpec, Termination};
+
+use crate::{CLI_COMPUTE, RunOptions, Solved};
+
+#[derive(clap::Args)]
+pub(crate) struct SolveArgs {
+    /// Problem name (see `natgrad list`); omit it with `--resume` or `--config`.
+    #[arg(required_unless_present_any = ["resume", "config"], conflicts_with = "config")]
+    problem: Option<String>,
+    /// Read the run from a TOML file (`[problem]`, `[model]`, `[optimizer]`,
+    /// `[budget]`, `[output]`, `seed`); the other flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the full effective configuration as TOML and exit without training.
+    #[arg(long)]
+    print_config: bool,
+    /// Continue the run in DIR from its `checkpoint.json` (same settings;
+    /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every", "resample_points"])]
+    resume: Option<PathBuf>,
+    /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
+    #[arg(long, allow_negative_numbers = true)]
+    checkpoint_seconds: Option<f64>,
+    /// Also write `checkpoint.json` every N iterations.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    checkpoint_every: Option<usize>,
+    /// Optimiser (default: the problem's own; another optimiser gets the
+    /// problem's settings of it where the problem has some).
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// `default` (natgrad's settings for the problem) or `paper` (its
+    /// papers' settings, for comparison).
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// Maximum number of iterations (given alone: no time limit).
+    #[arg(long, allow_negative_numbers = true)]
+    max_iters: Option<usize>,
+    /// Maximum training time in seconds (given alone: no iteration limit).
+    #[arg(long, allow_negative_numbers = true)]
+    max_seconds: Option<f64>,
+    /// Stop when the loss reaches this value.
+    #[arg(long, allow_negative_numbers = true)]
+    target_loss: Option<f64>,
+    /// Go on when the held-out loss exceeds 10⁴ × the training loss (by
+    /// default the run stops there: the best iterate is in best_model.json).
+    #[arg(long)]
+    no_overfit_stop: bool,
+    /// Seed of the initialisation [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<u64>,
+    /// ANaGRAM cutoff: a number (absolute), `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
+    #[arg(long, allow_negative_numbers = true)]
+    cutoff: Option<String>,
+    /// Row weighting of the natural-gradient system: `uniform` or `block-mean`.
+    #[arg(long)]
+    weighting: Option<String>,
+    /// Set an optimiser parameter, e.g. `--param precision=1e-10` (repeatable;
+    /// the names are the fields of the optimiser's config, see the docs).
+    #[arg(
+        long = "param",
+        value_name = "KEY=VALUE",
+        allow_negative_numbers = true
+    )]
+    params: Vec<String>,
+    /// Evaluate the error every K iterations [default: 10].
+    #[arg(long, allow_negative_numbers = true)]
+    eval_every: Option<usize>,
+    /// Redraw the interior collocation points every N iterations (default: never).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    resample_every: Option<usize>,
+    /// How to redraw them: `rad` (residual-based, the default) or `uniform`.
+    #[arg(long, value_name = "METHOD", requires = "resample_every")]
+    resample: Option<String>,
+    /// Points per redraw (default: as many as the block has).
+    #[arg(long, value_name = "N", requires = "resample_every")]
+    resample_points: Option<usize>,
+    /// Output directory (default `runs/<problem>-<optimizer>-<seed>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the run files of a folder that already holds a run (without
+    /// it, such a folder is refused).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    run: RunOptions,
+}
+
+/// A flag set by SIGINT and SIGTERM: the run stops at the end of its current
+/// step, writes its checkpoint, summary and history, and exits with code 4.
+pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))
+            .with_context(|| format!("installing the handler of signal {sig}"))?;
+    }
+    Ok(flag)
+}
+
+/// A fresh run's budget from the flags: a limit given alone replaces the
+/// catalogue's default limit of the other kind (`--max-seconds 300` runs
+/// 300 s whatever the default iteration count), then [`budget_flags`].
+pub(crate) fn fresh_budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
+    match (args.max_iters, args.max_seconds) {
+        (None, Some(_)) => budget.max_iters = usize::MAX,
+        (Some(_), None) => budget.max_seconds = f64::INFINITY,
+        _ => {}
+    }
+    budget_flags(args, budget);
+}
+
+/// `--max-iters`, `--max-seconds`, `--target-loss` applied to a budget.
+pub(crate) fn budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
+    if let Some(n) = args.max_iters {
+        budget.max_iters = n;
+    }
+    if let Some(t) = args.max_seconds {
+        budget.max_seconds = t;
+    }
+    if let Some(l) = args.target_loss {
+        budget.target_loss = l;
+    }
+    if args.no_overfit_stop {
+        budget.stop_on_overfit = false;
+    }
+}
+
+pub(crate) fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
+    let device = args.run.device.as_deref().map(Device::parse).transpose()?;
+    let outcome = RunSpec::resume(
+        dir,
+        |budget, compute| {
+            budget_flags(args, budget);
+            if let Some(t) = args.run.threads {
+                compute.threads = t;
+            }
+            if let Some(d) = device {
+                compute.device = d;
+            }
+        },
+        (!args.run.quiet()).then_some(100),
+        Some(stop_on_signals()?),
+    )
+    .with_context(|| format!("resuming {}", dir.display()))?;
+    if !args.run.quiet() {
+        eprintln!("wrote {}", dir.display());
+    }
+    Ok(outcome.termination)
+}
+
+pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
+    if let Some(dir) = &args.resume {
+        return resume(&args, dir).map(|t| Some((t, dir.clone())));
+    }
+    // Whether a config file set [sampling] (then --optimizer keeps it).
+    let mut sampling_given = false;
+    let (mut spec, config_out) = match &args.config {
+        Some(path) => {
+            let cfg = natgrad::train::RunConfig::read(path)?;
+            let mut spec = cfg.to_spec()?;
+            // The command line's default threads where the file sets none.
+            spec.compute.threads = cfg.compute.threads.unwrap_or(CLI_COMPUTE.threads);
+            sampling_given = cfg.sampling.is_some();
+            (spec, cfg.output.dir.clone())
+        }
+        None => {
+            let problem = args
+                .problem
+                .clone()
+                .expect("clap requires a problem without --resume or --config");
+            let preset = match &args.preset {
+                Some(p) => Preset::parse(p)?,
+                None => Preset::Default,
+            };
+            let mut spec = RunSpec::with_preset(&problem, preset)?;
+            spec.compute = CLI_COMPUTE;
+            (spec, None)
+        }
+    };
+    spec.compute = args.run.compute(spec.compute)?;
+    if let Some(name) = &args.optimizer
+        && name != spec.optimizer.name()
+    {
+        // A catalogue problem's own settings of that optimiser, if it has
+        // some, with the resampling that goes with them.
+        match &spec.custom {
+            None => {
+                let (o, s) = natgrad::problems::build(&spec.problem)?.setup_for(name)?;
+                spec.optimizer = o;
+                if !sampling_given {
+                    spec.sampling = s;
+                }
+            }
+            Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
+        }
+    }
+    if let Some(c) = &args.cutoff {
+        let cutoff = Cutoff::parse(c)?;
+        match &mut spec.optimizer {
+            OptimizerConfig::Anagram(a) => a.cutoff = cutoff,
+            other => anyhow::bail!("--cutoff applies to anagram, not to {}", other.name()),
+        }
+    }
+    if let Some(w) = &args.weighting {
+        let w = Weighting::parse(w)?;
+        match &mut spec.optimizer {
+            OptimizerConfig::Anagram(a) => a.weighting = w,
+            other => anyhow::bail!("--weighting applies to anagram, not to {}", other.name()),
+        }
+    }
+    for kv in &args.params {
+        let Some((k, v)) = kv.split_once('=') else {
+            anyhow::bail!("--param expects KEY=VALUE, got `{kv}`");
+        };
+        spec.optimizer.set(k.trim(), v.trim())?;
+    }
+    fresh_budget_flags(&args, &mut spec.budget);
+    if let Some(seed) = args.seed {
+        spec.seed = seed;
+    }
+    if let Some(k) = args.eval_every {
+        spec.eval_every = k;
+    }
+    if let Some(n) = args.resample_every {
+        spec.sampling.resample_every = n;
+    }
+    if let Some(n) = args.resample_points {
+        spec.sampling.points = n;
+    }
+    if let Some(m) = &args.resample {
+        spec.sampling.method = match m.as_str() {
+            "rad" => ResampleMethod::Rad,
+            "uniform" => ResampleMethod::Uniform,
+            other => anyhow::bail!("--resample: unknown method `{other}`; known: rad, uniform"),
+        };
+    }
+    spec.out = Some(
+        args.out
+            .clone()
+            .or(config_out)
+            .unwrap_or_else(|| spec.default_out()),
+    );
+    if let Some(t) = args.checkpoint_seconds {
+        spec.checkpoint_every_s = t;
+    }
+    if args.checkpoint_every.is_some() {
+        spec.checkpoint_every_iters = args.checkpoint_every;
+    }
+    if args.print_config {
+        spec.validate()?;
+        print!("{}", natgrad::train::RunConfig::from_spec(&spec)?.to_toml());
+        return Ok(None);
+    }
+    spec.progress_every = (!args.run.quiet()).then_some(100);
+    spec.stop = Some(stop_on_signals()?);
+    spec.replace_existing = args.force;
+    let out = spec.out.clone().expect("set above");
+    let outcome = spec
+        .run()
+        .with_context(|| format!("solving `{}`", spec.problem))?;
+    if !args.run.quiet() {
+        eprintln!("wrote {}", out.display());
+    } else if args.run.summary_only() {
+        eprintln!("{}", summary_line(&spec.problem, &outcome, &out));
+    }
+    Ok(Some((outcome.termination, out)))
+}
+
+/// One line: what ended the run, its size, loss and errors, and where it went.
+pub(crate) fn summary_line(
+    problem: &str,
+    o: &natgrad::train::Outcome,
+    out: &std::path::Path,
+) -> String {
+    let errors = o
+        .metrics
+        .map(|m| format!(", l2_abs {:.3e}, l2_rel {:.3e}", m.l2_abs, m.l2_rel))
+        .unwrap_or_default();
+    let warning = o
+        .heldout_loss
+        .and_then(|h| natgrad::train::overfitting_warning(o.loss, h))
+        .map(|w| format!("; warning: {w}"))
+        .unwrap_or_default();
+    format!(
+        "{problem}: {} after {} iterations, {:.2} s; loss {:.3e}{errors}; wrote {}{warning}",
+        o.termination,
+        o.iters,
+        o.time_s,
+        o.loss,
+        out.display()
+    )
+}

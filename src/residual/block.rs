@@ -1,0 +1,119 @@
+//! A block's constructors, accessors and point checks.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::pde::{Operator, Point, ResidualFn};
+
+use super::{Block, Region};
+
+impl Block {
+    /// A block of `points` (row-major, `dim` coordinates each) with residual `op`.
+    /// The data term `f(x_i)` of every point is evaluated here, once.
+    pub fn new(
+        name: impl Into<String>,
+        dim: usize,
+        points: Vec<f64>,
+        op: impl Operator + 'static,
+    ) -> Self {
+        let sources = if dim == 0 {
+            vec![]
+        } else {
+            points.chunks(dim).map(|x| op.source(x)).collect()
+        };
+        Block {
+            name: name.into(),
+            dim,
+            points,
+            normals: None,
+            sources,
+            op: Arc::new(op),
+            region: None,
+        }
+    }
+
+    /// Say where the block's points lie, so that held-out points of the same
+    /// kind can be drawn (a block without a region is held out with its own points).
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// The data term `f(x)` of the block's operator at one point.
+    pub(super) fn op_source(&self, x: &[f64]) -> f64 {
+        self.op.source(x)
+    }
+
+    /// The data term `f(x_i)` at every point.
+    pub fn sources(&self) -> &[f64] {
+        &self.sources
+    }
+
+    /// Attach outward unit normals (row-major, one per point), e.g. for
+    /// Neumann conditions; the data term is re-evaluated with them (a
+    /// Neumann condition's `g(x, n)`). A length mismatch is reported by
+    /// [`LeastSquares::new`].
+    pub fn with_normals(mut self, normals: Vec<f64>) -> Self {
+        if self.dim > 0 && normals.len() == self.points.len() {
+            self.sources = self
+                .points
+                .chunks(self.dim)
+                .zip(normals.chunks(self.dim))
+                .map(|(x, n)| self.op.source_with_normal(x, n))
+                .collect();
+        }
+        self.normals = Some(normals);
+        self
+    }
+
+    /// The block's name (used in logs and error messages).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of points `S_b`.
+    pub fn len(&self) -> usize {
+        self.points.len() / self.dim.max(1)
+    }
+
+    /// Whether the block has no points.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The points, row-major.
+    pub fn points(&self) -> &[f64] {
+        &self.points
+    }
+
+    /// The residual function.
+    pub fn residual_fn(&self) -> &dyn ResidualFn {
+        &*self.op
+    }
+
+    /// Point `i` with its normal, if any.
+    pub fn point(&self, i: usize) -> Point<'_> {
+        let d = self.dim;
+        Point {
+            x: &self.points[i * d..(i + 1) * d],
+            normal: self.normals.as_ref().map(|n| &n[i * d..(i + 1) * d]),
+        }
+    }
+}
+
+/// A block's points: non-empty, row-major with `d` coordinates each, finite.
+pub(super) fn check_points(name: &str, d: usize, points: &[f64]) -> Result<()> {
+    if points.is_empty() || !points.len().is_multiple_of(d) {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            format!("needs a non-empty row-major point list with {d} coordinates per point"),
+        ));
+    }
+    if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            format!("coordinate {i} is not finite"),
+        ));
+    }
+    Ok(())
+}

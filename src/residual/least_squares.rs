@@ -1,0 +1,347 @@
+//! Building a [`LeastSquares`], its blocks and points (replacement, held-out
+//! sets), and its loss.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::geometry::Domain;
+use crate::model::{JetTape, Mlp, OutputTransform};
+
+use super::block::check_points;
+use super::{Block, FORWARD_CHUNK, LeastSquares, Region, Transformed};
+
+/// ChaCha8 stream of the held-out points (0: initialisation, 7: resampling).
+const HELD_OUT_STREAM: u64 = 11;
+
+impl LeastSquares {
+    /// Check the blocks against the network and resolve each block's jet channels.
+    pub fn new(model: Mlp, blocks: Vec<Block>) -> Result<Self> {
+        if blocks.is_empty() {
+            return Err(Error::config(
+                "blocks",
+                "a problem needs at least one residual block",
+            ));
+        }
+        let d = model.input_dim();
+        let mut channels = Vec::with_capacity(blocks.len());
+        for b in &blocks {
+            if b.dim != d {
+                return Err(Error::DimensionMismatch {
+                    context: format!("point dimension of block `{}` vs network input", b.name),
+                    expected: d,
+                    got: b.dim,
+                });
+            }
+            check_points(&b.name, d, &b.points)?;
+            if b.op.needs_normals() && b.normals.is_none() {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    "its condition reads outward normals (Neumann); attach them with \
+                     `Block::with_normals`",
+                ));
+            }
+            if let Some(n) = &b.normals
+                && n.len() != b.points.len()
+            {
+                return Err(Error::DimensionMismatch {
+                    context: format!("normals of block `{}`", b.name),
+                    expected: b.points.len(),
+                    got: n.len(),
+                });
+            }
+            let ch = b.op.jet_spec().resolve(d)?;
+            // Evaluate the residual once on a made-up jet: reading a channel
+            // it did not declare is an error here, not NaN in training.
+            crate::pde::take_undeclared_read();
+            let jet = vec![0.5; ch.count() * model.output_dim()];
+            let p = crate::pde::Point {
+                x: &b.points[..d],
+                normal: b.normals.as_ref().map(|n| &n[..d]),
+            };
+            b.op.eval(&p, &jet, &ch, model.output_dim());
+            if let Some(what) = crate::pde::take_undeclared_read() {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    format!("its residual reads {what}, which its JetSpec does not declare"),
+                ));
+            }
+            channels.push(ch);
+        }
+        Ok(LeastSquares {
+            model,
+            blocks,
+            channels,
+            transform: None,
+        })
+    }
+
+    /// Model the solution as `u = g + ψ·N_θ` (hard constraints, see
+    /// [`OutputTransform`]): every block's residual then sees the jet of `u`.
+    /// The network must have one output.
+    pub fn with_transform(mut self, transform: OutputTransform) -> Result<Self> {
+        if self.model.output_dim() != 1 {
+            return Err(Error::config(
+                "output transform",
+                format!(
+                    "needs a single-output network, this one has {} outputs",
+                    self.model.output_dim()
+                ),
+            ));
+        }
+        let d = self.model.input_dim();
+        let mut plans = Vec::with_capacity(self.blocks.len());
+        let mut jets = Vec::with_capacity(self.blocks.len());
+        for (b, blk) in self.blocks.iter().enumerate() {
+            let ch = OutputTransform::augment(&self.channels[b]).resolve(d)?;
+            plans.push(transform.plan(&ch)?);
+            jets.push(
+                blk.points
+                    .chunks_exact(d)
+                    .map(|x| transform.point_jets(x, &ch))
+                    .collect(),
+            );
+            self.channels[b] = ch;
+        }
+        self.transform = Some(Arc::new(Transformed {
+            transform,
+            plans,
+            jets,
+        }));
+        Ok(self)
+    }
+
+    /// The output transform, if any.
+    pub fn transform(&self) -> Option<&OutputTransform> {
+        self.transform.as_ref().map(|t| &t.transform)
+    }
+
+    /// Replace the network jets in `tape` (points `start..` of block `b`)
+    /// by the jets of `u = g + ψN`.
+    /// `jet` and `scratch` are the caller's buffers, reused across chunks.
+    pub(super) fn transform_tape(
+        &self,
+        b: usize,
+        start: usize,
+        tape: &mut JetTape,
+        jet: &mut Vec<f64>,
+        scratch: &mut Vec<f64>,
+    ) {
+        if let Some(t) = &self.transform {
+            jet.resize(tape.channels().count(), 0.0);
+            for k in 0..tape.n_points() {
+                tape.point_jet_in_place(k, jet);
+                t.plans[b].apply_in_place(&t.jets[b][start + k], jet, scratch);
+                tape.set_point_jet(k, jet);
+            }
+        }
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The blocks.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Total number of residual rows `S`.
+    pub fn n_residuals(&self) -> usize {
+        self.blocks.iter().map(Block::len).sum()
+    }
+
+    /// Floating-point operations of one forward pass over all points
+    /// (the loss), counting the layers' matrix products only:
+    /// `Σ_b S_b · C_b · Σ_l 2 n_{l−1} n_l` with `C_b` the jet channels of
+    /// block b (value, first and second derivatives it needs). Activations
+    /// and the jet recurrences are lower-order terms.
+    pub fn forward_flops(&self) -> f64 {
+        let w = self.model.widths();
+        let per_channel: f64 = w.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum();
+        self.blocks
+            .iter()
+            .zip(&self.channels)
+            .map(|(b, ch)| b.len() as f64 * ch.count() as f64 * per_channel)
+            .sum()
+    }
+
+    /// Number of parameters `P`.
+    pub fn n_params(&self) -> usize {
+        self.model.n_params()
+    }
+
+    pub(super) fn non_finite(&self, b: usize, quantity: &'static str) -> Error {
+        Error::NonFinite {
+            quantity,
+            block: self.blocks[b].name.clone(),
+            iteration: None,
+        }
+    }
+
+    /// Residuals of every block at θ (forward jets only).
+    pub fn residuals(&self, theta: &[f64]) -> Result<Vec<Vec<f64>>> {
+        (0..self.blocks.len())
+            .map(|b| self.block_residuals(b, theta))
+            .collect()
+    }
+
+    /// Residuals of block `b` at θ (forward jets only).
+    pub fn block_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>> {
+        thread_local! {
+            // One reusable forward tape per thread: the line search evaluates
+            // the loss dozens of times per iteration.
+            static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
+        }
+        TAPE.with_borrow_mut(|tape| {
+            let (mut jet, mut scratch) = (Vec::new(), Vec::new());
+            let blk = &self.blocks[b];
+            let ch = &self.channels[b];
+            let d = blk.dim;
+            let mut r = Vec::with_capacity(blk.len());
+            // Chunks of points keep the forward pass's buffers in cache.
+            for start in (0..blk.len()).step_by(FORWARD_CHUNK) {
+                let end = (start + FORWARD_CHUNK).min(blk.len());
+                let pts = &blk.points[start * d..end * d];
+                self.model.forward_jets_into(theta, pts, ch, tape)?;
+                self.transform_tape(b, start, tape, &mut jet, &mut scratch);
+                let normals = blk.normals.as_ref().map(|n| &n[start * d..end * d]);
+                blk.op
+                    .eval_chunk(d, pts, normals, &blk.sources[start..end], tape, &mut r);
+            }
+            if r.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(b, "residual"));
+            }
+            Ok(r)
+        })
+    }
+
+    /// Index of the block called `name`.
+    pub fn block_index(&self, name: &str) -> Result<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or_else(|| {
+                Error::config(
+                    "block",
+                    format!(
+                        "no block `{name}`; this problem has {}",
+                        self.blocks
+                            .iter()
+                            .map(|b| format!("`{}`", b.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The same system with the points of block `b` replaced by `points`
+    /// (row-major; any number of them): data terms and output-transform jets
+    /// are recomputed, normals dropped (so only blocks without normals, such
+    /// as an interior, can be moved).
+    pub fn with_block_points(&self, b: usize, points: Vec<f64>) -> Result<LeastSquares> {
+        let blk = &self.blocks[b];
+        if blk.normals.is_some() {
+            return Err(Error::config(
+                format!("block `{}`", blk.name),
+                "has normals (a boundary piece); only interior blocks can be resampled",
+            ));
+        }
+        self.clone().replace_block_points(b, points, None)
+    }
+
+    /// The same problem on fresh points: for every block with a
+    /// [`Region`], `min(S_b, cap)` new points of that region of `domain`
+    /// (seeded: the same `seed` gives the same points), with data terms,
+    /// normals and output-transform jets recomputed; blocks without one keep
+    /// their points. Its loss at θ is the held-out residual: the training
+    /// loss measured where the optimiser never looked.
+    pub fn held_out(&self, domain: &dyn Domain, seed: u64, cap: usize) -> Result<LeastSquares> {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(HELD_OUT_STREAM);
+        let mut out = self.clone();
+        for b in 0..self.blocks.len() {
+            let blk = &self.blocks[b];
+            let Some(region) = blk.region else { continue };
+            let (d, n) = (blk.dim, blk.len().min(cap.max(1)));
+            if d != domain.dim() {
+                return Err(Error::DimensionMismatch {
+                    context: format!("held-out points of block `{}` vs the domain", blk.name),
+                    expected: d,
+                    got: domain.dim(),
+                });
+            }
+            let (points, normals) = match region {
+                Region::Interior => (crate::geometry::sample_interior(domain, n, &mut rng), None),
+                Region::Boundary => {
+                    let (p, nrm) = crate::geometry::sample_boundary(domain, n, &mut rng);
+                    (p, Some(nrm))
+                }
+                Region::Face { axis, upper } => {
+                    let bb = domain.bounds();
+                    if axis >= d {
+                        return Err(Error::config(
+                            format!("block `{}`", blk.name),
+                            format!("face axis {axis} in dimension {d}"),
+                        ));
+                    }
+                    let face = bb.face(axis, upper);
+                    let p = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
+                    (p, Some(face.normal.repeat(n)))
+                }
+            };
+            out = out.replace_block_points(b, points, normals)?;
+        }
+        Ok(out)
+    }
+
+    /// Block `b` with new points (and normals), its data terms and transform
+    /// jets recomputed.
+    pub(super) fn replace_block_points(
+        mut self,
+        b: usize,
+        points: Vec<f64>,
+        normals: Option<Vec<f64>>,
+    ) -> Result<LeastSquares> {
+        let d = self.blocks[b].dim;
+        check_points(&self.blocks[b].name, d, &points)?;
+        let blk = &mut self.blocks[b];
+        blk.sources = match &normals {
+            Some(nrm) => points
+                .chunks(d)
+                .zip(nrm.chunks(d))
+                .map(|(x, n)| blk.op.source_with_normal(x, n))
+                .collect(),
+            None => points.chunks(d).map(|x| blk.op_source(x)).collect(),
+        };
+        blk.points = points;
+        blk.normals = normals;
+        if let Some(t) = &self.transform {
+            let mut t = (**t).clone();
+            let ch = &self.channels[b];
+            t.jets[b] = self.blocks[b]
+                .points
+                .chunks_exact(d)
+                .map(|x| t.transform.point_jets(x, ch))
+                .collect();
+            self.transform = Some(Arc::new(t));
+        }
+        Ok(self)
+    }
+
+    /// Per-block mean squared residuals.
+    pub fn block_losses(&self, theta: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .residuals(theta)?
+            .iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>() / r.len() as f64)
+            .collect())
+    }
+
+    /// The loss `L(θ) = Σ_b mean_{i∈b} r_i²`.
+    pub fn loss(&self, theta: &[f64]) -> Result<f64> {
+        Ok(self.block_losses(theta)?.iter().sum())
+    }
+}

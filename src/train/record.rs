@@ -1,0 +1,120 @@
+//! What a run records: a history row, the outcome, the best iterate by
+//! held-out loss, and the overfitting check.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optim::Spectrum;
+use crate::problems::Metrics;
+
+use super::Termination;
+
+/// One row of the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IterRecord {
+    /// Iteration (0 = the initial θ).
+    pub iter: usize,
+    /// Training time so far, seconds.
+    pub time_s: f64,
+    /// Loss at this iterate.
+    pub loss: f64,
+    /// Errors against the reference, when evaluated at this iteration.
+    pub metrics: Option<Metrics>,
+    /// Rank kept by the step (natural-gradient methods).
+    pub rank: Option<usize>,
+    /// Step size taken.
+    pub step_size: Option<f64>,
+    /// Optimiser-specific values ([`Optimizer::extra_columns`]).
+    pub extra: Vec<f64>,
+    /// The step's spectrum, on iterations where the error is evaluated.
+    pub spectrum: Option<Spectrum>,
+    /// The loss on the held-out points ([`Trainer::held_out`]), when evaluated.
+    pub heldout_loss: Option<f64>,
+}
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Final parameters (the last finite iterate).
+    pub theta: Vec<f64>,
+    /// Why the run stopped.
+    pub termination: Termination,
+    /// Steps taken.
+    pub iters: usize,
+    /// Training time, seconds.
+    pub time_s: f64,
+    /// Final loss.
+    pub loss: f64,
+    /// Final errors, if an evaluator was given.
+    pub metrics: Option<Metrics>,
+    /// Final held-out loss, if a held-out objective was given.
+    pub heldout_loss: Option<f64>,
+    /// The evaluated iterate with the lowest held-out loss.
+    pub best: Option<BestIterate>,
+}
+
+/// Above this held-out/training loss ratio a run is flagged as overfitting
+/// its collocation points (see [`overfitting_warning`]).
+///
+/// Runs that are right between their points still end above 1: at machine
+/// precision the training residual is only what a grid can see, and the
+/// held-out points see the rest (laplace2d's default ends at 274, heat's at
+/// 139). Runs that fit their points and not the PDE end many decades higher
+/// (burgers with SSBroyden on its fixed points: 2e12 after 60 s; laplace5d:
+/// 1e19). 10⁴ sits 36× above the first and catches the second early.
+/// docs/accuracy.md has the measurements.
+pub const OVERFIT_RATIO: f64 = 1e4;
+
+/// The warning for a run whose held-out loss is more than [`OVERFIT_RATIO`]
+/// times its training loss, naming the likely cause; `None` otherwise.
+pub fn overfitting_warning(loss: f64, heldout: f64) -> Option<String> {
+    let ratio = heldout / loss.max(f64::MIN_POSITIVE);
+    (ratio > OVERFIT_RATIO).then(|| {
+        format!(
+            "the held-out loss {heldout:.2e} is {ratio:.1e}× the training loss {loss:.2e}: the \
+             network fits the collocation points, not the PDE between them; use more points or \
+             redraw them during training (--resample-every)"
+        )
+    })
+}
+
+/// The evaluated iterate with the lowest held-out loss (kept as
+/// `best_model.json`): what to use when the final one overfits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestIterate {
+    /// Its iteration.
+    pub iter: usize,
+    /// Its training loss.
+    pub loss: f64,
+    /// Its held-out loss.
+    pub heldout_loss: f64,
+    /// Its errors, when evaluated.
+    pub l2_abs: Option<f64>,
+    /// See `l2_abs`.
+    pub l2_rel: Option<f64>,
+    /// See `l2_abs`.
+    pub linf: Option<f64>,
+    /// Its parameters.
+    pub theta: Vec<f64>,
+}
+
+impl BestIterate {
+    /// Keep `(iter, θ)` if its held-out loss is the lowest so far.
+    pub(super) fn offer(
+        best: &mut Option<BestIterate>,
+        (iter, loss, heldout): (usize, f64, f64),
+        metrics: Option<Metrics>,
+        theta: &[f64],
+    ) {
+        if heldout.is_finite() && best.as_ref().is_none_or(|b| heldout < b.heldout_loss) {
+            *best = Some(BestIterate {
+                iter,
+                loss,
+                heldout_loss: heldout,
+                l2_abs: metrics.map(|m| m.l2_abs),
+                l2_rel: metrics.map(|m| m.l2_rel),
+                linf: metrics.map(|m| m.linf),
+                theta: theta.to_vec(),
+            });
+        }
+    }
+}
