@@ -11,13 +11,15 @@
 //!
 //! The data flow of one step:
 //!
-//! * [`problems`] — the benchmark catalogue: network, blocks of points with
+//! * [`problems`] — the benchmark problems: network, blocks of points with
 //!   their residual functions ([`pde`]), evaluation set and reference;
 //! * [`residual::LeastSquares`] — `r`, `φ` and the loss `L = Σ_b mean_b r²`;
 //! * [`linalg`] — the only module that calls faer: accurate SVD, QR, RCE;
 //! * [`optim`] — ANaGRAM, AMStraMGRAM, E-NGD, Nyström-PCG natural gradient,
 //!   SSBroyden, L-BFGS and Adam behind [`optim::Optimizer`];
 //! * [`train::Trainer`] — budgets, observers, typed termination reasons;
+//!   [`train::catalogue`] — the one table from a problem's name to its
+//!   constructor, its optimiser presets and its accuracy targets;
 //! * [`report`] — benchmark and comparison tables, PNG figures.
 //!
 //! ## Quickstart

@@ -480,7 +480,8 @@ fn baselines_decrease_the_loss_on_heat() {
 #[test]
 fn every_catalogue_problem_smoke_runs() {
     let cache = tmp("cache");
-    for (name, _) in natgrad::problems::PROBLEMS {
+    for entry in natgrad::train::catalogue::CATALOGUE {
+        let name = &entry.name;
         let out = tmp(&format!("smoke-{name}"));
         let o = Command::new(env!("CARGO_BIN_EXE_natgrad"))
             .args([

@@ -32,7 +32,7 @@ fn anagram_steps_on_heat_agree_with_the_cpu() {
         }
         Ok(choice) => eprintln!("device: {choice}"),
     }
-    let pb = natgrad::problems::build("heat").unwrap();
+    let pb = natgrad::problems::heat();
     let ls = pb.least_squares().unwrap();
     let config = OptimizerConfig::Anagram(AnagramConfig {
         svd: natgrad::linalg::SvdMethod::Full,

@@ -362,7 +362,7 @@ mod tests {
     /// u = −sin(πx) + t(1 − x²)·N).
     #[test]
     fn evaluation_and_derivatives_match_finite_differences() {
-        let pb = crate::problems::build("burgers").unwrap();
+        let pb = crate::problems::burgers().unwrap();
         let mlp = pb.mlp().unwrap();
         let theta = mlp.init(Init::Normal { std: 0.5 }, 8);
         let pts = vec![0.3, -0.4, 0.7, 0.2, 0.9, 0.95];

@@ -533,7 +533,7 @@ mod tests {
     /// A few iterations on laplace2d: the loss decreases and the ranks are consistent.
     #[test]
     fn decreases_the_laplace2d_loss() {
-        let pb = crate::problems::build("laplace2d").unwrap();
+        let pb = crate::problems::laplace2d();
         let ls = pb.least_squares().unwrap();
         let mut theta = pb.initial_theta(0).unwrap();
         let l0 = ls.loss(&theta).unwrap();

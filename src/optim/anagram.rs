@@ -495,7 +495,7 @@ mod tests {
     #[test]
     fn partial_svd_steps_match_full_svd_steps() {
         use crate::problems;
-        let pb = problems::build("heat").unwrap();
+        let pb = problems::heat();
         let ls = pb.least_squares().unwrap();
         let run = |svd: SvdMethod| {
             let mut opt = Anagram::new(AnagramConfig {

@@ -297,7 +297,7 @@ mod tests {
         .to_string();
         assert!(e.contains("optimizer.energy_hessian"), "{e}");
         for (name, same) in [("heat", true), ("allen-cahn", false)] {
-            let pb = crate::problems::build(name).unwrap();
+            let pb = crate::train::catalogue::build(name).unwrap();
             let ls = pb.least_squares().unwrap();
             let theta = pb.initial_theta(3).unwrap();
             let dir = |energy_hessian| {

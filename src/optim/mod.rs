@@ -543,7 +543,7 @@ mod tests {
     /// The residual alone equals the assembled system's residual, for both weightings.
     #[test]
     fn residuals_into_matches_the_system() {
-        let pb = crate::problems::build("heat").unwrap();
+        let pb = crate::problems::heat();
         let ls = pb.least_squares().unwrap();
         let theta = pb.initial_theta(1).unwrap();
         for w in [Weighting::Uniform, Weighting::BlockMean] {

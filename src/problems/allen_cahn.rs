@@ -20,12 +20,11 @@
 use std::f64::consts::PI;
 use std::path::PathBuf;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::error::{Error, Result};
 use crate::geometry::{Ends, linspace, tensor_grid};
 use crate::linalg::{Matrix, Par, RealEigen, View, gemv_in_place, matmul_in_place};
 use crate::model::{Activation, Init};
-use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
 
@@ -360,10 +359,9 @@ pub fn cached_reference() -> Result<Vec<f64>> {
 /// x ∈ {−1 + 2j/59 : j = 1..58} (1624); the initial line t = 0 at
 /// x = linspace(−1, 1, 41); each wall x = ±1 at t = linspace(0, 1, 29).
 /// Evaluation: the 101×201 grid t ∈ {i/100}, x ∈ linspace(−1, 1, 201) against
-/// natgrad's Chebyshev/ETDRK4 reference ([`cached_reference`]). Defaults
-/// (ANaGRAM paper): ANaGRAM with the default relative cutoff, 4001
-/// iterations, 1800 s.
-pub(super) fn build() -> Result<Problem> {
+/// natgrad's Chebyshev/ETDRK4 reference (computed once and cached). Presets:
+/// [`crate::train::catalogue`].
+pub fn build() -> Result<Problem> {
     let ti = linspace(0.0, 1.0, 30, Ends::Neither);
     let xi = linspace(-1.0, 1.0, 60, Ends::Neither);
     let interior = tensor_grid(&[ti, xi]);
@@ -376,14 +374,6 @@ pub(super) fn build() -> Result<Problem> {
         points: tensor_grid(&[ts, xs]),
         values: cached_reference()?,
     };
-    let paper = Defaults::new(
-        OptimizerConfig::Anagram(AnagramConfig {
-            cutoff: Cutoff::Default,
-            ..Default::default()
-        }),
-        4001,
-        1800.0,
-    );
     Ok(Problem {
         name: "allen-cahn",
         coordinates: &["t", "x"],
@@ -414,9 +404,6 @@ pub(super) fn build() -> Result<Problem> {
         domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: None,
-        // natgrad's defaults are the paper's.
-        defaults: paper.clone(),
-        paper,
     })
 }
 

@@ -23,14 +23,13 @@ use std::f64::consts::PI;
 
 use num_dual::DualNum;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::error::Result;
 use crate::geometry::{Ends, linspace, tensor_grid};
 use crate::linalg::{Matrix, symmetric_eigen};
 use crate::model::{Activation, Init, OutputTransform};
-use crate::optim::{AmstramgramConfig, OptimizerConfig, SsBroydenConfig};
 use crate::pde::{Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::{Block, Region, ResampleMethod, Resampling};
+use crate::residual::{Block, Region};
 
 /// Viscosity ν = 0.01/π.
 pub const NU: f64 = 0.01 / PI;
@@ -171,18 +170,11 @@ fn graded_x() -> Vec<f64> {
 /// AMStraMGRAM found a network with loss 1e-12 and l2_rel 0.52 — a fast
 /// transient between t = 0 and the first slice, invisible to the residual.
 /// Evaluation: the 100×256 grid t ∈ {i/99}, x ∈ linspace(−1, 1, 256) (the
-/// DeepXDE data grid), reference [`ColeHopf`] with [`REFERENCE_NODES`]
-/// nodes; metric l2_rel.
+/// DeepXDE data grid), reference by the Cole–Hopf formula with
+/// Gauss–Hermite quadrature; metric l2_rel.
 ///
-/// Defaults (natgrad's): SSBroyden for 1800 s, no iteration limit, the
-/// interior redrawn by RAD (5000 points from 10 000 candidates, k = c = 1)
-/// every 500 iterations and H reset to I at each redraw. On the fixed grid
-/// SSBroyden fits the points and not the shock within seconds (the run stops
-/// for overfitting, l2_rel 0.2); with the redraws it reaches l2_rel 3e-4 in
-/// 240 s, 100× below the paper preset's 4e-2 in 300 s, and then levels off
-/// (docs/accuracy.md); the paper's 1.5e-6 is not reached. `--preset paper`:
-/// the fixed grid, AMStraMGRAM with its defaults, 1000 iterations, 1800 s.
-pub(super) fn build() -> Result<Problem> {
+/// Presets: [`crate::train::catalogue`].
+pub fn build() -> Result<Problem> {
     let ts = linspace(0.0, 1.0, 31, Ends::Both);
     let interior = tensor_grid(&[ts, graded_x()]);
     let te: Vec<f64> = (0..100).map(|i| i as f64 / 99.0).collect();
@@ -205,25 +197,6 @@ pub(super) fn build() -> Result<Problem> {
         domain: super::space_time_1d((0.0, 1.0), (-1.0, 1.0))?,
         reference,
         transform: Some(transform),
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Ssbroyden(SsBroydenConfig {
-                keep_h_on_redraw: false,
-                ..Default::default()
-            }),
-            max_iters: usize::MAX,
-            max_seconds: 1800.0,
-            sampling: Resampling {
-                resample_every: 500,
-                method: ResampleMethod::Rad,
-                points: 5000,
-                ..Default::default()
-            },
-        },
-        paper: Defaults::new(
-            OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
-            1000,
-            1800.0,
-        ),
     })
 }
 

@@ -10,13 +10,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::error::{Error, Result};
 use crate::geometry::{
     Ball, BoxDomain, Domain, Interval, Polygon, sample_boundary, sample_interior,
 };
 use crate::model::{Activation, Init};
-use crate::optim::OptimizerConfig;
 use crate::pde::expr::{Expr, laplacian};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
@@ -175,7 +174,6 @@ impl CustomProblem {
             ));
         }
         const NAMES: [&[&str]; 3] = [&["x"], &["x", "y"], &["x", "y", "z"]];
-        let defaults = Defaults::new(OptimizerConfig::default_for("ssbroyden")?, usize::MAX, 60.0);
         Ok(Problem {
             // A configured problem lives for the whole process.
             name: Box::leak(name.to_string().into_boxed_str()),
@@ -199,9 +197,6 @@ impl CustomProblem {
             ],
             domain: domain.clone(),
             reference,
-            // A problem of the user's has no paper: both presets are natgrad's.
-            defaults: defaults.clone(),
-            paper: defaults,
             transform: None,
         })
     }

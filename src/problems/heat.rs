@@ -3,10 +3,9 @@
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, Interval, linspace, tensor_grid};
 use crate::model::{Activation, Init};
-use crate::optim::{AmstramgramConfig, AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, InitialCondition, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
 
@@ -31,11 +30,9 @@ pub fn exact(x: &[f64]) -> f64 {
 /// `k/29`-spaced coordinates: the 28×28 interior grid (784); the initial line
 /// t = 0 at x = k/29, k = 0..28 (29); the walls x = 0 and x = 1 at
 /// t = k/29, k = 1..29 (29 each). Evaluation: the 298×298 interior grid
-/// {i/299}². Defaults: AMStraMGRAM at the fixed precision level 1e-9 for
-/// 120 s (loss ≈ 1.5–3.6e-18, l2_abs 3–10e-10 on seeds 0–4, see
-/// docs/accuracy.md). The papers' preset (`--preset paper`): ANaGRAM with
-/// absolute cutoff 1e-5, 2001 iterations.
-pub(super) fn build() -> Problem {
+/// {i/299}². Presets:
+/// [`crate::train::catalogue`].
+pub fn build() -> Problem {
     let domain = BoxDomain::space_time(Interval { lo: 0.0, hi: 1.0 }, &BoxDomain::unit(1));
     let g = linspace(0.0, 1.0, 30, Ends::Neither);
     let interior = tensor_grid(&[g.clone(), g]);
@@ -88,22 +85,5 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(domain),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        defaults: Defaults::new(
-            OptimizerConfig::Amstramgram(AmstramgramConfig {
-                start_precision: 1e-9,
-                precision: 1e-9,
-                ..Default::default()
-            }),
-            usize::MAX,
-            120.0,
-        ),
-        paper: Defaults::new(
-            OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Absolute { value: 1e-5 },
-                ..Default::default()
-            }),
-            2001,
-            600.0,
-        ),
     }
 }

@@ -3,10 +3,9 @@
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
 use crate::model::{Activation, Init};
-use crate::optim::{AmstramgramConfig, AnagramConfig, Cutoff, OptimizerConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
 
@@ -34,13 +33,8 @@ pub fn exact(x: &[f64]) -> f64 {
 /// the 28×28 interior grid {i/29 : i = 1..28}² (784) and the boundary loop
 /// of 29 points per side, counter-clockwise from (0, 0), corners once (116,
 /// one block). Evaluation: the 198×198 interior grid {i/199 : i = 1..198}².
-/// Defaults: AMStraMGRAM at the fixed precision level 1e-10
-/// (`start_precision = precision`, no continuation) for 60 s: the loss
-/// settles at ≈ 1.2·ε² ≈ 1.2e-20 with l2_abs ≈ 4e-12–3e-11 on the seeds
-/// that converge within the budget (see docs/accuracy.md). The papers'
-/// preset (`--preset paper`): ANaGRAM with absolute cutoff 1e-6 on the
-/// uniform-weight system, 2001 iterations.
-pub(super) fn build() -> Problem {
+/// Presets: [`crate::train::catalogue`].
+pub fn build() -> Problem {
     let sq = BoxDomain::unit(2);
     let g = linspace(0.0, 1.0, 30, Ends::Neither);
     let interior = tensor_grid(&[g.clone(), g]);
@@ -61,22 +55,5 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        defaults: Defaults::new(
-            OptimizerConfig::Amstramgram(AmstramgramConfig {
-                start_precision: 1e-10,
-                precision: 1e-10,
-                ..Default::default()
-            }),
-            usize::MAX,
-            60.0,
-        ),
-        paper: Defaults::new(
-            OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Absolute { value: 1e-6 },
-                ..Default::default()
-            }),
-            2001,
-            600.0,
-        ),
     }
 }

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::geometry::{BoxDomain, uniform_faces, uniform_interior};
 use crate::model::{Activation, Init};
-use crate::optim::{AnagramConfig, Cutoff, OptimizerConfig, SsBroydenConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
-use crate::residual::{Block, Region, ResampleMethod, Resampling};
+use crate::residual::{Block, Region};
 
 /// Dimension.
 const DIM: usize = 5;
@@ -50,16 +49,8 @@ pub fn exact(x: &[f64]) -> f64 {
 /// coordinate set to 0 or 1, as in the ANaGRAM code). Evaluation: 40 000
 /// uniform points from the independent seed `EVAL_SEED`.
 ///
-/// Defaults (natgrad's): SSBroyden for 600 s, no iteration limit, with the
-/// interior points redrawn uniformly every 500 iterations and SSBroyden's H
-/// reset to I at each redraw. On the fixed points SSBroyden reaches l2_abs
-/// ~1e-5 in 30–40 s and then fits the points and not the PDE (the run stops
-/// for overfitting); redrawing with H kept diverges after a redraw; with
-/// both, the held-out loss stays within 1.4× the training loss. Seed 0:
-/// l2_abs ≤ 3e-5 at 26 s, 8.1e-7 at 600 s (docs/accuracy.md).
-/// `--preset paper`: the fixed points, ANaGRAM with the default relative
-/// cutoff √(εP)·σ₁, 1001 iterations, 600 s (l2_abs 4.6e-4 in 150 s).
-pub(super) fn build() -> Problem {
+/// Presets: [`crate::train::catalogue`].
+pub fn build() -> Problem {
     let cube = BoxDomain::unit(DIM);
     let mut rng = ChaCha8Rng::seed_from_u64(POINTS_SEED);
     let interior = uniform_interior(&cube, 4000, &mut rng);
@@ -80,26 +71,5 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(cube),
         reference: Reference::from_fn(eval, DIM, exact),
         transform: None,
-        defaults: Defaults {
-            optimizer: OptimizerConfig::Ssbroyden(SsBroydenConfig {
-                keep_h_on_redraw: false,
-                ..Default::default()
-            }),
-            max_iters: usize::MAX,
-            max_seconds: 600.0,
-            sampling: Resampling {
-                resample_every: 500,
-                method: ResampleMethod::Uniform,
-                ..Default::default()
-            },
-        },
-        paper: Defaults::new(
-            OptimizerConfig::Anagram(AnagramConfig {
-                cutoff: Cutoff::Default,
-                ..Default::default()
-            }),
-            1001,
-            600.0,
-        ),
     }
 }

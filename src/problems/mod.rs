@@ -1,6 +1,7 @@
-//! The benchmark catalogue: each problem with its network, training points,
-//! evaluation set, reference solution and its papers' optimiser settings —
-//! shared by the tests, the benches and the command line.
+//! The benchmark problems: each with its network, training points,
+//! evaluation set and reference solution. What they are trained with (natgrad's
+//! and the papers' optimiser presets) and their accuracy targets live in
+//! [`crate::train::catalogue`], which also maps names to these constructors.
 //!
 //! Each problem follows the paper it comes from (named in its module docs);
 //! every point convention is stated on the problem's constructor.
@@ -15,11 +16,10 @@ mod nonlinear_poisson;
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::geometry::{BoxDomain, Domain, Interval};
 use crate::model::{Activation, Init, Mlp, OutputTransform};
-use crate::optim::OptimizerConfig;
-use crate::residual::{Block, LeastSquares, Resampling};
+use crate::residual::{Block, LeastSquares};
 
 /// The space-time box `[t₀, t₁] × [x₀, x₁]` of a 1+1-D evolution problem
 /// (time is axis 0).
@@ -28,242 +28,6 @@ fn space_time_1d(t: (f64, f64), x: (f64, f64)) -> Result<Arc<dyn Domain>> {
         Interval::new(t.0, t.1)?,
         &BoxDomain::new(vec![Interval::new(x.0, x.1)?])?,
     )))
-}
-
-/// Names and one-line descriptions of the catalogue's problems.
-pub const PROBLEMS: &[(&str, &str)] = &[
-    (
-        "laplace2d",
-        "−Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on ∂; net [2,32,1]; 784 + 116 grid points",
-    ),
-    (
-        "heat",
-        "u_t − ¼u_xx = 0 on [0,1]², u(0,x) = sin(πx), u = 0 at x ∈ {0,1}; net [2,64,1]; 784 + 3×29 points",
-    ),
-    (
-        "laplace5d",
-        "−Δu = π² Σ sin(πx_k) on [0,1]⁵, u = Σ sin(πx_k) on ∂; net [5,64,1]; 4000 + 500 random points",
-    ),
-    (
-        "allen-cahn",
-        "u_t − 1e-3 u_xx = 5(u − u³), u(0,x) = x² cos(πx), u(t,±1) = −1; net [2,20,20,20,1]; 1624 + 41 + 2×29 points",
-    ),
-    (
-        "burgers",
-        "u_t + u u_x = (0.01/π) u_xx, u(0,x) = −sin(πx), hard constraints; net [2,24,24,1]; 31 × 60 graded grid points",
-    ),
-    (
-        "nonlinear-poisson",
-        "Δu − eᵘ = f on [0,1]², u* = 1 + sin(4πx) cos(4πy); net [2,30,30,1]; 1600 + 160 grid points",
-    ),
-];
-
-/// Default budget, optimiser and resampling of a catalogue problem (natgrad's
-/// settings in [`Problem::defaults`], its papers' in [`Problem::paper`]).
-#[derive(Clone, Debug)]
-pub struct Defaults {
-    /// The optimiser and its settings.
-    pub optimizer: OptimizerConfig,
-    /// Iteration budget.
-    pub max_iters: usize,
-    /// Training-time budget in seconds.
-    pub max_seconds: f64,
-    /// Collocation resampling (off unless the problem's module says otherwise).
-    pub sampling: Resampling,
-}
-
-impl Defaults {
-    /// An optimiser and a budget, without resampling.
-    pub fn new(optimizer: OptimizerConfig, max_iters: usize, max_seconds: f64) -> Self {
-        Defaults {
-            optimizer,
-            max_iters,
-            max_seconds,
-            sampling: Resampling::default(),
-        }
-    }
-}
-
-/// Which settings of a catalogue problem a run starts from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// natgrad's settings ([`Problem::defaults`]).
-    #[default]
-    Default,
-    /// The problem's papers' settings ([`Problem::paper`]).
-    Paper,
-}
-
-impl Preset {
-    /// The preset called `name` (`default`, `paper`).
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "default" => Ok(Preset::Default),
-            "paper" => Ok(Preset::Paper),
-            _ => Err(Error::UnknownName {
-                kind: "preset",
-                name: name.into(),
-                known: "default, paper".into(),
-            }),
-        }
-    }
-
-    /// The lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Default => "default",
-            Preset::Paper => "paper",
-        }
-    }
-}
-
-/// The error metric a problem's accuracy targets are stated in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// RMS error.
-    L2Abs,
-    /// Relative 2-norm error.
-    L2Rel,
-}
-
-impl Metric {
-    /// The column name in `history.csv` and `summary.json`.
-    pub fn column(self) -> &'static str {
-        match self {
-            Metric::L2Abs => "l2_abs",
-            Metric::L2Rel => "l2_rel",
-        }
-    }
-}
-
-/// A result reported by a paper (mean over 10 seeds).
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-pub struct PaperResult {
-    /// The method.
-    pub method: &'static str,
-    /// Final training loss, where reported.
-    pub loss: Option<f64>,
-    /// Final error in the stated metric.
-    pub l2: f64,
-    /// Caveat (different metric or problem variant), empty if none.
-    pub note: &'static str,
-}
-
-/// Accuracy and speed targets natgrad holds itself to, and the papers' numbers.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Benchmark {
-    /// The metric of `l2_target` and of "time to 1e-4/1e-8/1e-12".
-    pub metric: Metric,
-    /// Error target.
-    pub l2_target: f64,
-    /// Loss target.
-    pub loss_target: f64,
-    /// Training-time target in seconds, where the catalogue sets one.
-    pub time_target_s: Option<f64>,
-    /// What the papers report.
-    pub paper: Vec<PaperResult>,
-}
-
-impl Benchmark {
-    /// The benchmark data of the catalogue problem `name`.
-    pub fn of(name: &str) -> Result<Self> {
-        let pr = |method, loss, l2, note| PaperResult {
-            method,
-            loss,
-            l2,
-            note,
-        };
-        let (metric, l2_target, loss_target, time_target_s, paper) = match name {
-            "laplace2d" => (
-                Metric::L2Abs,
-                1e-13,
-                1e-24,
-                Some(60.0),
-                vec![
-                    pr("amstramgram", Some(1.46e-28), 2.24e-15, ""),
-                    pr("anagram", None, 3.49e-9, ""),
-                ],
-            ),
-            "heat" => (
-                Metric::L2Abs,
-                1e-12,
-                1e-24,
-                Some(120.0),
-                vec![
-                    pr("amstramgram", Some(6.29e-29), 2.32e-14, ""),
-                    pr("anagram", None, 1.28e-6, ""),
-                ],
-            ),
-            "laplace5d" => (
-                Metric::L2Abs,
-                3e-5,
-                5e-8,
-                Some(600.0),
-                vec![
-                    pr("amstramgram", Some(2.04e-8), 2.12e-5, ""),
-                    pr("anagram", None, 4.00e-5, ""),
-                ],
-            ),
-            "allen-cahn" => (
-                Metric::L2Abs,
-                1e-4,
-                1e-10,
-                Some(1800.0),
-                vec![
-                    pr("amstramgram", Some(3.19e-11), 5.87e-5, "vs DeepXDE data"),
-                    pr("anagram", None, 4.32e-3, "vs DeepXDE data"),
-                    pr(
-                        "ssbroyden",
-                        Some(6.42e-12),
-                        3.94e-6,
-                        "other variant, relative",
-                    ),
-                ],
-            ),
-            "burgers" => (
-                Metric::L2Rel,
-                2e-6,
-                1e-11,
-                Some(1800.0),
-                vec![
-                    pr("amstramgram", Some(2.99e-12), 1.5e-6, "metric not stated"),
-                    pr("ssbroyden", Some(2.92e-10), 1.59e-6, "relative"),
-                ],
-            ),
-            "nonlinear-poisson" => (
-                Metric::L2Rel,
-                1e-9,
-                1e-20,
-                Some(600.0),
-                vec![
-                    pr("amstramgram", Some(8.51e-24), 6.81e-10, "metric not stated"),
-                    pr("ssbroyden", Some(3.03e-16), 9.29e-12, "relative"),
-                ],
-            ),
-            _ => return Err(unknown_problem(name)),
-        };
-        Ok(Benchmark {
-            metric,
-            l2_target,
-            loss_target,
-            time_target_s,
-            paper,
-        })
-    }
-}
-
-fn unknown_problem(name: &str) -> Error {
-    Error::UnknownName {
-        kind: "problem",
-        name: name.into(),
-        known: PROBLEMS
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
 }
 
 /// Points where the error is measured, with the exact (or reference) solution there.
@@ -339,42 +103,11 @@ pub struct Problem {
     pub domain: Arc<dyn Domain>,
     /// Evaluation points and reference values.
     pub reference: Reference,
-    /// natgrad's settings for the problem: what `natgrad solve <problem>` runs.
-    pub defaults: Defaults,
-    /// The settings of the problem's papers (ANaGRAM, AMStraMGRAM), for
-    /// comparison (`--preset paper`); the same as `defaults` where natgrad
-    /// has no recipe of its own yet.
-    pub paper: Defaults,
     /// Hard constraints `u = g + ψ·N_θ`, if the problem uses them.
     pub transform: Option<OutputTransform>,
 }
 
 impl Problem {
-    /// The settings of a preset.
-    pub fn preset(&self, preset: Preset) -> &Defaults {
-        match preset {
-            Preset::Default => &self.defaults,
-            Preset::Paper => &self.paper,
-        }
-    }
-
-    /// The problem's own settings of the optimiser called `name` and the
-    /// resampling that goes with them: natgrad's preset if its optimiser has
-    /// that name, else the papers' if theirs has (their resampling is off),
-    /// else the optimiser's documented defaults with natgrad's resampling.
-    pub fn setup_for(&self, name: &str) -> Result<(OptimizerConfig, Resampling)> {
-        match [&self.defaults, &self.paper]
-            .into_iter()
-            .find(|d| d.optimizer.name() == name)
-        {
-            Some(d) => Ok((d.optimizer.clone(), d.sampling.clone())),
-            None => Ok((
-                OptimizerConfig::default_for(name)?,
-                self.defaults.sampling.clone(),
-            )),
-        }
-    }
-
     /// The network.
     pub fn mlp(&self) -> Result<Mlp> {
         Mlp::new(self.widths.clone(), self.activation)
@@ -421,18 +154,12 @@ impl Problem {
 
 pub use custom::{CustomProblem, DomainSpec};
 
-/// Build the catalogue problem called `name`.
-pub fn build(name: &str) -> Result<Problem> {
-    match name {
-        "laplace2d" => Ok(laplace2d::build()),
-        "heat" => Ok(heat::build()),
-        "laplace5d" => Ok(laplace5d::build()),
-        "burgers" => burgers::build(),
-        "allen-cahn" => allen_cahn::build(),
-        "nonlinear-poisson" => Ok(nonlinear_poisson::build()),
-        _ => Err(unknown_problem(name)),
-    }
-}
+pub use allen_cahn::build as allen_cahn;
+pub use burgers::build as burgers;
+pub use heat::build as heat;
+pub use laplace2d::build as laplace2d;
+pub use laplace5d::build as laplace5d;
+pub use nonlinear_poisson::build as nonlinear_poisson;
 
 /// Test support: a block's own residual evaluated on a reference solution.
 #[cfg(test)]
@@ -468,55 +195,7 @@ pub(crate) mod testing {
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn catalogue_sizes_follow_the_papers() {
-        let expect = [
-            ("laplace2d", 129, vec![784, 116], 198 * 198),
-            ("heat", 257, vec![784, 29, 29, 29], 298 * 298),
-            ("laplace5d", 449, vec![4000, 500], 40_000),
-            ("burgers", 697, vec![1860], 100 * 256),
-            ("allen-cahn", 921, vec![1624, 41, 29, 29], 101 * 201),
-            ("nonlinear-poisson", 1051, vec![1600, 160], 250 * 250),
-        ];
-        for (name, p, blocks, n_eval) in expect {
-            let pb = build(name).unwrap();
-            let ls = pb.least_squares().unwrap();
-            assert_eq!(ls.n_params(), p, "{name}");
-            assert_eq!(
-                ls.blocks().iter().map(|b| b.len()).collect::<Vec<_>>(),
-                blocks,
-                "{name}"
-            );
-            assert_eq!(pb.reference.values.len(), n_eval, "{name}");
-        }
-        assert!(matches!(build("nope"), Err(Error::UnknownName { .. })));
-        for (name, _) in PROBLEMS {
-            assert!(Benchmark::of(name).is_ok(), "{name} lacks benchmark data");
-        }
-    }
-
-    /// An optimiser brings the resampling of the preset it comes from:
-    /// laplace5d's SSBroyden (natgrad's) redraws, its ANaGRAM (the paper's)
-    /// does not; an optimiser of neither preset gets natgrad's.
-    #[test]
-    fn setup_for_follows_the_preset() {
-        let pb = build("laplace5d").unwrap();
-        let every = |name: &str| pb.setup_for(name).unwrap().1.resample_every;
-        assert_eq!(every("ssbroyden"), 500);
-        assert_eq!(every("anagram"), 0);
-        assert_eq!(every("lbfgs"), 500);
-        assert_eq!(
-            build("heat")
-                .unwrap()
-                .setup_for("ssbroyden")
-                .unwrap()
-                .1
-                .resample_every,
-            0
-        );
-        assert!(pb.setup_for("nope").is_err());
-    }
+    use crate::train::catalogue::build;
 
     /// The closed-form solutions satisfy every block's residual: the jet of
     /// u* is built by finite differences of the closed form and fed to each

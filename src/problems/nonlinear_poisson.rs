@@ -5,10 +5,9 @@
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-use super::{Defaults, Problem, Reference};
+use super::{Problem, Reference};
 use crate::geometry::{BoxDomain, Ends, linspace, tensor_grid};
 use crate::model::{Activation, Init};
-use crate::optim::{AmstramgramConfig, OptimizerConfig};
 use crate::pde::{Dirichlet, Jet, JetSpec, Operator, Point, Scalar};
 use crate::residual::{Block, Region};
 
@@ -43,19 +42,14 @@ pub fn exact(x: &[f64]) -> f64 {
 /// counter-clockwise from (0, 0), corners once (160, one Dirichlet block):
 /// S = 1760 > P, so the system stays overdetermined. Evaluation: the
 /// 250×250 grid {i/249 : i = 0..249}² including the boundary (a documented
-/// subset of the paper's 1000×1000 grid; metric l2_rel). Defaults:
-/// AMStraMGRAM with its defaults, 1000 iterations, 1800 s.
-pub(super) fn build() -> Problem {
+/// subset of the paper's 1000×1000 grid; metric l2_rel). Presets:
+/// [`crate::train::catalogue`].
+pub fn build() -> Problem {
     let sq = BoxDomain::unit(2);
     let g = linspace(0.0, 1.0, 42, Ends::Neither);
     let interior = tensor_grid(&[g.clone(), g]);
     let (boundary, normals) = sq.boundary_loop_2d(41).expect("2-D box");
     let e = linspace(0.0, 1.0, 250, Ends::Both);
-    let paper = Defaults::new(
-        OptimizerConfig::Amstramgram(AmstramgramConfig::default()),
-        1000,
-        1800.0,
-    );
     Problem {
         name: "nonlinear-poisson",
         coordinates: &["x", "y"],
@@ -71,8 +65,5 @@ pub(super) fn build() -> Problem {
         domain: Arc::new(sq),
         reference: Reference::from_fn(tensor_grid(&[e.clone(), e]), 2, exact),
         transform: None,
-        // natgrad's defaults are the paper's.
-        defaults: paper.clone(),
-        paper,
     }
 }

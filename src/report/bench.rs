@@ -1,6 +1,6 @@
 //! `natgrad bench`: run a set of (problem × optimiser × seed) cases, each with
 //! its own budget, and tabulate them beside the targets and the papers'
-//! numbers ([`crate::problems::Benchmark`]) as Markdown and CSV.
+//! numbers ([`crate::train::Benchmark`]) as Markdown and CSV.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::linalg::Compute;
 use crate::optim::OptimizerConfig;
-use crate::problems::{Benchmark, Metric};
 use crate::residual::Resampling;
+use crate::train::catalogue::{self, Benchmark, Metric};
 use crate::train::{Budget, RunSpec};
 
 /// The error levels whose first-reach times are reported.
@@ -39,12 +39,11 @@ pub struct BenchCase {
 impl BenchCase {
     /// `problem` with the optimiser `optimizer` (the problem's own settings
     /// of it and the resampling that goes with them,
-    /// [`crate::problems::Problem::setup_for`]) and the
-    /// bench's default budget: the problem's time target ([`crate::problems::Benchmark`]),
+    /// [`crate::train::catalogue::Entry::setup_for`]) and the
+    /// bench's default budget: the problem's time target ([`Benchmark`]),
     /// else its default time budget, and no iteration limit.
     pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
-        let pb = crate::problems::build(problem)?;
-        let (optimizer, sampling) = pb.setup_for(optimizer)?;
+        let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(optimizer)?;
         let spec = RunSpec::defaults(problem)?;
         let bench = Benchmark::of(problem)?;
         Ok(BenchCase {

@@ -80,7 +80,7 @@ impl RunData {
                     })?;
                 spec.problem()
             }
-            None => crate::problems::build(&self.problem),
+            None => crate::train::catalogue::build(&self.problem),
         }
     }
 }

@@ -354,7 +354,7 @@ pub fn svd_check(problem: &str, at: &[usize], levels: &[f64]) -> Result<Vec<SvdC
     use crate::linalg::{PartialSvdConfig, SystemSvd, SystemSvdWorkspace, norm2};
     use crate::optim::AmstramgramConfig;
     use crate::residual::Weighting;
-    let pb = problems::build(problem)?;
+    let pb = crate::train::catalogue::build(problem)?;
     let ls = pb.least_squares()?;
     let mut theta = pb.initial_theta(0)?;
     let mut opt =

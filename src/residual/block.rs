@@ -52,7 +52,7 @@ impl Block {
     /// Attach outward unit normals (row-major, one per point), e.g. for
     /// Neumann conditions; the data term is re-evaluated with them (a
     /// Neumann condition's `g(x, n)`). A length mismatch is reported by
-    /// [`LeastSquares::new`].
+    /// [`super::LeastSquares::new`].
     pub fn with_normals(mut self, normals: Vec<f64>) -> Self {
         if self.dim > 0 && normals.len() == self.points.len() {
             self.sources = self

@@ -306,7 +306,7 @@ mod tests {
     use crate::problems;
 
     fn laplace() -> (LeastSquares, Arc<dyn Domain>, Vec<f64>) {
-        let pb = problems::build("laplace2d").unwrap();
+        let pb = problems::laplace2d();
         let theta = pb.initial_theta(3).unwrap();
         (pb.least_squares().unwrap(), pb.domain.clone(), theta)
     }

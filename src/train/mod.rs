@@ -5,6 +5,7 @@
 //! algebra, line search). Evaluating the error on the evaluation grid and the
 //! observers' I/O are excluded.
 
+pub mod catalogue;
 mod checkpoint;
 mod config;
 mod observer;
@@ -14,6 +15,7 @@ mod session;
 mod tests;
 mod trainer;
 
+pub use catalogue::{Benchmark, Defaults, Metric, PaperResult, Preset};
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate_csv_after};
 pub use config::{
     BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,

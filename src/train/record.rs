@@ -23,11 +23,11 @@ pub struct IterRecord {
     pub rank: Option<usize>,
     /// Step size taken.
     pub step_size: Option<f64>,
-    /// Optimiser-specific values ([`Optimizer::extra_columns`]).
+    /// Optimiser-specific values ([`crate::optim::Optimizer::extra_columns`]).
     pub extra: Vec<f64>,
     /// The step's spectrum, on iterations where the error is evaluated.
     pub spectrum: Option<Spectrum>,
-    /// The loss on the held-out points ([`Trainer::held_out`]), when evaluated.
+    /// The loss on the held-out points ([`super::Trainer::held_out`]), when evaluated.
     pub heldout_loss: Option<f64>,
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
+use super::catalogue::{self, Defaults, Preset};
 use super::{
     Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Progress, ResumePoint, RunFiles,
     RunInfo, SpectraCsv, Trainer, truncate_csv_after,
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::linalg::Compute;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
-use crate::problems::{self, Preset};
+use crate::problems;
 use crate::residual::{Resampler, Resampling};
 
 /// Everything that defines a run (serialised into `summary.json` and
@@ -157,7 +158,7 @@ pub fn checkpoint_path(dir: &Path) -> PathBuf {
 
 impl RunSpec {
     /// The catalogue's defaults for `problem` (natgrad's optimiser settings
-    /// and budget, [`problems::Problem::defaults`]), seed 0, output in
+    /// and budget, [`catalogue::Entry::defaults`]), seed 0, output in
     /// `runs/<problem>-<optimizer>-<seed>/`, progress every 100 iterations.
     pub fn defaults(problem: &str) -> Result<Self> {
         Self::with_preset(problem, Preset::Default)
@@ -166,29 +167,30 @@ impl RunSpec {
     /// [`RunSpec::defaults`] from a preset: natgrad's settings or the
     /// problem's papers' (output in `runs/<problem>-paper-<optimizer>-<seed>/`).
     pub fn with_preset(problem: &str, preset: Preset) -> Result<Self> {
-        let pb = problems::build(problem)?;
-        let mut spec = Self::from_defaults(problem, pb.preset(preset).clone(), None)?;
+        let d = catalogue::entry(problem)?.preset(preset);
+        let mut spec = Self::from_defaults(problem, d, None)?;
         spec.preset = preset;
         spec.out = Some(spec.default_out());
         Ok(spec)
     }
 
     /// A run of a problem declared in a configuration (see
-    /// [`problems::CustomProblem`]) with its defaults: SSBroyden, 60 s.
+    /// [`problems::CustomProblem`]) with its defaults
+    /// ([`catalogue::custom_defaults`]: SSBroyden, 60 s).
     pub fn custom(name: &str, custom: problems::CustomProblem) -> Result<Self> {
-        if problems::PROBLEMS.iter().any(|(n, _)| *n == name) {
+        if catalogue::contains(name) {
             return Err(Error::config(
                 "problem.name",
                 format!("`{name}` is a catalogue problem; give the custom problem another name"),
             ));
         }
-        let d = custom.build(name)?.defaults;
-        Self::from_defaults(name, d, Some(custom))
+        custom.build(name)?;
+        Self::from_defaults(name, catalogue::custom_defaults(), Some(custom))
     }
 
     fn from_defaults(
         problem: &str,
-        d: problems::Defaults,
+        d: Defaults,
         custom: Option<problems::CustomProblem>,
     ) -> Result<Self> {
         let mut spec = RunSpec {
@@ -237,7 +239,7 @@ impl RunSpec {
     pub fn problem(&self) -> Result<problems::Problem> {
         let mut pb = match &self.custom {
             Some(c) => c.build(&self.problem)?,
-            None => problems::build(&self.problem)?,
+            None => catalogue::build(&self.problem)?,
         };
         if let Some(w) = &self.widths {
             let dim = pb.widths[0];

@@ -117,7 +117,7 @@ impl<'a> Trainer<'a> {
     /// Measure the loss of `objective` — the problem on fresh points
     /// ([`crate::residual::LeastSquares::held_out`]) — at every evaluation:
     /// `heldout_loss` in the history, the best iterate by it kept in
-    /// [`Outcome::best`], and, when it exceeds [`OVERFIT_RATIO`] times the
+    /// [`Outcome::best`], and, when it exceeds [`super::OVERFIT_RATIO`] times the
     /// training loss, a warning and (with [`Budget::stop_on_overfit`]) the
     /// end of the run.
     pub fn held_out(mut self, objective: impl Objective + 'a) -> Self {

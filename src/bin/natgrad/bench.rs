@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use natgrad::linalg::{Compute, Device};
 use natgrad::optim::OptimizerConfig;
-use natgrad::problems::PROBLEMS;
+use natgrad::train::catalogue::{self, CATALOGUE};
 
 use crate::{CLI_COMPUTE, RunOptions, Solved, run_cases, write_file};
 
@@ -96,7 +96,7 @@ pub(crate) fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<(
         }
         None => {
             for p in problems {
-                built.push((p.clone(), natgrad::problems::build(p)?, None));
+                built.push((p.clone(), catalogue::build(p)?, None));
             }
         }
     }
@@ -219,7 +219,7 @@ pub(crate) fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result
 pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
     use natgrad::report::{BenchCase, csv, markdown};
     let problems: Vec<String> = if args.problems.is_empty() {
-        PROBLEMS.iter().map(|(n, _)| n.to_string()).collect()
+        CATALOGUE.iter().map(|e| e.name.to_string()).collect()
     } else {
         args.problems.clone()
     };

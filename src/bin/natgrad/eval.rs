@@ -68,7 +68,7 @@ pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let (mlp, theta) = saved.into_parts()?;
     // Hard-constrained problems: the file holds N_θ, the transform comes from the problem.
     let transform = match &problem {
-        Some(name) => match natgrad::problems::build(name) {
+        Some(name) => match natgrad::train::catalogue::build(name) {
             Ok(pb) => pb.transform,
             // Problems declared in a config file have no output transform.
             Err(natgrad::Error::UnknownName { .. }) => None,

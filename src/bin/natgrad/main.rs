@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 
 use natgrad::linalg::{Compute, Device};
 use natgrad::optim::OPTIMIZERS;
-use natgrad::problems::PROBLEMS;
 use natgrad::train::Termination;
+use natgrad::train::catalogue::CATALOGUE;
 
 #[derive(Parser)]
 #[command(
@@ -179,8 +179,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List => {
             println!("problems:");
-            for (n, d) in PROBLEMS {
-                println!("  {n:<12} {d}");
+            for e in CATALOGUE {
+                println!("  {:<12} {}", e.name, e.summary);
             }
             println!("optimizers:");
             for (n, d) in OPTIMIZERS {

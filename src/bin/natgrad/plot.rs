@@ -47,7 +47,7 @@ pub(crate) fn plot(args: PlotArgs) -> anyhow::Result<()> {
         natgrad::report::figures::check_spectrum_iterations(r, &args.iters)?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let metric = natgrad::problems::Benchmark::of(&runs[0].problem)
+    let metric = natgrad::train::Benchmark::of(&runs[0].problem)
         .map(|b| b.metric.column())
         .unwrap_or("l2_abs");
     let title = if runs.iter().all(|r| r.problem == runs[0].problem) {

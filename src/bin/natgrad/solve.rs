@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use natgrad::linalg::Device;
 use natgrad::optim::{Cutoff, OptimizerConfig};
-use natgrad::problems::Preset;
 use natgrad::residual::{ResampleMethod, Weighting};
+use natgrad::train::Preset;
 use natgrad::train::{RunSpec, Termination};
 
 use crate::{CLI_COMPUTE, RunOptions, Solved};
@@ -195,7 +195,7 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
         // some, with the resampling that goes with them.
         match &spec.custom {
             None => {
-                let (o, s) = natgrad::problems::build(&spec.problem)?.setup_for(name)?;
+                let (o, s) = natgrad::train::catalogue::entry(&spec.problem)?.setup_for(name)?;
                 spec.optimizer = o;
                 if !sampling_given {
                     spec.sampling = s;
