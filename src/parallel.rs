@@ -15,9 +15,7 @@ thread_local! {
 /// Whether the calling thread is running a task of [`map_groups`] that
 /// shares the cores with other tasks: its dense kernels then run on one
 /// thread ([`crate::linalg`] asks), since nesting both kinds of threads
-/// oversubscribes the cores (measured: with 2 dense threads inside the two
-/// line-search workers, AMStraMGRAM's line searches took 0.061–0.090 s per
-/// step on burgers and allen-cahn instead of 0.042–0.046 s).
+/// oversubscribes the cores (docs/notes.md).
 pub fn in_task() -> bool {
     IN_TASK.with(|c| c.get())
 }

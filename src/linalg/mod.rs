@@ -94,14 +94,10 @@ impl Par {
     }
 }
 
-/// Products of fewer flops run on one thread. Measured on a 2-core machine
-/// (median of 21, 1 vs 2 threads): 0.5–16 MFlop products 0.4–0.9× (slower),
-/// 40 MFlop 1.1×, 240 MFlop 1.3×, 0.5–2 GFlop 1.7–1.9×.
+/// Products of fewer flops run on one thread: below it a second thread
+/// slows them down (measurements: docs/notes.md).
 pub const PAR_MIN_PRODUCT_FLOPS: f64 = 1e8;
 
-/// SVDs of fewer flops ([`svd_flops`]) run on one thread. Measured on a
-/// 2-core machine (1 vs 2 threads): the square SVD alone n = 129–257
-/// 1.0–1.3×, n = 350–550 1.2–1.4×, n = 697–921 0.9–1.5×; AMStraMGRAM's
-/// decompositions on allen-cahn (P = 921) 1.2× faster. The threshold,
-/// 1 GFlop, is n ≈ 460.
+/// SVDs of fewer flops ([`svd_flops`]) run on one thread (1 GFlop: a square
+/// SVD of n ≈ 460; measurements: docs/notes.md).
 pub const PAR_MIN_SVD_FLOPS: f64 = 1e9;

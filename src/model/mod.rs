@@ -196,6 +196,18 @@ pub fn evaluate(
     Ok(Evaluation { columns, rows })
 }
 
+/// Error metrics of a model against reference values
+/// ([`crate::problems::Reference::metrics`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    /// RMS error `√(mean (u_θ − u*)²)` (the ANaGRAM papers' "L2").
+    pub l2_abs: f64,
+    /// `‖u_θ − u*‖ / ‖u*‖`.
+    pub l2_rel: f64,
+    /// `max |u_θ − u*|`.
+    pub linf: f64,
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {

@@ -27,20 +27,14 @@
 //! re-assembling and re-decomposing at the new θ — a narrow step keeping
 //! `0..=r_min`, grid line search. No termination of its own.
 //!
-//! **Precision level.** The run settles where the residual's RMS has reached
-//! ε: measured on laplace2d and heat, the final loss is ≈ 1.2·ε² whenever the
-//! run converges, and lowering ε afterwards (or restarting the optimiser at a
-//! lower level from that θ) does not move it. A fixed small level
-//! (`start_precision = precision`) therefore reaches the lowest losses — the
-//! catalogue runs laplace2d at 1e-10 (loss 1.2e-20) and heat at 1e-9 — but
-//! the smaller ε, the longer the slow early phase, and below ~3e-11
-//! (laplace2d) it does not end in a minute. natgrad's optional continuation
-//! starts at `start_precision` and multiplies ε by `precision_factor` each
-//! time `rank2 ≤ 1`, down to `precision`: it converges fast from a coarse
-//! level but keeps the loss of the first level it settles at. The default
-//! (`1e-6 → 1e-14`) is the robust choice for problems of unknown scale
-//! (ε is in RMS units of the solved system); docs/accuracy.md has the
-//! measurements.
+//! **Precision level.** ε is in RMS units of the solved system; a converging
+//! run settles where the residual's RMS has reached it (loss ≈ 1.2·ε²). With
+//! `start_precision = precision` the level is fixed. Otherwise natgrad's
+//! continuation starts at `start_precision` and multiplies ε by
+//! `precision_factor` each time `rank2 ≤ 1`, down to `precision` (default
+//! `1e-6 → 1e-14`). A run keeps the loss of the first level it settles at, so
+//! the catalogue's most accurate presets use a fixed small level; why, with
+//! measurements: docs/notes.md and docs/accuracy.md.
 //!
 //! **Line search.** The author's later grid `η = 0.5^(60 s²)`,
 //! `s ∈ linspace(0, 1, 101)` (the wide step keeps components with tiny σ and
@@ -82,14 +76,8 @@ pub struct AmstramgramConfig {
     pub line_search: StepGrid,
     /// Decomposition: `full` (default) or `partial` (grown until the
     /// spectrum falls below 1% of the reconstruction error, past the wide
-    /// cutoff). Measured here over whole runs (150 s, seed 0, partial vs
-    /// full), `partial` is not faster: it wins the first ~20 iterations
-    /// (median step 0.31 s vs 0.59 s on burgers, 0.47 s vs 0.99 s on
-    /// allen-cahn), then the wide cutoff needs a large part of the spectrum
-    /// (rank 52 → 200 of 697 on burgers, 132 → 367 of 921 on allen-cahn) and
-    /// most steps fall back to the full SVD after a failed attempt: median
-    /// step over the run 0.60 s vs 0.55 s (burgers), 0.96 s vs 0.99 s
-    /// (allen-cahn); heat (earlier measurement) 0.114 s vs 0.113 s.
+    /// cutoff). Over whole runs `partial` is not faster here: the wide cutoff
+    /// soon needs a large part of the spectrum (docs/notes.md).
     pub svd: SvdMethod,
 }
 

@@ -107,9 +107,7 @@ pub struct AnagramConfig {
     /// Row weighting of the system (default uniform).
     pub weighting: Weighting,
     /// Line-search grid (default `0.5^k`, k = 0..30, every candidate
-    /// evaluated). A coarse-to-fine search (`stride = 5`, 15 evaluations)
-    /// measured worse here: laplace2d 20 s, l2_abs 2.0e-4 vs 1.5e-5 (seed 0);
-    /// heat 60 s, the same 1.03e-6 either way.
+    /// evaluated; a coarse-to-fine search measured worse, docs/notes.md).
     pub line_search: StepGrid,
     /// Tikhonov (Levenberg–Marquardt) damping λ ≥ 0 in units of σ²: the kept
     /// components are weighted by `σ/(σ² + λ)` instead of `1/σ`. Default 0
@@ -117,9 +115,8 @@ pub struct AnagramConfig {
     /// step is the classical LM step `(φ̃ᵀφ̃ + λI)⁻¹ φ̃ᵀ r̃`.
     pub damping: f64,
     /// Decomposition: `partial` (default; the leading triplets down to the
-    /// cutoff, [`crate::linalg::PartialSvdConfig`]) or `full`. Measured here
-    /// (60 s runs, seed 0, default cutoff): median step 0.083 s vs 0.261 s
-    /// on burgers, 0.107 s vs 0.529 s on allen-cahn.
+    /// cutoff, [`crate::linalg::PartialSvdConfig`]; 3–5× faster steps on
+    /// burgers and allen-cahn, docs/notes.md) or `full`.
     pub svd: SvdMethod,
 }
 

@@ -179,7 +179,7 @@ pub trait Optimizer {
         &[]
     }
     /// The objective's collocation points were redrawn (see
-    /// [`crate::residual::Resampler`]): drop whatever was computed on the old
+    /// [`crate::train::Resampler`]): drop whatever was computed on the old
     /// points (cached losses and gradients, a cached decomposition). What
     /// approximates the solution itself (Adam's moments, SSBroyden's `H`) is kept.
     /// Default: nothing to drop.

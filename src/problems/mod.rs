@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::geometry::{BoxDomain, Domain, Interval};
-use crate::model::{Activation, Init, Mlp, OutputTransform};
+use crate::model::{Activation, Init, Metrics, Mlp, OutputTransform};
 use crate::residual::{Block, LeastSquares};
 
 /// The space-time box `[t₀, t₁] × [x₀, x₁]` of a 1+1-D evolution problem
@@ -37,17 +37,6 @@ pub struct Reference {
     pub points: Vec<f64>,
     /// `u*` at the points.
     pub values: Vec<f64>,
-}
-
-/// Error metrics of a model against a [`Reference`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Metrics {
-    /// RMS error `√(mean (u_θ − u*)²)` (the ANaGRAM papers' "L2").
-    pub l2_abs: f64,
-    /// `‖u_θ − u*‖ / ‖u*‖`.
-    pub l2_rel: f64,
-    /// `max |u_θ − u*|`.
-    pub linf: f64,
 }
 
 impl Reference {
@@ -99,7 +88,7 @@ pub struct Problem {
     /// Residual blocks with their training points.
     pub blocks: Vec<Block>,
     /// The domain of the `interior` block (space-time for evolution
-    /// problems): where [`crate::residual::Resampler`] draws new points.
+    /// problems): where [`crate::train::Resampler`] draws new points.
     pub domain: Arc<dyn Domain>,
     /// Evaluation points and reference values.
     pub reference: Reference,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::linalg::Compute;
 use crate::optim::OptimizerConfig;
-use crate::residual::Resampling;
+use crate::train::Resampling;
 use crate::train::catalogue::{self, Benchmark, Metric};
 use crate::train::{Budget, RunSpec};
 

@@ -81,6 +81,12 @@ impl Block {
         self.len() == 0
     }
 
+    /// Outward unit normals, row-major like the points (boundary pieces
+    /// only; `None` for interior blocks).
+    pub fn normals(&self) -> Option<&[f64]> {
+        self.normals.as_deref()
+    }
+
     /// The points, row-major.
     pub fn points(&self) -> &[f64] {
         &self.points

@@ -13,11 +13,8 @@ mod assembly;
 mod block;
 mod curvature;
 mod least_squares;
-mod resample;
 #[cfg(test)]
 mod tests;
-
-pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -8,10 +8,10 @@
 //! beside the trainer. Each preset's docs state the settings; the
 //! measurements behind natgrad's choices are in docs/accuracy.md.
 
+use super::{ResampleMethod, Resampling};
 use crate::error::{Error, Result};
 use crate::optim::{AmstramgramConfig, AnagramConfig, Cutoff, OptimizerConfig, SsBroydenConfig};
 use crate::problems::{self, Problem};
-use crate::residual::{ResampleMethod, Resampling};
 
 /// Budget, optimiser and resampling of a run of a catalogue problem.
 #[derive(Clone, Debug)]

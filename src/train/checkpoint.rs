@@ -41,7 +41,7 @@ pub struct Checkpoint {
     pub optimizer_state: crate::optim::OptimizerState,
     /// The resampled block's points and random stream, when resampling is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sampling: Option<crate::residual::ResampleState>,
+    pub sampling: Option<super::ResampleState>,
     /// The stall watch ([`super::StallWatch`]); absent in older checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<super::StallWatch>,
@@ -146,7 +146,7 @@ mod tests {
             theta: vec![1.0 / 3.0, -2e-300, 5.0],
             optimizer: "adam".into(),
             optimizer_state: crate::optim::OptimizerState::None,
-            sampling: Some(crate::residual::ResampleState {
+            sampling: Some(super::super::ResampleState {
                 points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
                 word_pos: (1u128 << 70) + 5,
                 redraws: 2,

@@ -47,12 +47,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::Resampling;
 use super::{Budget, RunSpec};
 use crate::error::{Error, Result};
 use crate::linalg::Device;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
-use crate::residual::Resampling;
 
 /// `[problem]`: a catalogue name, or a name and a custom definition
 /// ([`crate::problems::CustomProblem`]: `pde`, `domain`, `solution`, point counts).

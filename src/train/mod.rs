@@ -10,6 +10,7 @@ mod checkpoint;
 mod config;
 mod observer;
 mod record;
+mod resample;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ pub use config::{
 };
 pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
 pub use record::{BestIterate, IterRecord, OVERFIT_RATIO, Outcome, overfitting_warning};
+pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
 pub use trainer::{CheckpointPlan, ResumePoint, StallWatch, Trainer};
 

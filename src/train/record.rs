@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Metrics;
 use crate::optim::Spectrum;
-use crate::problems::Metrics;
 
 use super::Termination;
 

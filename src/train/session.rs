@@ -12,12 +12,12 @@ use super::{
     Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Progress, ResumePoint, RunFiles,
     RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
+use super::{Resampler, Resampling};
 use crate::error::{Error, Result};
 use crate::linalg::Compute;
 use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 use crate::problems;
-use crate::residual::{Resampler, Resampling};
 
 /// Everything that defines a run (serialised into `summary.json` and
 /// checkpoints, so that a run can be reproduced or continued exactly).
@@ -464,8 +464,8 @@ impl RunSpec {
             let sampling = if self.sampling.enabled() {
                 let s = &self.sampling;
                 let how = match s.method {
-                    crate::residual::ResampleMethod::Uniform => "uniform".to_string(),
-                    crate::residual::ResampleMethod::Rad => format!(
+                    super::ResampleMethod::Uniform => "uniform".to_string(),
+                    super::ResampleMethod::Rad => format!(
                         "RAD k = {}, c = {}, {} candidates",
                         s.rad_k, s.rad_c, s.candidates
                     ),

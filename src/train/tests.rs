@@ -1,8 +1,8 @@
 //! Tests of the trainer loop: budgets, terminations, checkpoints, resume.
 
 use super::*;
+use crate::model::Metrics;
 use crate::optim::{Objective, Optimizer, StepReport};
-use crate::problems::Metrics;
 use crate::residual::{System, Weighting};
 
 /// L(θ) = Σθ², finite only while θ₀ < 10.

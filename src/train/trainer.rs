@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::Resampler;
 use crate::error::{Error, Result};
+use crate::model::Metrics;
 use crate::optim::{Objective, Optimizer};
-use crate::problems::Metrics;
-use crate::residual::Resampler;
 
 use super::{
     BestIterate, Budget, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, IterRecord, Observer,

@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use natgrad::linalg::Device;
 use natgrad::optim::{Cutoff, OptimizerConfig};
-use natgrad::residual::{ResampleMethod, Weighting};
+use natgrad::residual::Weighting;
 use natgrad::train::Preset;
+use natgrad::train::ResampleMethod;
 use natgrad::train::{RunSpec, Termination};
 
 use crate::{CLI_COMPUTE, RunOptions, Solved};
@@ -59,10 +60,13 @@ pub(crate) struct SolveArgs {
     /// Seed of the initialisation [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
-    /// ANaGRAM cutoff: a number (absolute), `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
+    /// ANaGRAM's cutoff (`--param cutoff=…` in short): a number (absolute),
+    /// `rel:X` (relative to σ₁) or `default` (√(εP)·σ₁).
     #[arg(long, allow_negative_numbers = true)]
     cutoff: Option<String>,
-    /// Row weighting of the natural-gradient system: `uniform` or `block-mean`.
+    /// Row weighting of the natural-gradient system, `uniform` or
+    /// `block-mean` (`--param weighting=…` in short: anagram, amstramgram,
+    /// engd, nystrom).
     #[arg(long)]
     weighting: Option<String>,
     /// Set an optimiser parameter, e.g. `--param precision=1e-10` (repeatable;
@@ -204,19 +208,15 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
             Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
         }
     }
+    // `--cutoff` and `--weighting` are `--param` in the command line's own
+    // syntax: they reach every optimiser that has the field.
     if let Some(c) = &args.cutoff {
-        let cutoff = Cutoff::parse(c)?;
-        match &mut spec.optimizer {
-            OptimizerConfig::Anagram(a) => a.cutoff = cutoff,
-            other => anyhow::bail!("--cutoff applies to anagram, not to {}", other.name()),
-        }
+        let cutoff = serde_json::to_string(&Cutoff::parse(c)?)?;
+        spec.optimizer.set("cutoff", &cutoff).context("--cutoff")?;
     }
     if let Some(w) = &args.weighting {
-        let w = Weighting::parse(w)?;
-        match &mut spec.optimizer {
-            OptimizerConfig::Anagram(a) => a.weighting = w,
-            other => anyhow::bail!("--weighting applies to anagram, not to {}", other.name()),
-        }
+        let w = serde_json::to_string(&Weighting::parse(w)?)?;
+        spec.optimizer.set("weighting", &w).context("--weighting")?;
     }
     for kv in &args.params {
         let Some((k, v)) = kv.split_once('=') else {

@@ -27,9 +27,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::LeastSquares;
 use crate::error::{Error, Result};
 use crate::geometry::{Domain, sample_interior};
+use crate::residual::LeastSquares;
 
 /// ChaCha8 stream of the resampling draws (stream 0 is the initialisation's).
 const RESAMPLE_STREAM: u64 = 7;
@@ -159,7 +159,7 @@ impl Resampler {
             .block_index(&config.block)
             .map_err(|e| Error::config("sampling.block", e.to_string()))?;
         let blk = &objective.blocks()[block];
-        if blk.normals.is_some() {
+        if blk.normals().is_some() {
             return Err(Error::config(
                 "sampling.block",
                 format!(
