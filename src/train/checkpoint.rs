@@ -25,16 +25,8 @@ pub struct Checkpoint {
     pub version: u32,
     /// The run's specification (none for a bare [`super::Trainer`] run).
     pub run: Option<super::RunSpec>,
-    /// Iterations done.
-    pub iter: usize,
-    /// Training time so far, seconds.
-    pub time_s: f64,
-    /// Training time at the last error evaluation (for the time-based schedule).
-    pub last_eval_s: f64,
-    /// Loss at θ.
-    pub loss: f64,
-    /// Parameters after `iter` iterations.
-    pub theta: Vec<f64>,
+    /// The trainer's state: iteration, clock, loss, θ, stall watch, best iterate.
+    pub state: super::TrainingState,
     /// Optimiser name.
     pub optimizer: String,
     /// Its [`crate::optim::Optimizer::state`].
@@ -42,12 +34,6 @@ pub struct Checkpoint {
     /// The resampled block's points and random stream, when resampling is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<super::ResampleState>,
-    /// The stall watch ([`super::StallWatch`]); absent in older checkpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stall: Option<super::StallWatch>,
-    /// The best iterate by held-out loss so far ([`super::BestIterate`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best: Option<super::BestIterate>,
 }
 
 impl Checkpoint {
@@ -95,10 +81,11 @@ impl Checkpoint {
         let mut de = serde_json::Deserializer::from_str(&text);
         let c: Checkpoint = serde_path_to_error::deserialize(&mut de)
             .map_err(|e| bad(format!("{}: {}", e.path(), e.inner())))?;
-        if !c.loss.is_finite() || c.theta.iter().any(|v| !v.is_finite()) {
+        let st = &c.state;
+        if !st.loss.is_finite() || st.theta.iter().any(|v| !v.is_finite()) {
             return Err(bad("non-finite loss or parameters".into()));
         }
-        if !(c.time_s.is_finite() && c.time_s >= 0.0 && c.last_eval_s.is_finite()) {
+        if !(st.time_s.is_finite() && st.time_s >= 0.0 && st.last_eval_s.is_finite()) {
             return Err(bad("bad times".into()));
         }
         Ok(c)
@@ -139,30 +126,32 @@ mod tests {
             format: CHECKPOINT_FORMAT.into(),
             version: CHECKPOINT_VERSION,
             run: Some(super::super::RunSpec::defaults("heat").unwrap()),
-            iter: 7,
-            time_s: 1.5,
-            last_eval_s: 1.25,
-            loss: 0.1 + 0.2,
-            theta: vec![1.0 / 3.0, -2e-300, 5.0],
+            state: super::super::TrainingState {
+                iter: 7,
+                time_s: 1.5,
+                last_eval_s: 1.25,
+                loss: 0.1 + 0.2,
+                theta: vec![1.0 / 3.0, -2e-300, 5.0],
+                stall: super::super::StallWatch {
+                    best: 0.1 + 0.2,
+                    since: 3,
+                },
+                best: Some(super::super::BestIterate {
+                    iter: 2,
+                    loss: 0.25,
+                    heldout_loss: 0.5,
+                    l2_abs: Some(1e-3),
+                    l2_rel: None,
+                    linf: Some(2e-3),
+                    theta: vec![0.5, 1.0 / 7.0, 2.0],
+                }),
+            },
             optimizer: "adam".into(),
             optimizer_state: crate::optim::OptimizerState::None,
             sampling: Some(super::super::ResampleState {
                 points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
                 word_pos: (1u128 << 70) + 5,
                 redraws: 2,
-            }),
-            stall: Some(super::super::StallWatch {
-                best: 0.1 + 0.2,
-                since: 3,
-            }),
-            best: Some(super::super::BestIterate {
-                iter: 2,
-                loss: 0.25,
-                heldout_loss: 0.5,
-                l2_abs: Some(1e-3),
-                l2_rel: None,
-                linf: Some(2e-3),
-                theta: vec![0.5, 1.0 / 7.0, 2.0],
             }),
         }
     }
@@ -181,7 +170,7 @@ mod tests {
             serde_json::to_string(&back).unwrap(),
             serde_json::to_string(&c).unwrap()
         );
-        assert_eq!(back.theta[1].to_bits(), c.theta[1].to_bits());
+        assert_eq!(back.state.theta[1].to_bits(), c.state.theta[1].to_bits());
         assert!(!dir.join("checkpoint.json.tmp").exists());
         let text = std::fs::read_to_string(&p).unwrap();
         std::fs::write(&p, &text[..text.len() / 2]).unwrap();
@@ -204,7 +193,7 @@ mod tests {
                 .contains("version 99")
         );
         let mut v = sample();
-        v.theta[0] = f64::NAN;
+        v.state.theta[0] = f64::NAN;
         std::fs::write(
             &p,
             serde_json::to_string(&v).unwrap().replace("NaN", "null"),

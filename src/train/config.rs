@@ -321,9 +321,9 @@ impl RunConfig {
             spec.eval_every = k;
         }
         if let Some(t) = o.checkpoint_seconds {
-            spec.checkpoint_every_s = t;
+            spec.checkpoint_seconds = t;
         }
-        spec.checkpoint_every_iters = o.checkpoint_every.or(spec.checkpoint_every_iters);
+        spec.checkpoint_every = o.checkpoint_every.or(spec.checkpoint_every);
         spec.out = Some(o.dir.clone().unwrap_or_else(|| spec.default_out()));
         spec.validate()?;
         spec.check_model()?;
@@ -369,8 +369,8 @@ impl RunConfig {
             output: OutputSection {
                 dir: spec.out.clone(),
                 eval_every: Some(spec.eval_every),
-                checkpoint_seconds: Some(spec.checkpoint_every_s),
-                checkpoint_every: spec.checkpoint_every_iters,
+                checkpoint_seconds: Some(spec.checkpoint_seconds),
+                checkpoint_every: spec.checkpoint_every,
             },
             compute: ComputeSection {
                 threads: Some(spec.compute.threads),
@@ -598,7 +598,7 @@ mod tests {
             ("[model]\nwidths = [2, 10, 2]", "model.widths"),
             ("[model]\nactivation = \"relu\"", "model.activation"),
             ("[output]\neval_every = 1.5", "output.eval_every"),
-            ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_every_s"),
+            ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_seconds"),
             ("seed = \"zero\"", "seed"),
             ("colour = 1", "colour"),
             ("[sampling]\nresample_every = -1", "sampling.resample_every"),

@@ -25,7 +25,7 @@ pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv
 pub use record::{BestIterate, IterRecord, OVERFIT_RATIO, Outcome, overfitting_warning};
 pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
-pub use trainer::{CheckpointPlan, ResumePoint, StallWatch, Trainer};
+pub use trainer::{CheckpointPlan, Points, StallWatch, Trainer, TrainingState};
 
 use std::fmt;
 

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::{self, Defaults, Preset};
 use super::{
-    Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Progress, ResumePoint, RunFiles,
-    RunInfo, SpectraCsv, Trainer, truncate_csv_after,
+    Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Points, Progress, RunFiles, RunInfo,
+    SpectraCsv, Trainer, truncate_csv_after,
 };
 use super::{Resampler, Resampling};
 use crate::error::{Error, Result};
@@ -42,11 +42,11 @@ pub struct RunSpec {
     pub progress_every: Option<usize>,
     /// Write `checkpoint.json` into `out` whenever this much training time
     /// has passed since the last one, and when the run ends.
-    #[serde(default = "default_checkpoint_every_s")]
-    pub checkpoint_every_s: f64,
+    #[serde(default = "default_checkpoint_seconds")]
+    pub checkpoint_seconds: f64,
     /// Also write one every this many iterations.
     #[serde(default)]
-    pub checkpoint_every_iters: Option<usize>,
+    pub checkpoint_every: Option<usize>,
     /// When set (e.g. by a SIGINT/SIGTERM handler), stop at the end of the
     /// current step with a checkpoint.
     #[serde(skip)]
@@ -75,7 +75,7 @@ pub struct RunSpec {
     pub preset: Preset,
 }
 
-fn default_checkpoint_every_s() -> f64 {
+fn default_checkpoint_seconds() -> f64 {
     60.0
 }
 
@@ -206,8 +206,8 @@ impl RunSpec {
             eval_interval_s: None,
             out: None,
             progress_every: Some(100),
-            checkpoint_every_s: default_checkpoint_every_s(),
-            checkpoint_every_iters: None,
+            checkpoint_seconds: default_checkpoint_seconds(),
+            checkpoint_every: None,
             stop: None,
             replace_existing: false,
             widths: None,
@@ -295,17 +295,14 @@ impl RunSpec {
     /// Check the whole specification.
     pub fn validate(&self) -> Result<()> {
         self.optimizer.validate()?;
-        if !(self.checkpoint_every_s.is_finite() && self.checkpoint_every_s > 0.0) {
+        if !(self.checkpoint_seconds.is_finite() && self.checkpoint_seconds > 0.0) {
             return Err(Error::config(
-                "checkpoint_every_s",
-                format!("must be finite and > 0, got {}", self.checkpoint_every_s),
+                "checkpoint_seconds",
+                format!("must be finite and > 0, got {}", self.checkpoint_seconds),
             ));
         }
-        if self.checkpoint_every_iters == Some(0) {
-            return Err(Error::config(
-                "checkpoint_every_iters",
-                "must be at least 1",
-            ));
+        if self.checkpoint_every == Some(0) {
+            return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
         if let Some(dt) = self.eval_interval_s
             && !(dt.is_finite() && dt > 0.0)
@@ -383,19 +380,15 @@ impl RunSpec {
         let ls = pb.least_squares()?;
         let mlp = pb.mlp()?;
         let mut opt = self.optimizer.build(&self.compute)?;
-        let theta = match &resume {
-            Some(ck) => {
-                opt.restore(ck.optimizer_state.clone())?;
-                ck.theta.clone()
+        if let Some(ck) = &resume {
+            opt.restore(ck.optimizer_state.clone())?;
+            if ck.state.theta.len() != ls.n_params() {
+                return Err(Error::DimensionMismatch {
+                    context: "checkpoint parameters vs the problem's network".into(),
+                    expected: ls.n_params(),
+                    got: ck.state.theta.len(),
+                });
             }
-            None => pb.initial_theta(self.seed)?,
-        };
-        if theta.len() != ls.n_params() {
-            return Err(Error::DimensionMismatch {
-                context: "checkpoint parameters vs the problem's network".into(),
-                expected: ls.n_params(),
-                got: theta.len(),
-            });
         }
         let (needed, what) =
             crate::optim::memory_estimate(&self.optimizer, ls.n_residuals(), ls.n_params());
@@ -419,7 +412,7 @@ impl RunSpec {
         if let Some(flag) = &self.stop {
             trainer = trainer.stop_flag(flag.clone());
         }
-        if self.sampling.enabled() {
+        let points = if self.sampling.enabled() {
             let mut r = Resampler::new(
                 ls.clone(),
                 pb.domain.clone(),
@@ -433,19 +426,10 @@ impl RunSpec {
                 })?;
                 r.restore(state)?;
             }
-            trainer = trainer.resampler(r);
-        }
-        if let Some(ck) = &resume {
-            trainer = trainer.resume(ResumePoint {
-                iter: ck.iter,
-                time_s: ck.time_s,
-                last_eval_s: ck.last_eval_s,
-                loss: ck.loss,
-                theta: theta.clone(),
-                stall: ck.stall,
-                best: ck.best.clone(),
-            });
-        }
+            Points::from(r)
+        } else {
+            Points::Fixed(&ls)
+        };
         if let Some(every) = self.progress_every {
             let iters = if self.budget.max_iters == usize::MAX {
                 "no iteration limit".to_string()
@@ -459,7 +443,7 @@ impl RunSpec {
             };
             let from = resume
                 .as_ref()
-                .map(|c| format!(", resumed at iteration {}", c.iter))
+                .map(|c| format!(", resumed at iteration {}", c.state.iter))
                 .unwrap_or_default();
             let sampling = if self.sampling.enabled() {
                 let s = &self.sampling;
@@ -512,8 +496,8 @@ impl RunSpec {
             let (history, spectra) = (dir.join("history.csv"), dir.join("spectra.csv"));
             trainer = match &resume {
                 Some(ck) => {
-                    truncate_csv_after(&history, ck.iter)?;
-                    truncate_csv_after(&spectra, ck.iter)?;
+                    truncate_csv_after(&history, ck.state.iter)?;
+                    truncate_csv_after(&spectra, ck.state.iter)?;
                     trainer
                         .observe(HistoryCsv::append(history))
                         .observe(SpectraCsv::append(spectra))
@@ -526,11 +510,14 @@ impl RunSpec {
                 .observe(RunFiles::new(dir, info, mlp))
                 .checkpoint(CheckpointPlan {
                     path: checkpoint_path(dir),
-                    every_s: self.checkpoint_every_s,
-                    every_iters: self.checkpoint_every_iters,
+                    seconds: self.checkpoint_seconds,
+                    every: self.checkpoint_every,
                     run: Some(self.clone()),
                 });
         }
-        trainer.run(&ls, opt.as_mut(), theta)
+        match resume {
+            Some(ck) => trainer.resume(points, opt.as_mut(), ck.state),
+            None => trainer.run(points, opt.as_mut(), pb.initial_theta(self.seed)?),
+        }
     }
 }

@@ -226,7 +226,7 @@ fn checkpoints_every_n_iterations() {
     impl Observer for Watch {
         fn iteration(&mut self, _r: &IterRecord) -> Result<()> {
             if let Ok(c) = Checkpoint::load(&self.0) {
-                self.1.borrow_mut().push(c.iter);
+                self.1.borrow_mut().push(c.state.iter);
             }
             Ok(())
         }
@@ -242,8 +242,8 @@ fn checkpoints_every_n_iterations() {
     let out = Trainer::new(budget(5, 0.0))
         .checkpoint(CheckpointPlan {
             path: path.clone(),
-            every_s: 1e9,
-            every_iters: Some(2),
+            seconds: 1e9,
+            every: Some(2),
             run: None,
         })
         .observe(Watch(path.clone(), seen.clone()))
@@ -252,8 +252,11 @@ fn checkpoints_every_n_iterations() {
     // Seen before each iteration's own write: none at 0–2, then 2, 2, 4.
     assert_eq!(*seen.borrow(), vec![2, 2, 4]);
     let last = Checkpoint::load(&path).unwrap();
-    assert_eq!((last.iter, last.theta.clone()), (5, out.theta.clone()));
-    assert_eq!(last.loss, out.loss);
+    assert_eq!(
+        (last.state.iter, last.state.theta.clone()),
+        (5, out.theta.clone())
+    );
+    assert_eq!(last.state.loss, out.loss);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -268,4 +271,51 @@ fn non_finite_start_is_an_error() {
         .run(&Bowl, &mut opt, vec![11.0, 0.0])
         .unwrap_err();
     assert!(e.to_string().contains("iteration 0"), "{e}");
+}
+
+/// A run resumed from its checkpoint's state and optimiser state continues
+/// bit for bit (Adam, whose moments are state), and a θ of the wrong size
+/// is refused.
+#[test]
+fn resume_from_a_checkpoint_state_continues_exactly() {
+    use crate::optim::OptimizerConfig;
+    let compute = crate::linalg::Compute::default();
+    let adam = OptimizerConfig::default_for("adam").unwrap();
+    let start = vec![1.0, -0.5];
+    let mut whole = adam.build(&compute).unwrap();
+    let straight = Trainer::new(budget(8, 0.0))
+        .run(&Bowl, whole.as_mut(), start.clone())
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("natgrad-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.json");
+    let plan = CheckpointPlan {
+        path: path.clone(),
+        seconds: 1e9,
+        every: None,
+        run: None,
+    };
+    let mut first = adam.build(&compute).unwrap();
+    Trainer::new(budget(3, 0.0))
+        .checkpoint(plan)
+        .run(&Bowl, first.as_mut(), start)
+        .unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    assert_eq!(ck.state.iter, 3);
+    let mut second = adam.build(&compute).unwrap();
+    second.restore(ck.optimizer_state.clone()).unwrap();
+    let resumed = Trainer::new(budget(8, 0.0))
+        .resume(&Bowl, second.as_mut(), ck.state.clone())
+        .unwrap();
+    assert_eq!(resumed.iters, 8);
+    assert_eq!(resumed.theta, straight.theta);
+    assert_eq!(resumed.loss.to_bits(), straight.loss.to_bits());
+    let mut short = ck.state;
+    short.theta.pop();
+    let mut third = adam.build(&compute).unwrap();
+    let e = Trainer::new(budget(8, 0.0))
+        .resume(&Bowl, third.as_mut(), short)
+        .unwrap_err();
+    assert!(matches!(e, Error::DimensionMismatch { .. }), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
 }

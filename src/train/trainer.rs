@@ -21,22 +21,26 @@ use super::{
 /// Computes error metrics at θ.
 type Evaluator<'a> = Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>;
 
-/// Where a resumed run starts (from a [`Checkpoint`]).
-#[derive(Clone, Debug)]
-pub struct ResumePoint {
-    /// Iterations already done.
+/// Where a run stands after an iteration: the trainer's own state, what a
+/// [`Checkpoint`] stores and what [`Trainer::resume`] continues from (with
+/// the optimiser's and the resampler's states, which they keep themselves).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingState {
+    /// Iterations done.
     pub iter: usize,
-    /// Training time already spent.
+    /// Training time so far, seconds.
     pub time_s: f64,
     /// Training time at the last error evaluation.
     pub last_eval_s: f64,
-    /// Loss at θ.
+    /// The loss at θ, on the current training points.
     pub loss: f64,
     /// θ.
     pub theta: Vec<f64>,
-    /// The stall watch at that point (a fresh one from `loss` if `None`).
-    pub stall: Option<StallWatch>,
+    /// Progress of the loss, for [`Termination::Stalled`].
+    pub stall: StallWatch,
     /// The best iterate so far by held-out loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<BestIterate>,
 }
 
@@ -74,11 +78,12 @@ impl StallWatch {
 pub struct CheckpointPlan {
     /// The checkpoint file (replaced atomically each time).
     pub path: PathBuf,
-    /// Write whenever this much training time has passed since the last one;
-    /// a checkpoint is also written when the run ends, whatever the reason.
-    pub every_s: f64,
+    /// Write whenever this many seconds of training time have passed since
+    /// the last one; a checkpoint is also written when the run ends, whatever
+    /// the reason.
+    pub seconds: f64,
     /// Also write one every this many iterations.
-    pub every_iters: Option<usize>,
+    pub every: Option<usize>,
     /// The run specification stored in the checkpoint (none: a bare trainer run).
     pub run: Option<RunSpec>,
 }
@@ -108,8 +113,6 @@ pub struct Trainer<'a> {
     observers: Vec<Box<dyn Observer + 'a>>,
     stop: Option<Arc<AtomicBool>>,
     checkpoint: Option<CheckpointPlan>,
-    resume: Option<ResumePoint>,
-    resampler: Option<Resampler>,
     held_out: Option<Box<dyn Objective + 'a>>,
 }
 
@@ -135,20 +138,8 @@ impl<'a> Trainer<'a> {
             observers: vec![],
             stop: None,
             checkpoint: None,
-            resume: None,
-            resampler: None,
             held_out: None,
         }
-    }
-
-    /// Redraw collocation points as `resampler` says. The trainer then
-    /// optimises the resampler's objective (the `obj` given to
-    /// [`Trainer::run`] is not used); after each redraw the loss is
-    /// recomputed on the new points (training time) and the optimiser is told
-    /// ([`Optimizer::objective_changed`]).
-    pub fn resampler(mut self, resampler: Resampler) -> Self {
-        self.resampler = Some(resampler);
-        self
     }
 
     /// Stop with [`Termination::Interrupted`] at the end of the current step
@@ -164,21 +155,11 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// Continue a run from `point` instead of starting at iteration 0: no
-    /// iteration-0 record is emitted (the history already has it), and the
-    /// budgets count the iterations and time already spent.
-    pub fn resume(mut self, point: ResumePoint) -> Self {
-        self.resume = Some(point);
-        self
-    }
-
     fn write_checkpoint(
         &mut self,
         opt: &dyn Optimizer,
-        theta: &[f64],
-        (iter, clock, last_eval, loss): (usize, f64, f64, f64),
-        stall: StallWatch,
-        best: &Option<BestIterate>,
+        state: &TrainingState,
+        points: &Points<'_>,
     ) -> Result<()> {
         let Some(plan) = &self.checkpoint else {
             return Ok(());
@@ -190,16 +171,13 @@ impl<'a> Trainer<'a> {
             format: CHECKPOINT_FORMAT.into(),
             version: CHECKPOINT_VERSION,
             run: plan.run.clone(),
-            iter,
-            time_s: clock,
-            last_eval_s: last_eval,
-            loss,
-            theta: theta.to_vec(),
+            state: state.clone(),
             optimizer: opt.name().into(),
             optimizer_state: opt.state(),
-            sampling: self.resampler.as_ref().map(Resampler::state),
-            stall: Some(stall),
-            best: best.clone(),
+            sampling: match points {
+                Points::Fixed(_) => None,
+                Points::Resampled(r) => Some(r.state()),
+            },
         }
         .save(&plan.path)
     }
@@ -247,61 +225,89 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Run from `theta`. Errors only for failures outside the numerical
-    /// iteration (invalid budget, an observer's I/O, an initial θ whose loss
-    /// is not finite); numerical faults during training end the run with a
-    /// [`Termination`] and keep the last good θ.
-    pub fn run(
-        mut self,
-        obj: &dyn Objective,
+    /// Run from `theta` on `points`: an objective (`&objective`, its
+    /// points fixed) or a [`Resampler`] that owns the objective and redraws
+    /// its points ([`Points`]). Errors only for failures outside the
+    /// numerical iteration (invalid budget, an observer's I/O, an initial θ
+    /// whose loss is not finite); numerical faults during training end the
+    /// run with a [`Termination`] and keep the last good θ.
+    pub fn run<'o>(
+        self,
+        points: impl Into<Points<'o>>,
         opt: &mut dyn Optimizer,
-        theta_init: Vec<f64>,
+        theta: Vec<f64>,
+    ) -> Result<Outcome> {
+        self.execute(points.into(), opt, Start::Fresh(theta))
+    }
+
+    /// Continue a run from `state` (a [`Checkpoint`]'s), with the optimiser
+    /// (and the resampler) restored to their states at that point: no
+    /// iteration-0 record is emitted (the history already has it), and the
+    /// budgets count the iterations and time already spent. Errors as
+    /// [`Trainer::run`], and for a θ that does not fit the objective.
+    pub fn resume<'o>(
+        self,
+        points: impl Into<Points<'o>>,
+        opt: &mut dyn Optimizer,
+        state: TrainingState,
+    ) -> Result<Outcome> {
+        self.execute(points.into(), opt, Start::Resumed(state))
+    }
+
+    fn execute(
+        mut self,
+        mut points: Points<'_>,
+        opt: &mut dyn Optimizer,
+        start: Start,
     ) -> Result<Outcome> {
         self.budget.validate()?;
-        let base = obj;
-        // The objective being trained: the resampler's, when there is one.
+        // The objective on the current points.
         macro_rules! obj {
             () => {
-                match &self.resampler {
-                    Some(r) => r.objective() as &dyn Objective,
-                    None => base,
-                }
+                points.objective()
             };
         }
-        let resumed = self.resume.is_some();
-        let mut stall = None;
-        let mut best = None;
-        let (mut theta, mut clock, mut loss, mut iter, mut last_eval, metrics0) =
-            match self.resume.take() {
-                Some(rp) => {
-                    if rp.theta.len() != obj!().n_params() {
-                        return Err(Error::DimensionMismatch {
-                            context: "resumed parameters vs the problem's network".into(),
-                            expected: obj!().n_params(),
-                            got: rp.theta.len(),
-                        });
-                    }
-                    stall = rp.stall;
-                    best = rp.best;
-                    (rp.theta, rp.time_s, rp.loss, rp.iter, rp.last_eval_s, None)
+        let resumed = matches!(start, Start::Resumed(_));
+        let (mut s, metrics0) = match start {
+            Start::Resumed(state) => {
+                if state.theta.len() != obj!().n_params() {
+                    return Err(Error::DimensionMismatch {
+                        context: "resumed parameters vs the problem's network".into(),
+                        expected: obj!().n_params(),
+                        got: state.theta.len(),
+                    });
                 }
-                None => {
-                    let t0 = Instant::now();
-                    let loss = obj!().loss(&theta_init).map_err(|e| e.at_iteration(0))?;
-                    let clock = t0.elapsed().as_secs_f64();
-                    let metrics = self.evaluate(&theta_init)?;
-                    (theta_init, clock, loss, 0, clock, metrics)
-                }
-            };
-        let mut stall = stall.unwrap_or_else(|| StallWatch::new(loss, iter));
-        let heldout0 = if resumed { None } else { self.heldout(&theta)? };
+                (state, None)
+            }
+            Start::Fresh(theta) => {
+                let t0 = Instant::now();
+                let loss = obj!().loss(&theta).map_err(|e| e.at_iteration(0))?;
+                let clock = t0.elapsed().as_secs_f64();
+                let metrics = self.evaluate(&theta)?;
+                let state = TrainingState {
+                    iter: 0,
+                    time_s: clock,
+                    last_eval_s: clock,
+                    loss,
+                    theta,
+                    stall: StallWatch::new(loss, 0),
+                    best: None,
+                };
+                (state, metrics)
+            }
+        };
+        let heldout0 = if resumed {
+            None
+        } else {
+            self.heldout(&s.theta)?
+        };
         if let Some(h) = heldout0 {
-            BestIterate::offer(&mut best, (iter, loss, h), metrics0, &theta);
+            BestIterate::offer(&mut s.best, (s.iter, s.loss, h), metrics0, &s.theta);
         }
         let mut record = IterRecord {
-            iter,
-            time_s: clock,
-            loss,
+            iter: s.iter,
+            time_s: s.time_s,
+            loss: s.loss,
             metrics: metrics0,
             rank: None,
             step_size: None,
@@ -316,16 +322,16 @@ impl<'a> Trainer<'a> {
                 o.iteration(&record)?;
             }
         }
-        let mut last_checkpoint = clock;
+        let mut last_checkpoint = s.time_s;
         let mut metrics;
         let termination = loop {
-            if iter >= self.budget.max_iters {
+            if s.iter >= self.budget.max_iters {
                 break Termination::MaxIters;
             }
-            if clock >= self.budget.max_seconds {
+            if s.time_s >= self.budget.max_seconds {
                 break Termination::MaxSeconds;
             }
-            if loss <= self.budget.target_loss {
+            if s.loss <= self.budget.target_loss {
                 break Termination::TargetLoss;
             }
             if self
@@ -333,12 +339,12 @@ impl<'a> Trainer<'a> {
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed))
             {
-                break Termination::Interrupted { iteration: iter };
+                break Termination::Interrupted { iteration: s.iter };
             }
             let t = Instant::now();
-            let step = opt.step(obj!(), &mut theta, loss);
-            clock += t.elapsed().as_secs_f64();
-            let next = iter + 1;
+            let step = opt.step(obj!(), &mut s.theta, s.loss);
+            s.time_s += t.elapsed().as_secs_f64();
+            let next = s.iter + 1;
             let report = match step {
                 Ok(r) if r.loss.is_finite() => r,
                 Ok(_) => {
@@ -350,34 +356,38 @@ impl<'a> Trainer<'a> {
                 }
                 Err(e) => break fault(e, next)?,
             };
-            iter = next;
-            loss = report.loss;
-            let stalled =
-                stall.stalled(loss, iter, self.budget.stall_iters, self.budget.stall_rtol);
+            s.iter = next;
+            s.loss = report.loss;
+            let stalled = s.stall.stalled(
+                s.loss,
+                s.iter,
+                self.budget.stall_iters,
+                self.budget.stall_rtol,
+            );
             let last = stalled
-                || iter >= self.budget.max_iters
-                || clock >= self.budget.max_seconds
-                || loss <= self.budget.target_loss;
+                || s.iter >= self.budget.max_iters
+                || s.time_s >= self.budget.max_seconds
+                || s.loss <= self.budget.target_loss;
             let due = last
-                || (self.eval_every > 0 && iter.is_multiple_of(self.eval_every))
+                || (self.eval_every > 0 && s.iter.is_multiple_of(self.eval_every))
                 || self
                     .eval_interval_s
-                    .is_some_and(|dt| clock - last_eval >= dt);
+                    .is_some_and(|dt| s.time_s - s.last_eval_s >= dt);
             let mut heldout = None;
             metrics = if due {
-                last_eval = clock;
-                heldout = self.heldout(&theta)?;
-                self.evaluate(&theta)?
+                s.last_eval_s = s.time_s;
+                heldout = self.heldout(&s.theta)?;
+                self.evaluate(&s.theta)?
             } else {
                 None
             };
             if let Some(h) = heldout {
-                BestIterate::offer(&mut best, (iter, loss, h), metrics, &theta);
+                BestIterate::offer(&mut s.best, (s.iter, s.loss, h), metrics, &s.theta);
             }
             record = IterRecord {
-                iter,
-                time_s: clock,
-                loss,
+                iter: s.iter,
+                time_s: s.time_s,
+                loss: s.loss,
                 metrics,
                 rank: report.rank,
                 step_size: report.step_size,
@@ -390,74 +400,114 @@ impl<'a> Trainer<'a> {
             }
             if let Some(h) = heldout
                 && self.budget.stop_on_overfit
-                && overfitting_warning(loss, h).is_some()
+                && overfitting_warning(s.loss, h).is_some()
             {
                 break Termination::Overfitting {
-                    iteration: iter,
-                    ratio: h / loss.max(f64::MIN_POSITIVE),
-                    best: best.as_ref().map_or(iter, |b| b.iter),
+                    iteration: s.iter,
+                    ratio: h / s.loss.max(f64::MIN_POSITIVE),
+                    best: s.best.as_ref().map_or(s.iter, |b| b.iter),
                 };
             }
             if stalled {
                 break Termination::Stalled {
-                    iteration: iter,
-                    since: stall.since,
+                    iteration: s.iter,
+                    since: s.stall.since,
                 };
             }
-            if let Some(r) = &mut self.resampler
-                && r.due(iter)
+            if let Points::Resampled(r) = &mut points
+                && r.due(s.iter)
             {
                 let t = Instant::now();
-                let redrawn = r.resample(&theta).and_then(|()| {
+                let redrawn = r.resample(&s.theta).and_then(|()| {
                     opt.objective_changed();
-                    obj!().loss(&theta)
+                    r.objective().loss(&s.theta)
                 });
-                clock += t.elapsed().as_secs_f64();
-                loss = match redrawn {
+                s.time_s += t.elapsed().as_secs_f64();
+                s.loss = match redrawn {
                     Ok(l) => l,
                     // θ is fine; the new points are not (e.g. the residual
                     // overflows at a RAD candidate): end the run as a step would.
-                    Err(e) => break fault(e, iter)?,
+                    Err(e) => break fault(e, s.iter)?,
                 };
                 for o in &mut self.observers {
-                    o.resampled(iter, loss)?;
+                    o.resampled(s.iter, s.loss)?;
                 }
                 // The loss on new points is another function: progress restarts.
-                stall = StallWatch::new(loss, iter);
+                s.stall = StallWatch::new(s.loss, s.iter);
             }
             if self.checkpoint.as_ref().is_some_and(|c| {
-                clock - last_checkpoint >= c.every_s
-                    || c.every_iters.is_some_and(|n| iter.is_multiple_of(n))
+                s.time_s - last_checkpoint >= c.seconds
+                    || c.every.is_some_and(|n| s.iter.is_multiple_of(n))
             }) {
-                last_checkpoint = clock;
-                self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall, &best)?;
+                last_checkpoint = s.time_s;
+                self.write_checkpoint(opt, &s, &points)?;
             }
         };
-        self.write_checkpoint(opt, &theta, (iter, clock, last_eval, loss), stall, &best)?;
+        self.write_checkpoint(opt, &s, &points)?;
         let final_metrics = match record.metrics {
             Some(m) => Some(m),
-            None => self.evaluate(&theta)?,
+            None => self.evaluate(&s.theta)?,
         };
         let final_heldout = match record.heldout_loss {
             Some(h) => Some(h),
-            None => self.heldout(&theta)?,
+            None => self.heldout(&s.theta)?,
         };
         if let Some(h) = final_heldout {
-            BestIterate::offer(&mut best, (iter, loss, h), final_metrics, &theta);
+            BestIterate::offer(&mut s.best, (s.iter, s.loss, h), final_metrics, &s.theta);
         }
         let outcome = Outcome {
-            theta,
             termination,
-            iters: iter,
-            time_s: clock,
-            loss,
+            iters: s.iter,
+            time_s: s.time_s,
+            loss: s.loss,
             metrics: final_metrics,
             heldout_loss: final_heldout,
-            best,
+            best: s.best,
+            theta: s.theta,
         };
         for o in &mut self.observers {
             o.finish(&outcome)?;
         }
         Ok(outcome)
+    }
+}
+
+/// How [`Trainer::execute`] starts.
+enum Start {
+    /// From θ at iteration 0.
+    Fresh(Vec<f64>),
+    /// From a saved state.
+    Resumed(TrainingState),
+}
+
+/// The training points of a run: fixed (the objective as given), or redrawn
+/// during the run by a [`Resampler`], which owns the objective on its current
+/// points. `&objective` converts into `Fixed`, a `Resampler` into `Resampled`.
+pub enum Points<'o> {
+    /// The objective's own points, for the whole run.
+    Fixed(&'o dyn Objective),
+    /// Points redrawn every so many iterations.
+    Resampled(Box<Resampler>),
+}
+
+impl Points<'_> {
+    /// The objective on the current points.
+    pub fn objective(&self) -> &dyn Objective {
+        match self {
+            Points::Fixed(o) => *o,
+            Points::Resampled(r) => r.objective(),
+        }
+    }
+}
+
+impl<'o, T: Objective + 'o> From<&'o T> for Points<'o> {
+    fn from(objective: &'o T) -> Self {
+        Points::Fixed(objective)
+    }
+}
+
+impl From<Resampler> for Points<'_> {
+    fn from(resampler: Resampler) -> Self {
+        Points::Resampled(Box::new(resampler))
     }
 }

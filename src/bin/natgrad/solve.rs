@@ -251,10 +251,10 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
             .unwrap_or_else(|| spec.default_out()),
     );
     if let Some(t) = args.checkpoint_seconds {
-        spec.checkpoint_every_s = t;
+        spec.checkpoint_seconds = t;
     }
     if args.checkpoint_every.is_some() {
-        spec.checkpoint_every_iters = args.checkpoint_every;
+        spec.checkpoint_every = args.checkpoint_every;
     }
     if args.print_config {
         spec.validate()?;
