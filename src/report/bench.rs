@@ -11,59 +11,37 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::linalg::Compute;
-use crate::optim::OptimizerConfig;
-use crate::train::Resampling;
 use crate::train::catalogue::{self, Benchmark, Metric};
 use crate::train::{Budget, RunSpec};
 
 /// The error levels whose first-reach times are reported.
 pub const THRESHOLDS: [f64; 3] = [1e-4, 1e-8, 1e-12];
 
-/// One benchmark run.
-#[derive(Clone, Debug)]
-pub struct BenchCase {
-    /// Catalogue problem.
-    pub problem: String,
-    /// Optimiser and settings.
-    pub optimizer: OptimizerConfig,
-    /// Collocation resampling (the problem's, for that optimiser).
-    pub sampling: Resampling,
-    /// Initialisation seed.
-    pub seed: u64,
-    /// Stopping criteria.
-    pub budget: Budget,
-    /// Threads and device.
-    pub compute: Compute,
+/// The run of a bench or compare case: `problem` with the optimiser
+/// `optimizer` (the problem's own settings of it and the resampling that
+/// goes with them, [`crate::train::catalogue::Entry::setup_for`]), `seed`,
+/// and the bench's default budget: the problem's time target
+/// ([`Benchmark`]), else its default time budget, and no iteration limit.
+/// A case is a [`RunSpec`] like any run; [`run_case`] sets where it writes.
+pub fn case(problem: &str, optimizer: &str, seed: u64) -> Result<RunSpec> {
+    let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(optimizer)?;
+    let mut spec = RunSpec::defaults(problem)?;
+    let bench = Benchmark::of(problem)?;
+    spec.budget = Budget {
+        max_iters: usize::MAX,
+        max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
+        ..spec.budget.clone()
+    };
+    spec.optimizer = optimizer;
+    spec.sampling = sampling;
+    spec.seed = seed;
+    spec.compute = Compute::default();
+    Ok(spec)
 }
 
-impl BenchCase {
-    /// `problem` with the optimiser `optimizer` (the problem's own settings
-    /// of it and the resampling that goes with them,
-    /// [`crate::train::catalogue::Entry::setup_for`]) and the
-    /// bench's default budget: the problem's time target ([`Benchmark`]),
-    /// else its default time budget, and no iteration limit.
-    pub fn new(problem: &str, optimizer: &str, seed: u64) -> Result<Self> {
-        let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(optimizer)?;
-        let spec = RunSpec::defaults(problem)?;
-        let bench = Benchmark::of(problem)?;
-        Ok(BenchCase {
-            problem: problem.to_string(),
-            optimizer,
-            sampling,
-            seed,
-            budget: Budget {
-                max_iters: usize::MAX,
-                max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
-                ..spec.budget.clone()
-            },
-            compute: Compute::default(),
-        })
-    }
-
-    /// `<problem>-<optimizer>-s<seed>`.
-    pub fn label(&self) -> String {
-        format!("{}-{}-s{}", self.problem, self.optimizer.name(), self.seed)
-    }
+/// A case's name and folder: `<problem>-<optimizer>-s<seed>`.
+pub fn case_label(case: &RunSpec) -> String {
+    format!("{}-{}-s{}", case.problem, case.optimizer.name(), case.seed)
 }
 
 /// The result of one case.
@@ -115,24 +93,19 @@ impl BenchRow {
 /// error every `eval_every` iterations and, with `eval_interval_s`, also
 /// whenever that much training time has passed since the last evaluation.
 pub fn run_case(
-    case: &BenchCase,
+    case: &RunSpec,
     runs_dir: &Path,
     eval_every: usize,
     eval_interval_s: Option<f64>,
     progress_every: Option<usize>,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<BenchRow> {
-    let mut spec = RunSpec::defaults(&case.problem)?;
-    spec.optimizer = case.optimizer.clone();
-    spec.sampling = case.sampling.clone();
-    spec.budget = case.budget.clone();
-    spec.seed = case.seed;
-    spec.compute = case.compute;
+    let mut spec = case.clone();
     spec.stop = stop;
     spec.eval_every = eval_every;
     spec.eval_interval_s = eval_interval_s;
     spec.progress_every = progress_every;
-    let dir = runs_dir.join(case.label());
+    let dir = runs_dir.join(case_label(case));
     spec.out = Some(dir.clone());
     // A case's folder belongs to the bench: a rerun replaces it.
     spec.replace_existing = true;

@@ -11,7 +11,8 @@ pub mod plot;
 pub mod profile;
 
 pub use bench::{
-    BenchCase, BenchRow, THRESHOLDS, csv, markdown, run_case, time_to_target, times_to_thresholds,
+    BenchRow, THRESHOLDS, case, case_label, csv, markdown, run_case, time_to_target,
+    times_to_thresholds,
 };
 #[cfg(feature = "plots")]
 pub use figures::RunData;

@@ -116,7 +116,7 @@ pub(crate) fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<(
                     let mut config = match own {
                         Some(c) if c.name() == o => c.clone(),
                         Some(_) => OptimizerConfig::default_for(o)?,
-                        None => natgrad::report::BenchCase::new(p, o, 0)?.optimizer,
+                        None => natgrad::report::case(p, o, 0)?.optimizer,
                     };
                     if let Some(m) = svd {
                         config.set("svd", &format!("\"{m}\""))?;
@@ -217,7 +217,7 @@ pub(crate) fn svd_check(args: &BenchArgs, problems: &[String]) -> anyhow::Result
 }
 
 pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
-    use natgrad::report::{BenchCase, csv, markdown};
+    use natgrad::report::{case, csv, markdown};
     let problems: Vec<String> = if args.problems.is_empty() {
         CATALOGUE.iter().map(|e| e.name.to_string()).collect()
     } else {
@@ -234,7 +234,7 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
     for p in &problems {
         for o in &args.optimizers {
             for &seed in &args.seeds {
-                let mut c = BenchCase::new(p, o, seed)?;
+                let mut c = case(p, o, seed)?;
                 if let Some(t) = args.max_seconds {
                     c.budget.max_seconds = if t.is_nan() {
                         t

@@ -43,12 +43,12 @@ pub(crate) struct CompareArgs {
 }
 
 pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Solved> {
-    use natgrad::report::{BenchCase, compare, csv};
+    use natgrad::report::{case, compare, csv};
     let compute = args.run.compute(CLI_COMPUTE)?;
     let mut cases = Vec::new();
     for o in &args.optimizers {
         for &seed in &args.seeds {
-            let mut c = BenchCase::new(&args.problem, o, seed)?;
+            let mut c = case(&args.problem, o, seed)?;
             c.budget.max_seconds = args.max_seconds;
             if let Some(n) = args.max_iters {
                 c.budget.max_iters = n;

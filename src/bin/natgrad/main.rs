@@ -106,7 +106,7 @@ impl RunOptions {
 /// it); the cases done so far are reported and the interrupted one is
 /// returned with its folder.
 fn run_cases(
-    cases: &[natgrad::report::BenchCase],
+    cases: &[natgrad::train::RunSpec],
     runs_dir: &std::path::Path,
     eval_every: usize,
     run: &RunOptions,
@@ -123,7 +123,7 @@ fn run_cases(
                 "{what} [{}/{}] {} (budget {} s)",
                 k + 1,
                 cases.len(),
-                case.label(),
+                natgrad::report::case_label(case),
                 case.budget.max_seconds
             );
         }
@@ -135,13 +135,13 @@ fn run_cases(
             (!quiet).then_some(100),
             Some(stop.clone()),
         )
-        .with_context(|| format!("{what} case {}", case.label()))?;
+        .with_context(|| format!("{what} case {}", natgrad::report::case_label(case)))?;
         if !quiet || run.summary_only() {
             eprintln!(
                 "{what} [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
                 k + 1,
                 cases.len(),
-                case.label(),
+                natgrad::report::case_label(case),
                 row.iters,
                 row.time_s,
                 row.loss,
