@@ -53,6 +53,7 @@
 
 pub mod error;
 pub mod geometry;
+pub mod kernel;
 pub mod linalg;
 pub mod model;
 pub mod optim;

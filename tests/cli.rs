@@ -1015,3 +1015,60 @@ fn preset_paper_runs_the_papers_settings() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown preset `papers`; known: default, paper"));
 }
+
+/// `natgrad kernel` maps the three kernels of a run's model (PNG, and the
+/// map as CSV), and a malformed `--at` is a one-line error.
+#[test]
+fn kernel_maps_and_bad_points() {
+    let out = tmp("kernel");
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--preset",
+        "paper",
+        "--max-iters",
+        "20",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = out.to_str().unwrap();
+    for kind in ["ntk", "operator-ntk", "green"] {
+        let csv = out.join(format!("{kind}.csv"));
+        let o = natgrad(&[
+            "kernel",
+            dir,
+            "--kind",
+            kind,
+            "--at",
+            "0.5,0.5",
+            "--grid",
+            "20",
+            "--csv",
+            csv.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        assert!(out.join(format!("kernel-{kind}.png")).exists(), "{kind}");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 20 * 20, "{kind}");
+        assert_eq!(lines[0], format!("x,y,{kind}"));
+        let v: f64 = lines[1].split(',').nth(2).unwrap().parse().unwrap();
+        assert!(v.is_finite(), "{kind}: {}", lines[1]);
+    }
+    for (at, msg) in [
+        ("0.5", "needs 2 coordinates"),
+        ("1.5,0.5", "outside the domain"),
+    ] {
+        let o = natgrad(&["kernel", dir, "--kind", "ntk", "--at", at]);
+        assert_eq!(o.status.code(), Some(1), "{at}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(msg) && e.trim().lines().count() == 1,
+            "{at}: {e}"
+        );
+    }
+    let o = natgrad(&["kernel", dir, "--kind", "nope", "--at", "0.5,0.5"]);
+    assert!(stderr(&o).contains("unknown kernel `nope`"));
+}

@@ -361,7 +361,7 @@ impl Iterate {
     }
 
     /// θ of this iterate, read from the run directory.
-    fn theta(self, run: &RunData) -> Result<Vec<f64>> {
+    pub(crate) fn theta(self, run: &RunData) -> Result<Vec<f64>> {
         let path = run.dir.join(self.file());
         if self == Iterate::Best && !path.exists() {
             return Err(Error::config(
@@ -377,7 +377,7 @@ impl Iterate {
     }
 
     /// Title suffix naming the iterate.
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Iterate::Final => "",
             Iterate::Best => " (best iterate by held-out loss)",
@@ -422,6 +422,7 @@ pub fn solution_figure(
         .collect();
     let (xn, yn) = (problem.coordinates[0], problem.coordinates[1]);
     let field = |title: &str, values: Vec<f64>, log_abs: bool| Field {
+        marker: None,
         title: title.into(),
         x_name: xn.into(),
         y_name: yn.into(),
@@ -477,6 +478,7 @@ fn solution_alone(run: &RunData, problem: &Problem, which: Iterate, out: &Path) 
     let at_ref = problem.solution(&theta, &problem.reference.points)?;
     let m = problem.reference.metrics_of(&at_ref);
     let fields = [Field {
+        marker: None,
         title: "u_θ (trained)".into(),
         x_name: problem.coordinates[0].into(),
         y_name: problem.coordinates[1].into(),

@@ -7,6 +7,8 @@ pub mod compare;
 pub mod figures;
 pub mod history;
 #[cfg(feature = "plots")]
+pub mod kernel_map;
+#[cfg(feature = "plots")]
 pub mod plot;
 pub mod profile;
 

@@ -325,6 +325,8 @@ pub struct Field {
     /// Colour by `log10 |value|` instead of the value (the colour bar then
     /// shows the exponent; say so in the title).
     pub log_abs: bool,
+    /// A point to mark (a black ring with a white core), if any.
+    pub marker: Option<(f64, f64)>,
 }
 
 /// Cell edges halfway between grid values (the outer cells mirrored).
@@ -438,6 +440,14 @@ fn draw_field(area: &DrawingArea<BitMapBackend<'_>, Shift>, f: &Field, path: &Pa
             Rectangle::new([(ex[i], ey[j]), (ex[i + 1], ey[j + 1])], style)
         }))
         .map_err(|e| err(e.to_string()))?;
+    if let Some(m) = f.marker {
+        chart
+            .draw_series([
+                Circle::new(m, 7, BLACK.filled()),
+                Circle::new(m, 3, WHITE.filled()),
+            ])
+            .map_err(|e| err(e.to_string()))?;
+    }
     let mut cb = ChartBuilder::on(&bar)
         .margin_top(40)
         .margin_bottom(55)
@@ -618,6 +628,7 @@ mod tests {
         let xs: Vec<f64> = (0..8).map(|i| i as f64 / 7.0).collect();
         let values: Vec<f64> = (0..64).map(|k| (k as f64).sin()).collect();
         let f = Field {
+            marker: None,
             title: "u".into(),
             x_name: "x".into(),
             y_name: "y".into(),

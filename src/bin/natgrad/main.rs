@@ -4,6 +4,7 @@
 mod bench;
 mod compare;
 mod eval;
+mod kernel;
 mod plot;
 mod solve;
 
@@ -45,6 +46,9 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Evaluate a trained model at points from a CSV file.
     Eval(eval::EvalArgs),
+    /// Map a run's NTK, operator NTK or natural-gradient Green's function
+    /// around a point (PNG, optionally CSV).
+    Kernel(kernel::KernelArgs),
 }
 
 /// Options shared by the commands that train.
@@ -193,6 +197,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Plot(args) => plot::plot(args).map(|()| None),
         Command::Eval(args) => eval::eval(args).map(|()| None),
+        Command::Kernel(args) => kernel::kernel(args).map(|()| None),
     };
     match result {
         Ok(Some((Termination::NonFinite { .. } | Termination::LinearAlgebra { .. }, _))) => {
