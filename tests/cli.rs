@@ -1028,12 +1028,25 @@ fn kernel_maps_and_bad_points() {
         "paper",
         "--max-iters",
         "20",
+        "--save-models-at",
+        "0,10",
         "--quiet",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = out.to_str().unwrap();
+    assert!(out.join("model-0.json").exists() && out.join("model-10.json").exists());
+    assert!(!out.join("model-20.json").exists());
+    // A snapshot is drawn like the final model; a missing one is named.
+    let o = natgrad(&[
+        "kernel", dir, "--kind", "ntk", "--at", "0.5,0.5", "--model", "iter:10",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = natgrad(&[
+        "kernel", dir, "--kind", "ntk", "--at", "0.5,0.5", "--model", "iter:5",
+    ]);
+    assert!(stderr(&o).contains("no model-5.json"), "{}", stderr(&o));
     for kind in ["ntk", "operator-ntk", "green"] {
         let csv = out.join(format!("{kind}.csv"));
         let o = natgrad(&[
@@ -1071,4 +1084,17 @@ fn kernel_maps_and_bad_points() {
     }
     let o = natgrad(&["kernel", dir, "--kind", "nope", "--at", "0.5,0.5"]);
     assert!(stderr(&o).contains("unknown kernel `nope`"));
+    // Replacing the run deletes its snapshots with its other files.
+    let o = natgrad(&[
+        "solve",
+        "laplace2d",
+        "--max-iters",
+        "2",
+        "--quiet",
+        "--force",
+        "--out",
+        dir,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("model-10.json").exists());
 }

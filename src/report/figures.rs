@@ -349,14 +349,36 @@ pub enum Iterate {
     /// The evaluated iterate with the lowest held-out loss, `best_model.json`;
     /// figures named `solution-best.png`.
     Best,
+    /// The snapshot at an iteration, `model-<iter>.json` (a run with
+    /// `save_models_at`); figures named `solution-iter<iter>.png`.
+    Snapshot(usize),
 }
 
 impl Iterate {
+    /// `final`, `best` or `iter:N`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "final" => Ok(Iterate::Final),
+            "best" => Ok(Iterate::Best),
+            _ => text
+                .strip_prefix("iter:")
+                .and_then(|n| n.parse().ok())
+                .map(Iterate::Snapshot)
+                .ok_or_else(|| {
+                    Error::config(
+                        "--model",
+                        format!("`{text}` is not `final`, `best` or `iter:N`"),
+                    )
+                }),
+        }
+    }
+
     /// The model file of this iterate in a run directory.
-    pub fn file(self) -> &'static str {
+    pub fn file(self) -> String {
         match self {
-            Iterate::Final => "model.json",
-            Iterate::Best => "best_model.json",
+            Iterate::Final => "model.json".into(),
+            Iterate::Best => "best_model.json".into(),
+            Iterate::Snapshot(k) => crate::train::ModelSnapshots::file(k),
         }
     }
 
@@ -373,22 +395,35 @@ impl Iterate {
                 ),
             ));
         }
+        if let Iterate::Snapshot(k) = self
+            && !path.exists()
+        {
+            return Err(Error::config(
+                "--model",
+                format!(
+                    "{} has no model-{k}.json (snapshots are saved with `natgrad solve --save-models-at`)",
+                    run.dir.display()
+                ),
+            ));
+        }
         Ok(SavedModel::load(path)?.1)
     }
 
     /// Title suffix naming the iterate.
-    pub(crate) fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> String {
         match self {
-            Iterate::Final => "",
-            Iterate::Best => " (best iterate by held-out loss)",
+            Iterate::Final => String::new(),
+            Iterate::Best => " (best iterate by held-out loss)".into(),
+            Iterate::Snapshot(k) => format!(" (iteration {k})"),
         }
     }
 
     /// Output name of the solution figure.
-    fn figure(self) -> &'static str {
+    fn figure(self) -> String {
         match self {
-            Iterate::Final => "solution.png",
-            Iterate::Best => "solution-best.png",
+            Iterate::Final => "solution.png".into(),
+            Iterate::Best => "solution-best.png".into(),
+            Iterate::Snapshot(k) => format!("solution-iter{k}.png"),
         }
     }
 }

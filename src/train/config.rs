@@ -162,6 +162,9 @@ pub struct OutputSection {
     pub checkpoint_seconds: Option<f64>,
     /// Also checkpoint every this many iterations.
     pub checkpoint_every: Option<usize>,
+    /// Save the model at these iterations as `model-<iter>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_models_at: Option<Vec<usize>>,
 }
 
 /// `[compute]`: where the dense linear algebra runs (see [`crate::linalg::Compute`]).
@@ -324,6 +327,9 @@ impl RunConfig {
             spec.checkpoint_seconds = t;
         }
         spec.checkpoint_every = o.checkpoint_every.or(spec.checkpoint_every);
+        if let Some(at) = &o.save_models_at {
+            spec.save_models_at = at.clone();
+        }
         spec.out = Some(o.dir.clone().unwrap_or_else(|| spec.default_out()));
         spec.validate()?;
         spec.check_model()?;
@@ -371,6 +377,8 @@ impl RunConfig {
                 eval_every: Some(spec.eval_every),
                 checkpoint_seconds: Some(spec.checkpoint_seconds),
                 checkpoint_every: spec.checkpoint_every,
+                save_models_at: (!spec.save_models_at.is_empty())
+                    .then(|| spec.save_models_at.clone()),
             },
             compute: ComputeSection {
                 threads: Some(spec.compute.threads),

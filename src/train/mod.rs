@@ -21,7 +21,7 @@ pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate
 pub use config::{
     BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,
 };
-pub use observer::{HistoryCsv, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
+pub use observer::{HistoryCsv, ModelSnapshots, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
 pub use record::{BestIterate, IterRecord, OVERFIT_RATIO, Outcome, overfitting_warning};
 pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};

@@ -20,6 +20,11 @@ pub trait Observer {
     }
     /// Called for the initial θ (iteration 0) and after every step.
     fn iteration(&mut self, record: &IterRecord) -> Result<()>;
+    /// Called right after [`Observer::iteration`] with θ at that iteration
+    /// (for observers that keep parameters, e.g. [`ModelSnapshots`]).
+    fn parameters(&mut self, _iter: usize, _theta: &[f64]) -> Result<()> {
+        Ok(())
+    }
     /// Called once when the run ends.
     fn finish(&mut self, _outcome: &Outcome) -> Result<()> {
         Ok(())
@@ -43,6 +48,9 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn iteration(&mut self, record: &IterRecord) -> Result<()> {
         (**self).iteration(record)
+    }
+    fn parameters(&mut self, iter: usize, theta: &[f64]) -> Result<()> {
+        (**self).parameters(iter, theta)
     }
     fn finish(&mut self, outcome: &Outcome) -> Result<()> {
         (**self).finish(outcome)
@@ -524,6 +532,43 @@ impl Observer for RunFiles {
             save(&b.theta, "best_model.json")?;
         }
         save(&o.theta, "model.json")
+    }
+}
+
+/// Saves the model at chosen iterations as `model-<iter>.json` in a run
+/// directory (the format of `model.json`), so that kernels and spectra can be
+/// drawn along the way (`natgrad kernel --model iter:N`).
+pub struct ModelSnapshots {
+    dir: PathBuf,
+    mlp: Mlp,
+    at: Vec<usize>,
+}
+
+impl ModelSnapshots {
+    /// Snapshots of `mlp` at the iterations `at` into `dir`.
+    pub fn new(dir: impl Into<PathBuf>, mlp: Mlp, at: Vec<usize>) -> Self {
+        ModelSnapshots {
+            dir: dir.into(),
+            mlp,
+            at,
+        }
+    }
+
+    /// The file of the snapshot at `iter`.
+    pub fn file(iter: usize) -> String {
+        format!("model-{iter}.json")
+    }
+}
+
+impl Observer for ModelSnapshots {
+    fn iteration(&mut self, _record: &IterRecord) -> Result<()> {
+        Ok(())
+    }
+    fn parameters(&mut self, iter: usize, theta: &[f64]) -> Result<()> {
+        if self.at.contains(&iter) {
+            SavedModel::new(&self.mlp, theta).save(self.dir.join(Self::file(iter)))?;
+        }
+        Ok(())
     }
 }
 

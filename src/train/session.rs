@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::{self, Defaults, Preset};
 use super::{
-    Budget, Checkpoint, CheckpointPlan, HistoryCsv, Outcome, Points, Progress, RunFiles, RunInfo,
-    SpectraCsv, Trainer, truncate_csv_after,
+    Budget, Checkpoint, CheckpointPlan, HistoryCsv, ModelSnapshots, Outcome, Points, Progress,
+    RunFiles, RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
 use super::{Resampler, Resampling};
 use crate::error::{Error, Result};
@@ -64,6 +64,10 @@ pub struct RunSpec {
     /// The problem's definition when it is not a catalogue problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<problems::CustomProblem>,
+    /// Save the model at these iterations as `model-<iter>.json` in `out`
+    /// ([`super::ModelSnapshots`]; none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub save_models_at: Vec<usize>,
     /// Collocation resampling (off by default).
     #[serde(default)]
     pub sampling: Resampling,
@@ -148,6 +152,19 @@ fn prepare_run_dir(dir: &Path, replace: bool) -> Result<()> {
         let p = dir.join(f);
         std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
     }
+    // Model snapshots (`model-<iter>.json`) of the replaced run.
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let snapshot = name
+            .strip_prefix("model-")
+            .and_then(|r| r.strip_suffix(".json"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if snapshot {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
     Ok(())
 }
 
@@ -208,6 +225,7 @@ impl RunSpec {
             progress_every: Some(100),
             checkpoint_seconds: default_checkpoint_seconds(),
             checkpoint_every: None,
+            save_models_at: Vec::new(),
             stop: None,
             replace_existing: false,
             widths: None,
@@ -506,6 +524,13 @@ impl RunSpec {
                     .observe(HistoryCsv::new(history))
                     .observe(SpectraCsv::new(spectra)),
             };
+            if !self.save_models_at.is_empty() {
+                trainer = trainer.observe(ModelSnapshots::new(
+                    dir,
+                    mlp.clone(),
+                    self.save_models_at.clone(),
+                ));
+            }
             trainer = trainer
                 .observe(RunFiles::new(dir, info, mlp))
                 .checkpoint(CheckpointPlan {

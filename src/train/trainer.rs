@@ -320,6 +320,7 @@ impl<'a> Trainer<'a> {
             // A resumed history already has the row of its starting iterate.
             if !resumed {
                 o.iteration(&record)?;
+                o.parameters(s.iter, &s.theta)?;
             }
         }
         let mut last_checkpoint = s.time_s;
@@ -397,6 +398,7 @@ impl<'a> Trainer<'a> {
             };
             for o in &mut self.observers {
                 o.iteration(&record)?;
+                o.parameters(s.iter, &s.theta)?;
             }
             if let Some(h) = heldout
                 && self.budget.stop_on_overfit

@@ -8,7 +8,6 @@ use natgrad::report::RunData;
 use natgrad::report::figures::Iterate;
 use natgrad::report::kernel_map::{KernelKind, KernelRequest, kernel_map};
 
-use crate::plot::ModelChoice;
 use crate::write_file;
 
 #[derive(clap::Args)]
@@ -37,9 +36,10 @@ pub(crate) struct KernelArgs {
     /// `default` [default: the run's ANaGRAM cutoff, else `default`].
     #[arg(long)]
     cutoff: Option<String>,
-    /// Which iterate: `final` (model.json) or `best` (best_model.json).
-    #[arg(long, value_enum, default_value = "final")]
-    model: ModelChoice,
+    /// Which iterate: `final` (model.json), `best` (best_model.json) or
+    /// `iter:N` (model-N.json, saved by `solve --save-models-at`).
+    #[arg(long, default_value = "final")]
+    model: String,
     /// Output PNG [default: `kernel-<kind>.png` in the run directory].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -56,10 +56,7 @@ pub(crate) fn kernel(args: KernelArgs) -> anyhow::Result<()> {
     let cutoff = args.cutoff.as_deref().map(Cutoff::parse).transpose()?;
     let run = RunData::read(&args.dir)
         .with_context(|| format!("reading run directory {}", args.dir.display()))?;
-    let which = match args.model {
-        ModelChoice::Final => Iterate::Final,
-        ModelChoice::Best => Iterate::Best,
-    };
+    let which = Iterate::parse(&args.model)?;
     let request = KernelRequest {
         kind,
         at: args.at.clone(),

@@ -15,16 +15,11 @@ pub(crate) struct PlotArgs {
     /// Output directory (default: the run directory when there is one, else `runs/plots`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Which iterate the solution map shows: `final` (model.json, solution.png) or
-    /// `best` (best_model.json, the lowest held-out loss; solution-best.png).
-    #[arg(long, value_enum, default_value = "final")]
-    model: ModelChoice,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum ModelChoice {
-    Final,
-    Best,
+    /// Which iterate the solution map shows: `final` (model.json, solution.png),
+    /// `best` (best_model.json, the lowest held-out loss; solution-best.png) or
+    /// `iter:N` (model-N.json of `solve --save-models-at`; solution-iterN.png).
+    #[arg(long, default_value = "final")]
+    model: String,
 }
 
 pub(crate) fn plot(args: PlotArgs) -> anyhow::Result<()> {
@@ -68,10 +63,7 @@ pub(crate) fn plot(args: PlotArgs) -> anyhow::Result<()> {
         let problem = r
             .problem()
             .with_context(|| format!("rebuilding the problem of {}", r.dir.display()))?;
-        let which = match args.model {
-            ModelChoice::Final => natgrad::report::figures::Iterate::Final,
-            ModelChoice::Best => natgrad::report::figures::Iterate::Best,
-        };
+        let which = natgrad::report::figures::Iterate::parse(&args.model)?;
         match solution_figure(r, &problem, which, &dest)? {
             Some(f) => written.push(f),
             None => eprintln!(

@@ -28,7 +28,7 @@ pub(crate) struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every", "resample_points"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "params", "seed", "out", "eval_every", "resample_every", "resample_points", "save_models_at"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -36,6 +36,10 @@ pub(crate) struct SolveArgs {
     /// Also write `checkpoint.json` every N iterations.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     checkpoint_every: Option<usize>,
+    /// Save the model at these iterations as `model-<iter>.json` in the run
+    /// directory, e.g. `0,50,200` (for `natgrad kernel --model iter:N`).
+    #[arg(long, value_name = "ITERS", value_delimiter = ',')]
+    save_models_at: Vec<usize>,
     /// Optimiser (default: the problem's own; another optimiser gets the
     /// problem's settings of it where the problem has some).
     #[arg(long)]
@@ -233,6 +237,9 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     }
     if let Some(n) = args.resample_every {
         spec.sampling.resample_every = n;
+    }
+    if !args.save_models_at.is_empty() {
+        spec.save_models_at = args.save_models_at.clone();
     }
     if let Some(n) = args.resample_points {
         spec.sampling.points = n;
