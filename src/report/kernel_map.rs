@@ -227,16 +227,52 @@ impl KernelMap {
         }
     }
 
-    /// Draw the map with `x` marked.
+    /// Draw the map with `x` marked. The colours span the 1–99 % quantiles
+    /// of the values (a few grid points next to the boundary, where the
+    /// interior operator is extrapolated, would otherwise set the whole
+    /// scale); values beyond are drawn in the end colours, and the CSV keeps
+    /// them as they are.
     pub fn draw(&self, path: &Path, title: &str) -> Result<()> {
         let (a, b) = self.request.axes;
+        let mut finite: Vec<f64> = self
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        finite.sort_by(f64::total_cmp);
+        let q = |f: f64| {
+            finite
+                .get(((finite.len() as f64 - 1.0) * f).round() as usize)
+                .copied()
+        };
+        let (lo, hi) = (q(0.01).unwrap_or(0.0), q(0.99).unwrap_or(0.0));
+        let clipped = self
+            .values
+            .iter()
+            .any(|v| v.is_finite() && (*v < lo || *v > hi));
+        let values = self
+            .values
+            .iter()
+            .map(|v| {
+                if v.is_finite() && hi > lo {
+                    v.clamp(lo, hi)
+                } else {
+                    *v
+                }
+            })
+            .collect();
         let field = Field {
-            title: self.caption(),
+            title: if clipped {
+                format!("{}; colours clipped to 1–99 %", self.caption())
+            } else {
+                self.caption()
+            },
             x_name: self.coordinates.get(a).cloned().unwrap_or(format!("x{a}")),
             y_name: self.coordinates.get(b).cloned().unwrap_or(format!("x{b}")),
             xs: self.xs.clone(),
             ys: self.ys.clone(),
-            values: self.values.clone(),
+            values,
             log_abs: false,
             marker: Some((self.request.at[a], self.request.at[b])),
         };
