@@ -241,6 +241,15 @@ impl LeastSquares {
     /// are recomputed, normals dropped (so only blocks without normals, such
     /// as an interior, can be moved).
     pub fn with_block_points(&self, b: usize, points: Vec<f64>) -> Result<LeastSquares> {
+        let mut out = self.clone();
+        out.set_block_points(b, points)?;
+        Ok(out)
+    }
+
+    /// [`LeastSquares::with_block_points`] in place: no copy of the other
+    /// blocks (what a redraw of the collocation points uses). On an error
+    /// the system is unchanged.
+    pub fn set_block_points(&mut self, b: usize, points: Vec<f64>) -> Result<()> {
         let blk = &self.blocks[b];
         if blk.normals.is_some() {
             return Err(Error::config(
@@ -248,7 +257,7 @@ impl LeastSquares {
                 "has normals (a boundary piece); only interior blocks can be resampled",
             ));
         }
-        self.clone().replace_block_points(b, points, None)
+        self.replace_block_points_in_place(b, points, None)
     }
 
     /// The same problem on fresh points: for every block with a
@@ -305,6 +314,18 @@ impl LeastSquares {
         points: Vec<f64>,
         normals: Option<Vec<f64>>,
     ) -> Result<LeastSquares> {
+        self.replace_block_points_in_place(b, points, normals)?;
+        Ok(self)
+    }
+
+    /// The points (and normals) of block `b` replaced, its data terms and
+    /// output-transform jets recomputed; unchanged on an error.
+    fn replace_block_points_in_place(
+        &mut self,
+        b: usize,
+        points: Vec<f64>,
+        normals: Option<Vec<f64>>,
+    ) -> Result<()> {
         let d = self.blocks[b].dim;
         check_points(&self.blocks[b].name, d, &points)?;
         let blk = &mut self.blocks[b];
@@ -318,17 +339,17 @@ impl LeastSquares {
         };
         blk.points = points;
         blk.normals = normals;
-        if let Some(t) = &self.transform {
-            let mut t = (**t).clone();
+        if let Some(t) = &mut self.transform {
+            // Shared with the systems this one was cloned from: copied on write.
+            let t = Arc::make_mut(t);
             let ch = &self.channels[b];
             t.jets[b] = self.blocks[b]
                 .points
                 .chunks_exact(d)
                 .map(|x| t.transform.point_jets(x, ch))
                 .collect();
-            self.transform = Some(Arc::new(t));
         }
-        Ok(self)
+        Ok(())
     }
 
     /// Per-block mean squared residuals.

@@ -417,3 +417,30 @@ fn non_finite_residual_names_the_block() {
     let e = ls.assemble(&theta, Weighting::Uniform).unwrap_err();
     assert!(e.to_string().contains("wall"), "{e}");
 }
+
+/// Replacing a block's points in place gives the system `with_block_points`
+/// builds (through an output transform too), leaves the original of a clone
+/// untouched, and refuses a boundary piece without changing anything.
+#[test]
+fn set_block_points_matches_with_block_points() {
+    for pb in [crate::problems::burgers().unwrap(), crate::problems::laplace2d()] {
+        let ls = pb.least_squares().unwrap();
+        let theta = pb.initial_theta(5).unwrap();
+        let b = ls.block_index("interior").unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let pts: Vec<f64> = (0..2 * 50).map(|_| rng.random_range(0.05..0.95)).collect();
+        let built = ls.with_block_points(b, pts.clone()).unwrap();
+        let mut moved = ls.clone();
+        moved.set_block_points(b, pts).unwrap();
+        assert_eq!(
+            moved.loss(&theta).unwrap().to_bits(),
+            built.loss(&theta).unwrap().to_bits()
+        );
+        assert_eq!(ls.blocks()[b].len(), pb.blocks[b].len(), "the original is untouched");
+        if let Ok(edge) = ls.block_index("boundary") {
+            let before = moved.loss(&theta).unwrap();
+            assert!(moved.set_block_points(edge, vec![0.5, 0.5]).is_err());
+            assert_eq!(moved.loss(&theta).unwrap().to_bits(), before.to_bits());
+        }
+    }
+}

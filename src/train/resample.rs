@@ -251,7 +251,7 @@ impl Resampler {
                     .collect()
             }
         };
-        self.objective = self.objective.with_block_points(self.block, points)?;
+        self.objective.set_block_points(self.block, points)?;
         self.redraws += 1;
         Ok(())
     }
@@ -281,9 +281,8 @@ impl Resampler {
                 got: state.points.len(),
             });
         }
-        self.objective = self
-            .objective
-            .with_block_points(self.block, state.points.clone())?;
+        self.objective
+            .set_block_points(self.block, state.points.clone())?;
         self.rng.set_word_pos(state.word_pos);
         self.redraws = state.redraws;
         Ok(())

@@ -422,6 +422,7 @@ impl RunSpec {
         let eval_pb = pb.clone();
         // The same problem on fresh points, seeded by the run's seed.
         let held_out = ls.held_out(&*pb.domain, self.seed, HELD_OUT_CAP)?;
+        let (n_params, n_residuals) = (ls.n_params(), ls.n_residuals());
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
             .eval_interval(self.eval_interval_s)
@@ -431,8 +432,9 @@ impl RunSpec {
             trainer = trainer.stop_flag(flag.clone());
         }
         let points = if self.sampling.enabled() {
+            // The resampler owns the objective: its points are redrawn in place.
             let mut r = Resampler::new(
-                ls.clone(),
+                ls,
                 pb.domain.clone(),
                 self.sampling.clone(),
                 self.seed,
@@ -490,8 +492,8 @@ impl RunSpec {
                  memory estimate {:.1} MiB ({what}){sampling}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
-                ls.n_params(),
-                ls.n_residuals(),
+                n_params,
+                n_residuals,
                 self.seed,
                 needed as f64 / (1u64 << 20) as f64,
                 self.compute.threads,
@@ -506,8 +508,8 @@ impl RunSpec {
                 problem: self.problem.clone(),
                 optimizer: self.optimizer.name().into(),
                 seed: self.seed,
-                params: ls.n_params(),
-                samples: ls.n_residuals(),
+                params: n_params,
+                samples: n_residuals,
                 config: serde_json::to_value(self).expect("spec serialises"),
                 output_transform: pb.transform.as_ref().map(|t| t.description().to_string()),
             };
