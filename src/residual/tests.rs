@@ -423,7 +423,10 @@ fn non_finite_residual_names_the_block() {
 /// untouched, and refuses a boundary piece without changing anything.
 #[test]
 fn set_block_points_matches_with_block_points() {
-    for pb in [crate::problems::burgers().unwrap(), crate::problems::laplace2d()] {
+    for pb in [
+        crate::problems::burgers().unwrap(),
+        crate::problems::laplace2d(),
+    ] {
         let ls = pb.least_squares().unwrap();
         let theta = pb.initial_theta(5).unwrap();
         let b = ls.block_index("interior").unwrap();
@@ -436,7 +439,11 @@ fn set_block_points_matches_with_block_points() {
             moved.loss(&theta).unwrap().to_bits(),
             built.loss(&theta).unwrap().to_bits()
         );
-        assert_eq!(ls.blocks()[b].len(), pb.blocks[b].len(), "the original is untouched");
+        assert_eq!(
+            ls.blocks()[b].len(),
+            pb.blocks[b].len(),
+            "the original is untouched"
+        );
         if let Ok(edge) = ls.block_index("boundary") {
             let before = moved.loss(&theta).unwrap();
             assert!(moved.set_block_points(edge, vec![0.5, 0.5]).is_err());

@@ -433,12 +433,7 @@ impl RunSpec {
         }
         let points = if self.sampling.enabled() {
             // The resampler owns the objective: its points are redrawn in place.
-            let mut r = Resampler::new(
-                ls,
-                pb.domain.clone(),
-                self.sampling.clone(),
-                self.seed,
-            )?;
+            let mut r = Resampler::new(ls, pb.domain.clone(), self.sampling.clone(), self.seed)?;
             if let Some(ck) = &resume {
                 let state = ck.sampling.as_ref().ok_or_else(|| Error::Parse {
                     path: "checkpoint".into(),
