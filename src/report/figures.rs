@@ -71,17 +71,24 @@ impl RunData {
     /// problem declared in a run config, its definition), rebuilt from the
     /// configuration; the catalogue problem of its name for older summaries.
     pub fn problem(&self) -> Result<Problem> {
-        match &self.config {
-            Some(c) => {
-                let spec: crate::train::RunSpec =
-                    serde_json::from_value(c.clone()).map_err(|e| Error::Parse {
-                        path: self.dir.join("summary.json").display().to_string(),
-                        reason: format!("run configuration: {e}"),
-                    })?;
-                spec.problem()
-            }
+        match self.spec()? {
+            Some(spec) => spec.problem(),
             None => crate::train::catalogue::build(&self.problem),
         }
+    }
+
+    /// The run's specification from `summary.json`'s `config` (none in older
+    /// summaries).
+    pub fn spec(&self) -> Result<Option<crate::train::RunSpec>> {
+        self.config
+            .as_ref()
+            .map(|c| {
+                serde_json::from_value(c.clone()).map_err(|e| Error::Parse {
+                    path: self.dir.join("summary.json").display().to_string(),
+                    reason: format!("run configuration: {e}"),
+                })
+            })
+            .transpose()
     }
 }
 

@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::kernel::{Green, ntk, operator_ntk};
 use crate::optim::{Cutoff, OptimizerConfig};
 use crate::residual::Weighting;
-use crate::train::RunSpec;
 
 /// Which kernel a map shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,13 +176,9 @@ pub fn kernel_map(run: &RunData, which: Iterate, request: KernelRequest) -> Resu
 /// The row weighting of the run's natural-gradient system and its ANaGRAM
 /// cutoff, if it has one (uniform weighting and none for other optimisers).
 fn run_weighting_and_cutoff(run: &RunData) -> Result<(Weighting, Option<Cutoff>)> {
-    let Some(config) = &run.config else {
+    let Some(spec) = run.spec()? else {
         return Ok((Weighting::Uniform, None));
     };
-    let spec: RunSpec = serde_json::from_value(config.clone()).map_err(|e| Error::Parse {
-        path: run.dir.join("summary.json").display().to_string(),
-        reason: format!("run configuration: {e}"),
-    })?;
     Ok(match spec.optimizer {
         OptimizerConfig::Anagram(c) => (c.weighting, Some(c.cutoff)),
         OptimizerConfig::Amstramgram(c) => (c.weighting, None),

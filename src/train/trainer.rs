@@ -8,15 +8,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::Resampler;
+use super::{
+    BestIterate, Budget, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, IterRecord, Observer,
+    Outcome, Resampler, RunSpec, Termination, overfitting_warning,
+};
 use crate::error::{Error, Result};
 use crate::model::Metrics;
 use crate::optim::{Objective, Optimizer};
-
-use super::{
-    BestIterate, Budget, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, IterRecord, Observer,
-    Outcome, RunSpec, Termination, overfitting_warning,
-};
 
 /// Computes error metrics at θ.
 type Evaluator<'a> = Box<dyn Fn(&[f64]) -> Result<Metrics> + 'a>;
