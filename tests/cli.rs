@@ -49,7 +49,7 @@ fn bad_input_gives_one_line_errors_not_panics() {
                 "--cutoff",
                 "1e-6",
             ],
-            "--cutoff: invalid value for `optimizer.cutoff`: adam has no such parameter",
+            "invalid value for `optimizer.cutoff`: adam has no such parameter",
         ),
     ];
     for (args, msg) in cases {

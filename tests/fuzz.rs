@@ -142,7 +142,7 @@ fn parsers_and_loaders_never_panic() {
     for _ in 0..20 {
         std::fs::write(run_dir.join("checkpoint.json"), damage(&ck, &mut rng)).unwrap();
         no_panic("resume", &ck, || {
-            let _ = RunSpec::resume(Path::new(&run_dir), |_, _| {}, None, None);
+            let _ = RunSpec::resume(Path::new(&run_dir), |_, _| {}, None, None, None);
         });
     }
     std::fs::remove_dir_all(&dir).ok();

@@ -9,11 +9,13 @@ pub mod catalogue;
 mod checkpoint;
 mod config;
 mod observer;
+mod overrides;
 mod record;
 mod resample;
 mod session;
 #[cfg(test)]
 mod tests;
+mod trained;
 mod trainer;
 
 pub use catalogue::{Benchmark, Defaults, Metric, PaperResult, Preset};
@@ -22,9 +24,11 @@ pub use config::{
     BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,
 };
 pub use observer::{HistoryCsv, ModelSnapshots, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
+pub use overrides::{FRONT_END_COMPUTE, Overrides};
 pub use record::{BestIterate, IterRecord, OVERFIT_RATIO, Outcome, overfitting_warning};
 pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
+pub use trained::TrainedModel;
 pub use trainer::{CheckpointPlan, Points, StallWatch, Trainer, TrainingState};
 
 use std::fmt;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::{self, Defaults, Preset};
 use super::{
-    Budget, Checkpoint, CheckpointPlan, HistoryCsv, ModelSnapshots, Outcome, Points, Progress,
-    RunFiles, RunInfo, SpectraCsv, Trainer, truncate_csv_after,
+    Budget, Checkpoint, CheckpointPlan, HistoryCsv, ModelSnapshots, Observer, Outcome, Points,
+    Progress, RunFiles, RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
 use super::{Resampler, Resampling};
 use crate::error::{Error, Result};
@@ -338,7 +338,14 @@ impl RunSpec {
     /// Build the problem, train, and write `history.csv`, `summary.json`,
     /// `model.json` and `checkpoint.json` into `out` (created if needed).
     pub fn run(&self) -> Result<Outcome> {
-        self.run_from(None)
+        self.run_from(None, None)
+    }
+
+    /// [`RunSpec::run`] with one more observer, called after the run's own
+    /// ones on the calling thread (the Python package's progress bar,
+    /// callbacks and interrupt checks).
+    pub fn run_observed(&self, observer: &mut dyn Observer) -> Result<Outcome> {
+        self.run_from(None, Some(observer))
     }
 
     /// Continue the run whose directory `dir` holds a `checkpoint.json`: the
@@ -346,11 +353,13 @@ impl RunSpec {
     /// adjusted by `adjust`, e.g. a longer budget), `history.csv` and `spectra.csv` are cut back to the
     /// checkpoint's iteration and appended to. With the same budget the
     /// resumed history equals an uninterrupted run's (timings aside).
+    /// `observer`, if any, is called as in [`RunSpec::run_observed`].
     pub fn resume(
         dir: &Path,
         adjust: impl FnOnce(&mut Budget, &mut Compute),
         progress_every: Option<usize>,
         stop: Option<Arc<AtomicBool>>,
+        observer: Option<&mut dyn Observer>,
     ) -> Result<Outcome> {
         let path = checkpoint_path(dir);
         if !path.exists() {
@@ -382,10 +391,14 @@ impl RunSpec {
         spec.out = Some(dir.to_path_buf());
         spec.progress_every = progress_every;
         spec.stop = stop;
-        spec.run_from(Some(ck))
+        spec.run_from(Some(ck), observer)
     }
 
-    fn run_from(&self, resume: Option<Checkpoint>) -> Result<Outcome> {
+    fn run_from(
+        &self,
+        resume: Option<Checkpoint>,
+        observer: Option<&mut dyn Observer>,
+    ) -> Result<Outcome> {
         self.validate()?;
         // `cuda` without a usable device is an error whatever the optimiser.
         let device = self.compute.resolve()?;
@@ -536,6 +549,9 @@ impl RunSpec {
                     every: self.checkpoint_every,
                     run: Some(self.clone()),
                 });
+        }
+        if let Some(o) = observer {
+            trainer = trainer.observe(o);
         }
         match resume {
             Some(ck) => trainer.resume(points, opt.as_mut(), ck.state),

@@ -7,7 +7,8 @@ use natgrad::linalg::{Compute, Device};
 use natgrad::optim::OptimizerConfig;
 use natgrad::train::catalogue::{self, CATALOGUE};
 
-use crate::{CLI_COMPUTE, RunOptions, Solved, run_cases, write_file};
+use crate::{RunOptions, Solved, run_cases, write_file};
+use natgrad::train::FRONT_END_COMPUTE;
 
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
@@ -77,11 +78,11 @@ pub(crate) fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<(
             .map(|d| {
                 Ok(Compute {
                     device: Device::parse(d.trim())?,
-                    threads: args.run.threads.unwrap_or(CLI_COMPUTE.threads),
+                    threads: args.run.threads.unwrap_or(FRONT_END_COMPUTE.threads),
                 })
             })
             .collect::<anyhow::Result<_>>()?,
-        None => vec![args.run.compute(CLI_COMPUTE)?],
+        None => vec![args.run.compute(FRONT_END_COMPUTE)?],
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -229,7 +230,7 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
     if !args.svd_check.is_empty() {
         return svd_check(&args, &problems).map(|()| None);
     }
-    let compute = args.run.compute(CLI_COMPUTE)?;
+    let compute = args.run.compute(FRONT_END_COMPUTE)?;
     let mut cases = Vec::new();
     for p in &problems {
         for o in &args.optimizers {

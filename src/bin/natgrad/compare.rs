@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::{CLI_COMPUTE, RunOptions, Solved, run_cases, write_file};
+use crate::{RunOptions, Solved, run_cases, write_file};
+use natgrad::train::FRONT_END_COMPUTE;
 
 #[derive(clap::Args)]
 pub(crate) struct CompareArgs {
@@ -44,7 +45,7 @@ pub(crate) struct CompareArgs {
 
 pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Solved> {
     use natgrad::report::{case, compare, csv};
-    let compute = args.run.compute(CLI_COMPUTE)?;
+    let compute = args.run.compute(FRONT_END_COMPUTE)?;
     let mut cases = Vec::new();
     for o in &args.optimizers {
         for &seed in &args.seeds {

@@ -60,24 +60,9 @@ pub(crate) fn read_points(path: &std::path::Path, dim: usize) -> anyhow::Result<
 }
 
 pub(crate) fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.model)
-        .with_context(|| format!("reading {}", args.model.display()))?;
-    let saved: natgrad::model::SavedModel = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a natgrad model", args.model.display()))?;
-    let problem = saved.problem.clone();
-    let (mlp, theta) = saved.into_parts()?;
-    // Hard-constrained problems: the file holds N_θ, the transform comes from the problem.
-    let transform = match &problem {
-        Some(name) => match natgrad::train::catalogue::build(name) {
-            Ok(pb) => pb.transform,
-            // Problems declared in a config file have no output transform.
-            Err(natgrad::Error::UnknownName { .. }) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let points = read_points(&args.points, mlp.input_dim())?;
-    let ev = natgrad::model::evaluate(&mlp, &theta, transform.as_ref(), &points, args.derivatives)?;
+    let model = natgrad::train::TrainedModel::load(&args.model)?;
+    let points = read_points(&args.points, model.input_dim())?;
+    let ev = model.evaluate(&points, args.derivatives)?;
     match &args.out {
         Some(p) => write_file(p, &ev.to_csv())?,
         None => print!("{}", ev.to_csv()),

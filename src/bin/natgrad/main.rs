@@ -73,12 +73,6 @@ struct RunOptions {
     device: Option<String>,
 }
 
-/// The command line's compute defaults: 2 dense-kernel threads, device `auto`.
-const CLI_COMPUTE: Compute = Compute {
-    threads: 2,
-    device: Device::Auto,
-};
-
 impl RunOptions {
     /// No progress lines (`--quiet` once or more, or `--silent`).
     fn quiet(&self) -> bool {

@@ -6,13 +6,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use natgrad::linalg::Device;
-use natgrad::optim::{Cutoff, OptimizerConfig};
-use natgrad::residual::Weighting;
-use natgrad::train::Preset;
-use natgrad::train::ResampleMethod;
-use natgrad::train::{RunSpec, Termination};
+use natgrad::train::{FRONT_END_COMPUTE, Overrides, Preset, RunConfig, RunSpec, Termination};
 
-use crate::{CLI_COMPUTE, RunOptions, Solved};
+use crate::{RunOptions, Solved};
 
 #[derive(clap::Args)]
 pub(crate) struct SolveArgs {
@@ -115,40 +111,47 @@ pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// A fresh run's budget from the flags: a limit given alone replaces the
-/// catalogue's default limit of the other kind (`--max-seconds 300` runs
-/// 300 s whatever the default iteration count), then [`budget_flags`].
-pub(crate) fn fresh_budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
-    match (args.max_iters, args.max_seconds) {
-        (None, Some(_)) => budget.max_iters = usize::MAX,
-        (Some(_), None) => budget.max_seconds = f64::INFINITY,
-        _ => {}
-    }
-    budget_flags(args, budget);
-}
-
-/// `--max-iters`, `--max-seconds`, `--target-loss` applied to a budget.
-pub(crate) fn budget_flags(args: &SolveArgs, budget: &mut natgrad::train::Budget) {
-    if let Some(n) = args.max_iters {
-        budget.max_iters = n;
-    }
-    if let Some(t) = args.max_seconds {
-        budget.max_seconds = t;
-    }
-    if let Some(l) = args.target_loss {
-        budget.target_loss = l;
-    }
-    if args.no_overfit_stop {
-        budget.stop_on_overfit = false;
-    }
+/// The run's options from the flags (the library applies and checks them).
+fn overrides(args: &SolveArgs) -> anyhow::Result<Overrides> {
+    let params = args
+        .params
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+            None => anyhow::bail!("--param expects KEY=VALUE, got `{kv}`"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Overrides {
+        optimizer: args.optimizer.clone(),
+        params,
+        cutoff: args.cutoff.clone(),
+        weighting: args.weighting.clone(),
+        max_iters: args.max_iters,
+        max_seconds: args.max_seconds,
+        target_loss: args.target_loss,
+        overfit_stop: args.no_overfit_stop.then_some(false),
+        seed: args.seed,
+        eval_every: args.eval_every,
+        resample_every: args.resample_every,
+        resample: args.resample.clone(),
+        resample_points: args.resample_points,
+        save_models_at: (!args.save_models_at.is_empty()).then(|| args.save_models_at.clone()),
+        checkpoint_seconds: args.checkpoint_seconds,
+        checkpoint_every: args.checkpoint_every,
+        threads: args.run.threads,
+        device: args.run.device.clone(),
+        out: args.out.clone(),
+        force: args.force,
+    })
 }
 
 pub(crate) fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<Termination> {
     let device = args.run.device.as_deref().map(Device::parse).transpose()?;
+    let options = overrides(args)?;
     let outcome = RunSpec::resume(
         dir,
         |budget, compute| {
-            budget_flags(args, budget);
+            options.apply_budget(budget);
             if let Some(t) = args.run.threads {
                 compute.threads = t;
             }
@@ -158,6 +161,7 @@ pub(crate) fn resume(args: &SolveArgs, dir: &std::path::Path) -> anyhow::Result<
         },
         (!args.run.quiet()).then_some(100),
         Some(stop_on_signals()?),
+        None,
     )
     .with_context(|| format!("resuming {}", dir.display()))?;
     if !args.run.quiet() {
@@ -170,17 +174,9 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
     if let Some(dir) = &args.resume {
         return resume(&args, dir).map(|t| Some((t, dir.clone())));
     }
-    // Whether a config file set [sampling] (then --optimizer keeps it).
-    let mut sampling_given = false;
-    let (mut spec, config_out) = match &args.config {
-        Some(path) => {
-            let cfg = natgrad::train::RunConfig::read(path)?;
-            let mut spec = cfg.to_spec()?;
-            // The command line's default threads where the file sets none.
-            spec.compute.threads = cfg.compute.threads.unwrap_or(CLI_COMPUTE.threads);
-            sampling_given = cfg.sampling.is_some();
-            (spec, cfg.output.dir.clone())
-        }
+    let options = overrides(&args)?;
+    let mut spec = match &args.config {
+        Some(path) => options.config_run(&RunConfig::read(path)?, FRONT_END_COMPUTE)?,
         None => {
             let problem = args
                 .problem
@@ -190,87 +186,15 @@ pub(crate) fn solve(args: SolveArgs) -> anyhow::Result<Solved> {
                 Some(p) => Preset::parse(p)?,
                 None => Preset::Default,
             };
-            let mut spec = RunSpec::with_preset(&problem, preset)?;
-            spec.compute = CLI_COMPUTE;
-            (spec, None)
+            options.catalogue_run(&problem, preset, FRONT_END_COMPUTE)?
         }
     };
-    spec.compute = args.run.compute(spec.compute)?;
-    if let Some(name) = &args.optimizer
-        && name != spec.optimizer.name()
-    {
-        // A catalogue problem's own settings of that optimiser, if it has
-        // some, with the resampling that goes with them.
-        match &spec.custom {
-            None => {
-                let (o, s) = natgrad::train::catalogue::entry(&spec.problem)?.setup_for(name)?;
-                spec.optimizer = o;
-                if !sampling_given {
-                    spec.sampling = s;
-                }
-            }
-            Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
-        }
-    }
-    // `--cutoff` and `--weighting` are `--param` in the command line's own
-    // syntax: they reach every optimiser that has the field.
-    if let Some(c) = &args.cutoff {
-        let cutoff = serde_json::to_string(&Cutoff::parse(c)?)?;
-        spec.optimizer.set("cutoff", &cutoff).context("--cutoff")?;
-    }
-    if let Some(w) = &args.weighting {
-        let w = serde_json::to_string(&Weighting::parse(w)?)?;
-        spec.optimizer.set("weighting", &w).context("--weighting")?;
-    }
-    for kv in &args.params {
-        let Some((k, v)) = kv.split_once('=') else {
-            anyhow::bail!("--param expects KEY=VALUE, got `{kv}`");
-        };
-        spec.optimizer.set(k.trim(), v.trim())?;
-    }
-    fresh_budget_flags(&args, &mut spec.budget);
-    if let Some(seed) = args.seed {
-        spec.seed = seed;
-    }
-    if let Some(k) = args.eval_every {
-        spec.eval_every = k;
-    }
-    if let Some(n) = args.resample_every {
-        spec.sampling.resample_every = n;
-    }
-    if !args.save_models_at.is_empty() {
-        spec.save_models_at = args.save_models_at.clone();
-    }
-    if let Some(n) = args.resample_points {
-        spec.sampling.points = n;
-    }
-    if let Some(m) = &args.resample {
-        spec.sampling.method = match m.as_str() {
-            "rad" => ResampleMethod::Rad,
-            "uniform" => ResampleMethod::Uniform,
-            other => anyhow::bail!("--resample: unknown method `{other}`; known: rad, uniform"),
-        };
-    }
-    spec.out = Some(
-        args.out
-            .clone()
-            .or(config_out)
-            .unwrap_or_else(|| spec.default_out()),
-    );
-    if let Some(t) = args.checkpoint_seconds {
-        spec.checkpoint_seconds = t;
-    }
-    if args.checkpoint_every.is_some() {
-        spec.checkpoint_every = args.checkpoint_every;
-    }
     if args.print_config {
-        spec.validate()?;
-        print!("{}", natgrad::train::RunConfig::from_spec(&spec)?.to_toml());
+        print!("{}", RunConfig::from_spec(&spec)?.to_toml());
         return Ok(None);
     }
     spec.progress_every = (!args.run.quiet()).then_some(100);
     spec.stop = Some(stop_on_signals()?);
-    spec.replace_existing = args.force;
     let out = spec.out.clone().expect("set above");
     let outcome = spec
         .run()
