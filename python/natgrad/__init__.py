@@ -44,6 +44,7 @@ from ._natgrad import ConfigError, Model, NatgradError
 __all__ = [
     "ConfigError",
     "Model",
+    "effective_config",
     "NatgradError",
     "Result",
     "load",
@@ -153,6 +154,22 @@ def solve(
         os.rmdir(fallback)
     _train(run.run, run, progress, observer, observer_every, run.out)
     return Result(run.out)
+
+
+def effective_config(
+    problem: Optional[str] = None,
+    *,
+    config: Union[None, str, os.PathLike, Mapping[str, Any]] = None,
+    preset: Optional[str] = None,
+    **options: Any,
+) -> str:
+    """The full configuration :func:`solve` would run with these arguments,
+    every field written out, as TOML (``natgrad solve --print-config``);
+    nothing is trained or written. Without ``out`` the directory shown is
+    the command line's default. The text is a valid ``config=`` file."""
+    config_path, config_json = _config_argument(config)
+    run = _natgrad.prepare(problem, preset, config_path, config_json, _options_json(options), None)
+    return run.config_toml()
 
 
 def resume(

@@ -88,7 +88,8 @@ struct Run {
 /// `config_path`, or a configuration given as JSON text (`config_json`,
 /// the same schema); `options_json` holds the options
 /// ([`Overrides`], the command line's flags). The run directory is the
-/// options' `out`, else the configuration's, else `fallback_out`.
+/// options' `out`, else the configuration's, else `fallback_out`, else
+/// the command line's default (`runs/<problem>-<optimizer>-<seed>`).
 #[pyfunction]
 #[pyo3(signature = (problem, preset, config_path, config_json, options_json, fallback_out))]
 fn prepare(
@@ -97,7 +98,7 @@ fn prepare(
     config_path: Option<PathBuf>,
     config_json: Option<String>,
     options_json: &str,
-    fallback_out: PathBuf,
+    fallback_out: Option<PathBuf>,
 ) -> PyResult<Run> {
     let options = Overrides::from_json(options_json).map_err(py_err)?;
     let config = match (config_path, config_json) {
@@ -134,8 +135,8 @@ fn prepare(
         }
     }
     .map_err(py_err)?;
-    if !dir_given {
-        spec.out = Some(fallback_out);
+    if !dir_given && fallback_out.is_some() {
+        spec.out = fallback_out;
     }
     Ok(Run { spec })
 }

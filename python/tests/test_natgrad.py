@@ -296,6 +296,16 @@ def test_the_configs_output_dir_and_presets(tmp_path):
     assert r.summary["optimizer"] == "anagram"
 
 
+def test_effective_config_round_trips(tmp_path):
+    text = natgrad.effective_config("heat", optimizer="ssbroyden", seed=3, max_iters=77)
+    assert "seed = 3" in text and 'name = "ssbroyden"' in text and "max_iters = 77" in text
+    path = tmp_path / "heat.toml"
+    path.write_text(text)
+    assert natgrad.effective_config(config=path) == text
+    with pytest.raises(natgrad.ConfigError, match="`seed`"):
+        natgrad.effective_config("heat", seed=-1)
+
+
 def test_python_example_runs(tmp_path):
     env = dict(os.environ, NATGRAD_EXAMPLE_SECONDS="3")
     p = subprocess.run(
