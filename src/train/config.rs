@@ -267,23 +267,12 @@ impl RunConfig {
     /// dict this way); `origin` goes into error messages, which name the
     /// field (`problem.domain.kind`).
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let reason = e.inner().to_string();
-            // serde_json's position refers to the generated text, not the user's.
-            let reason = match reason.rfind(" at line ") {
-                Some(i) => reason[..i].to_string(),
-                None => reason,
-            };
-            if path == "." {
-                Error::Parse {
-                    path: origin.to_string(),
-                    reason,
-                }
-            } else {
-                Error::config(path, format!("{reason} in {origin}"))
-            }
+        from_json_named(text).map_err(|(path, reason)| match path {
+            None => Error::Parse {
+                path: origin.to_string(),
+                reason,
+            },
+            Some(path) => Error::config(path, format!("{reason} in {origin}")),
         })
     }
 
@@ -416,6 +405,24 @@ impl RunConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("run configs serialise to TOML")
     }
+}
+
+/// Deserialise JSON text; on error, the dotted path of the field (none
+/// for the document itself) and the reason without serde_json's position,
+/// which refers to text the user did not write (a converted dict).
+pub(super) fn from_json_named<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> std::result::Result<T, (Option<String>, String)> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.inner().to_string();
+        let reason = match reason.rfind(" at line ") {
+            Some(i) => reason[..i].to_string(),
+            None => reason,
+        };
+        ((path != ".").then_some(path), reason)
+    })
 }
 
 /// The line of the key `a.b` (section `[a]`, key `b`; a top-level key

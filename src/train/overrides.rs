@@ -215,20 +215,8 @@ impl Overrides {
     /// Read options from JSON text (e.g. the Python package's keyword
     /// arguments); an error names the option.
     pub fn from_json(text: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let reason = e.inner().to_string();
-            // serde_json appends " at line L column C" of the generated text.
-            let reason = match reason.rfind(" at line ") {
-                Some(i) => reason[..i].to_string(),
-                None => reason,
-            };
-            if field == "." {
-                Error::config("options", reason)
-            } else {
-                Error::config(field, reason)
-            }
+        super::config::from_json_named(text).map_err(|(field, reason)| {
+            Error::config(field.unwrap_or_else(|| "options".into()), reason)
         })
     }
 }
