@@ -1,13 +1,24 @@
-//! Formulas of the coordinates, written as text (`sin(pi*x)*sin(pi*y) + x*y`)
-//! and evaluated over any [`Scalar`] — so a manufactured solution given in a
-//! run configuration has exact derivatives (dual numbers), e.g. its
-//! Laplacian for the source term.
+//! Formulas written as text (`sin(pi*x)*sin(pi*y) + x*y`,
+//! `u_t - 0.25*lap(u) + u^3 - u`) and evaluated over any [`Scalar`] — so a
+//! manufactured solution has exact derivatives (dual numbers), and a
+//! residual written as a formula has an exact linearisation.
 //!
-//! Grammar: numbers, `pi`, `e`, the coordinates `x1`, `x2`, …, `xd`
-//! (1-based: `x1` is the first axis) with the aliases `x`, `y`, `z` for
-//! `x1`, `x2`, `x3` in dimension ≤ 3, `+ − * / ^` (right-associative power),
-//! unary minus, parentheses and `sin cos tan exp log sqrt tanh sinh cosh`.
-//! Any other name, `x0` included, is an error that lists the accepted ones.
+//! Grammar: numbers, `pi`, `e`, `+ − * / ^` (right-associative power),
+//! unary minus, parentheses, `sin cos tan exp log sqrt tanh sinh cosh abs`,
+//! and names from the formula's [`Scope`]:
+//!
+//! - the coordinates `x1`, `x2`, …, `xd` (1-based: `x1` is the first spatial
+//!   axis) with the aliases `x`, `y`, `z` for `x1`, `x2`, `x3` in spatial
+//!   dimension ≤ 3, and `t` when the problem has a time variable;
+//! - named parameters (`[problem.params]`), constants;
+//! - in residuals only: the unknown `u` and its derivatives `u_x1`,
+//!   `u_x1x2`, `u_xy`, `u_t`, `u_tt`, `u_tx` (up to second order), the
+//!   spatial Laplacian `lap(u)`, and on boundaries the outward normal
+//!   derivative `u_n` (also written `grad(u)·n` or `grad(u).n`);
+//! - in an equation's right-hand side only: `f`, the source term.
+//!
+//! Any other name is an error that lists the accepted ones, with the
+//! character where it stands.
 
 use super::Scalar;
 use crate::error::{Error, Result};
@@ -17,14 +28,33 @@ use crate::error::{Error, Result};
 pub enum Expr {
     /// A constant.
     Num(f64),
-    /// Coordinate `k`.
+    /// Input coordinate `k` (time first when the problem has one).
     Var(usize),
+    /// A channel of the unknown's jet.
+    Jet(Deriv),
+    /// The source term `f(x)`.
+    Source,
     /// `−a`.
     Neg(Box<Expr>),
     /// `a op b`.
     Bin(char, Box<Expr>, Box<Expr>),
     /// `f(a)`.
     Call(Func, Box<Expr>),
+}
+
+/// A derivative of the unknown `u`; axes are input indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deriv {
+    /// `u`.
+    Value,
+    /// `∂_k u`.
+    First(usize),
+    /// `∂_k ∂_l u` (`k ≤ l`).
+    Second(usize, usize),
+    /// `Σ_k ∂_k² u` over the spatial axes.
+    Laplacian,
+    /// `Σ_k n_k ∂_k u` over the spatial axes, `n` the outward unit normal.
+    Normal,
 }
 
 /// The functions a formula may call.
@@ -48,22 +78,134 @@ pub enum Func {
     Sinh,
     /// cosh
     Cosh,
+    /// absolute value
+    Abs,
 }
 
-struct Parser<'a> {
+/// The names a formula may use (see the module documentation).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Spatial dimension d.
+    pub dim: usize,
+    /// Whether `t` exists (input axis 0; the spatial axes follow it).
+    pub time: bool,
+    /// Named constants.
+    pub params: Vec<(String, f64)>,
+    /// Whether `u` and its derivatives may appear.
+    pub unknown: bool,
+    /// Whether `u_n` may appear (boundary residuals).
+    pub normal: bool,
+    /// Whether `f` may appear.
+    pub source: bool,
+    /// What the formula is, for errors (`the equation`, `condition 2's value`).
+    pub what: String,
+}
+
+impl Scope {
+    /// Formulas of the coordinates `x1 … x_dim` only.
+    pub fn space(dim: usize) -> Self {
+        Scope {
+            dim,
+            ..Default::default()
+        }
+    }
+
+    /// The input index of spatial axis `k` (0-based).
+    pub fn spatial_axis(&self, k: usize) -> usize {
+        k + usize::from(self.time)
+    }
+
+    /// The input axes of space.
+    pub fn spatial_axes(&self) -> std::ops::Range<usize> {
+        self.spatial_axis(0)..self.spatial_axis(self.dim)
+    }
+
+    /// Number of inputs (space plus time).
+    pub fn inputs(&self) -> usize {
+        self.dim + usize::from(self.time)
+    }
+
+    fn coordinates(&self) -> String {
+        let aliases = ["x", "y", "z"][..self.dim.min(3)].join(", ");
+        let t = if self.time { "t, " } else { "" };
+        match self.dim {
+            0 => format!("{t}none"),
+            1 => format!("{t}x1 (or {aliases})"),
+            d if d <= 3 => format!("{t}x1 … x{d} (or {aliases})"),
+            d => format!("{t}x1 … x{d}"),
+        }
+    }
+
+    fn accepted(&self) -> String {
+        let mut names = vec![self.coordinates(), "pi, e".into()];
+        if !self.params.is_empty() {
+            names.push(
+                self.params
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+        if self.unknown {
+            let t = if self.time { ", u_t, u_tt" } else { "" };
+            names.push(format!("u, u_x1, u_x1x2{t}, lap(u)"));
+            if self.normal {
+                names.push("u_n".into());
+            }
+        }
+        if self.source {
+            names.push("f".into());
+        }
+        names.push("sin, cos, tan, exp, log, sqrt, tanh, sinh, cosh, abs".into());
+        names.join(", ")
+    }
+}
+
+/// What a formula's names resolve to at one point.
+pub trait Env<D> {
+    /// Input coordinate `k`.
+    fn coord(&self, k: usize) -> D;
+    /// A jet channel of the unknown.
+    fn jet(&self, d: Deriv) -> D;
+    /// The source term.
+    fn source(&self) -> D;
+}
+
+/// Coordinates only: the unknown and the source are NaN.
+struct Coords<'a, D>(&'a [D]);
+
+impl<D: Scalar> Env<D> for Coords<'_, D> {
+    fn coord(&self, k: usize) -> D {
+        self.0[k]
+    }
+    fn jet(&self, _: Deriv) -> D {
+        D::from(f64::NAN)
+    }
+    fn source(&self) -> D {
+        D::from(f64::NAN)
+    }
+}
+
+struct Parser<'a, 's> {
     s: &'a [u8],
     i: usize,
-    dim: usize,
+    scope: &'s Scope,
     text: &'a str,
 }
 
 impl Expr {
-    /// Parse `text` for points of dimension `dim`; errors say where.
+    /// Parse `text`, a formula of the coordinates of dimension `dim`.
     pub fn parse(text: &str, dim: usize) -> Result<Self> {
+        Self::parse_in(text, &Scope::space(dim))
+    }
+
+    /// Parse `text` with the names of `scope`; errors say where.
+    pub fn parse_in(text: &str, scope: &Scope) -> Result<Self> {
         let mut p = Parser {
             s: text.as_bytes(),
             i: 0,
-            dim,
+            scope,
             text,
         };
         let e = p.sum()?;
@@ -74,28 +216,38 @@ impl Expr {
         Ok(e)
     }
 
-    /// The value at `x` (`x.len()` = the dimension it was parsed for).
+    /// The value at `x` (`x.len()` = the inputs it was parsed for).
     pub fn eval<D: Scalar>(&self, x: &[D]) -> D {
+        self.eval_in(&Coords(x))
+    }
+
+    /// The value with the names resolved by `env`.
+    pub fn eval_in<D: Scalar>(&self, env: &impl Env<D>) -> D {
         match self {
             Expr::Num(v) => D::from(*v),
-            Expr::Var(k) => x[*k],
-            Expr::Neg(a) => -a.eval(x),
+            Expr::Var(k) => env.coord(*k),
+            Expr::Jet(d) => env.jet(*d),
+            Expr::Source => env.source(),
+            Expr::Neg(a) => -a.eval_in(env),
             Expr::Bin(op, a, b) => {
-                let (u, v) = (a.eval(x), b.eval(x));
+                let u = a.eval_in(env);
+                if *op == '^' {
+                    return match **b {
+                        Expr::Num(n) if n.fract() == 0.0 && n.abs() < 64.0 => u.powi(n as i32),
+                        Expr::Num(n) => u.powf(n),
+                        _ => u.powd(b.eval_in(env)),
+                    };
+                }
+                let v = b.eval_in(env);
                 match op {
                     '+' => u + v,
                     '-' => u - v,
                     '*' => u * v,
-                    '/' => u / v,
-                    _ => match **b {
-                        Expr::Num(n) if n.fract() == 0.0 && n.abs() < 64.0 => u.powi(n as i32),
-                        Expr::Num(n) => u.powf(n),
-                        _ => u.powd(v),
-                    },
+                    _ => u / v,
                 }
             }
             Expr::Call(f, a) => {
-                let u = a.eval(x);
+                let u = a.eval_in(env);
                 match f {
                     Func::Sin => u.sin(),
                     Func::Cos => u.cos(),
@@ -106,17 +258,71 @@ impl Expr {
                     Func::Tanh => u.tanh(),
                     Func::Sinh => u.sinh(),
                     Func::Cosh => u.cosh(),
+                    Func::Abs => {
+                        if u.re() < 0.0 {
+                            -u
+                        } else {
+                            u
+                        }
+                    }
                 }
             }
         }
     }
+
+    /// Every node, depth first.
+    pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Neg(a) | Expr::Call(_, a) => a.visit(f),
+            Expr::Bin(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            _ => {}
+        }
+    }
+
+    /// The jet channels the formula reads.
+    pub fn derivs(&self) -> Vec<Deriv> {
+        let mut out = Vec::new();
+        self.visit(&mut |e| {
+            if let Expr::Jet(d) = e
+                && !out.contains(d)
+            {
+                out.push(*d);
+            }
+        });
+        out
+    }
+
+    /// Whether the formula reads the unknown.
+    pub fn reads_unknown(&self) -> bool {
+        !self.derivs().is_empty()
+    }
+
+    /// Whether the formula reads the source `f`.
+    pub fn reads_source(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e, Expr::Source));
+        found
+    }
 }
 
-impl Parser<'_> {
+impl Parser<'_, '_> {
     fn error(&self, what: &str) -> Error {
+        let field = if self.scope.what.is_empty() {
+            "formula".to_string()
+        } else {
+            self.scope.what.clone()
+        };
         Error::config(
-            "formula",
-            format!("{what} at character {} of `{}`", self.i + 1, self.text),
+            field,
+            format!(
+                "formula: {what} at character {} of `{}`",
+                self.i + 1,
+                self.text
+            ),
         )
     }
 
@@ -130,6 +336,16 @@ impl Parser<'_> {
         self.skip();
         if self.s.get(self.i) == Some(&c) {
             self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_str(&mut self, t: &str) -> bool {
+        self.skip();
+        if self.s[self.i..].starts_with(t.as_bytes()) {
+            self.i += t.len();
             true
         } else {
             false
@@ -181,6 +397,30 @@ impl Parser<'_> {
         Ok(base)
     }
 
+    fn number(&mut self, start: usize) -> Result<Expr> {
+        let digit = |c: u8| c.is_ascii_digit();
+        while self.i < self.s.len() {
+            let c = self.s[self.i];
+            if digit(c) || c == b'.' {
+                self.i += 1;
+            } else if (c == b'e' || c == b'E')
+                && self.s.get(self.i + 1).is_some_and(|&n| {
+                    digit(n)
+                        || ((n == b'-' || n == b'+')
+                            && self.s.get(self.i + 2).is_some_and(|&m| digit(m)))
+                })
+            {
+                self.i += 2;
+            } else {
+                break;
+            }
+        }
+        let t = &self.text[start..self.i];
+        t.parse()
+            .map(Expr::Num)
+            .map_err(|_| self.error(&format!("bad number `{t}`")))
+    }
+
     fn atom(&mut self) -> Result<Expr> {
         self.skip();
         if self.eat(b'(') {
@@ -196,126 +436,241 @@ impl Parser<'_> {
             .get(self.i)
             .ok_or_else(|| self.error("unexpected end"))?;
         if c.is_ascii_digit() || c == b'.' {
-            while self.i < self.s.len()
-                && (self.s[self.i].is_ascii_digit()
-                    || self.s[self.i] == b'.'
-                    || ((self.s[self.i] == b'e' || self.s[self.i] == b'E')
-                        && self.i + 1 < self.s.len()
-                        && (self.s[self.i + 1].is_ascii_digit() || self.s[self.i + 1] == b'-')))
-            {
-                if self.s[self.i] == b'e' || self.s[self.i] == b'E' {
-                    self.i += 1;
-                }
-                self.i += 1;
-            }
-            let t = &self.text[start..self.i];
-            return t
-                .parse()
-                .map(Expr::Num)
-                .map_err(|_| self.error(&format!("bad number `{t}`")));
+            return self.number(start);
         }
-        if c.is_ascii_alphabetic() {
-            while self.i < self.s.len() && self.s[self.i].is_ascii_alphanumeric() {
+        if c.is_ascii_alphabetic() || c == b'_' {
+            while self.i < self.s.len()
+                && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+            {
                 self.i += 1;
             }
             let name = &self.text[start..self.i];
-            let accepted = |p: &Self| {
-                let aliases = ["x", "y", "z"][..p.dim.min(3)].join(", ");
-                match p.dim {
-                    0 => "none (dimension 0)".to_string(),
-                    1 => format!("x1 (or {aliases})"),
-                    d if d <= 3 => format!("x1 … x{d} (or {aliases})"),
-                    d => format!("x1 … x{d}"),
-                }
-            };
-            let coordinate = |k: usize, p: &Self| {
-                if k < p.dim {
-                    Ok(Expr::Var(k))
-                } else {
-                    Err(p.error(&format!(
-                        "`{name}` is not a coordinate in dimension {}; the coordinates are {}",
-                        p.dim,
-                        accepted(p)
-                    )))
-                }
-            };
-            let alias = |k: usize, p: &Self| {
-                if p.dim <= 3 {
-                    coordinate(k, p)
-                } else {
-                    Err(p.error(&format!(
-                        "`{name}` is ambiguous in dimension {}; the coordinates are {}",
-                        p.dim,
-                        accepted(p)
-                    )))
-                }
-            };
-            return match name {
-                "pi" => Ok(Expr::Num(std::f64::consts::PI)),
-                "e" => Ok(Expr::Num(std::f64::consts::E)),
-                "x" => alias(0, self),
-                "y" => alias(1, self),
-                "z" => alias(2, self),
-                _ if name.len() > 1
-                    && name.starts_with('x')
-                    && name[1..].chars().all(|c| c.is_ascii_digit()) =>
-                {
-                    match name[1..].parse::<usize>() {
-                        Ok(k) if k >= 1 => coordinate(k - 1, self),
-                        _ => Err(self.error(&format!(
-                            "`{name}` is not a coordinate (they count from 1); the coordinates are {}",
-                            accepted(self)
-                        ))),
-                    }
-                }
-                _ => {
-                    let f = match name {
-                        "sin" => Func::Sin,
-                        "cos" => Func::Cos,
-                        "tan" => Func::Tan,
-                        "exp" => Func::Exp,
-                        "log" => Func::Log,
-                        "sqrt" => Func::Sqrt,
-                        "tanh" => Func::Tanh,
-                        "sinh" => Func::Sinh,
-                        "cosh" => Func::Cosh,
-                        _ => return Err(self.error(&format!("unknown name `{name}`"))),
-                    };
-                    if !self.eat(b'(') {
-                        return Err(self.error(&format!("expected `(` after `{name}`")));
-                    }
-                    let a = self.sum()?;
-                    if !self.eat(b')') {
-                        return Err(self.error("expected `)`"));
-                    }
-                    Ok(Expr::Call(f, Box::new(a)))
-                }
+            return self.name(name, start);
+        }
+        Err(self.error(&format!(
+            "unexpected `{}`",
+            self.text[self.i..].chars().next().unwrap_or('?')
+        )))
+    }
+
+    /// The spatial coordinate named `name` (`x1`, `x`, …) as an input index,
+    /// `None` if `name` is not shaped like one.
+    fn coordinate(&self, name: &str) -> Option<Result<usize>> {
+        let sc = self.scope;
+        let alias = match name {
+            "x" => Some(0),
+            "y" => Some(1),
+            "z" => Some(2),
+            _ => None,
+        };
+        if let Some(k) = alias {
+            return Some(if sc.dim <= 3 && k < sc.dim {
+                Ok(sc.spatial_axis(k))
+            } else if sc.dim > 3 {
+                Err(self.error(&format!(
+                    "`{name}` is ambiguous in dimension {}; the coordinates are {}",
+                    sc.dim,
+                    sc.coordinates()
+                )))
+            } else {
+                Err(self.error(&format!(
+                    "`{name}` is not a coordinate in dimension {}; the coordinates are {}",
+                    sc.dim,
+                    sc.coordinates()
+                )))
+            });
+        }
+        if name.len() > 1 && name.starts_with('x') && name[1..].chars().all(|c| c.is_ascii_digit())
+        {
+            return Some(match name[1..].parse::<usize>() {
+                Ok(k) if k >= 1 && k <= sc.dim => Ok(sc.spatial_axis(k - 1)),
+                Ok(k) if k >= 1 => Err(self.error(&format!(
+                    "`{name}` is not a coordinate in dimension {}; the coordinates are {}",
+                    sc.dim,
+                    sc.coordinates()
+                ))),
+                _ => Err(self.error(&format!(
+                    "`{name}` is not a coordinate (they count from 1); the coordinates are {}",
+                    sc.coordinates()
+                ))),
+            });
+        }
+        if name == "t" {
+            return Some(if sc.time {
+                Ok(0)
+            } else {
+                Err(self.error(&format!(
+                    "`t` is not a coordinate: this problem has no time variable (set `time = [t0, t1]`); the coordinates are {}",
+                    sc.coordinates()
+                )))
+            });
+        }
+        None
+    }
+
+    /// `u_<axes>`: the axes of a derivative, in input indices.
+    fn derivative(&self, name: &str, axes_text: &str) -> Result<Expr> {
+        let sc = self.scope;
+        if axes_text == "n" {
+            return if sc.normal {
+                Ok(Expr::Jet(Deriv::Normal))
+            } else {
+                Err(self.error("`u_n` (the normal derivative) only exists in boundary conditions"))
             };
         }
-        Err(self.error(&format!("unexpected `{}`", c as char)))
+        let b = axes_text.as_bytes();
+        let mut axes = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let one = match b[i] {
+                b't' => {
+                    i += 1;
+                    "t".to_string()
+                }
+                b'x' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
+                    let s = i;
+                    i += 1;
+                    while i < b.len() && b[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    axes_text[s..i].to_string()
+                }
+                b'x' | b'y' | b'z' => {
+                    i += 1;
+                    (b[i - 1] as char).to_string()
+                }
+                _ => {
+                    return Err(self.error(&format!(
+                        "`{name}` is not a derivative of u: write the axes after `u_` ({}, e.g. u_x1, u_x1x2{})",
+                        sc.coordinates(),
+                        if sc.time { ", u_t" } else { "" }
+                    )));
+                }
+            };
+            axes.push(self.coordinate(&one).expect("a coordinate name")?);
+        }
+        match axes[..] {
+            [k] => Ok(Expr::Jet(Deriv::First(k))),
+            [k, l] => Ok(Expr::Jet(Deriv::Second(k.min(l), k.max(l)))),
+            _ => Err(self.error(&format!(
+                "`{name}` is a derivative of order {}; the network's jets go up to second order",
+                axes.len()
+            ))),
+        }
+    }
+
+    fn unknown_allowed(&self, name: &str) -> Result<()> {
+        if self.scope.unknown {
+            Ok(())
+        } else {
+            Err(self.error(&format!(
+                "`{name}` (the unknown) cannot appear here: this is a formula of the coordinates; the accepted names are {}",
+                self.scope.accepted()
+            )))
+        }
+    }
+
+    fn name(&mut self, name: &str, start: usize) -> Result<Expr> {
+        if let Some(&(_, v)) = self.scope.params.iter().find(|(n, _)| n == name) {
+            return Ok(Expr::Num(v));
+        }
+        if let Some(k) = self.coordinate(name) {
+            return Ok(Expr::Var(k?));
+        }
+        match name {
+            "pi" => return Ok(Expr::Num(std::f64::consts::PI)),
+            "e" => return Ok(Expr::Num(std::f64::consts::E)),
+            "u" => {
+                self.unknown_allowed(name)?;
+                return Ok(Expr::Jet(Deriv::Value));
+            }
+            "f" if self.scope.source => return Ok(Expr::Source),
+            "lap" | "grad" => {
+                self.unknown_allowed(name)?;
+                if !(self.eat(b'(') && self.eat(b'u') && self.eat(b')')) {
+                    self.i = start;
+                    return Err(self.error(&format!("`{name}` applies to `u` only: `{name}(u)`")));
+                }
+                if name == "lap" {
+                    return Ok(Expr::Jet(Deriv::Laplacian));
+                }
+                if !(self.eat_str("·") || self.eat(b'.')) || !self.eat(b'n') {
+                    self.i = start;
+                    return Err(self.error("write the normal derivative as `grad(u)·n` or `u_n`"));
+                }
+                if !self.scope.normal {
+                    self.i = start;
+                    return Err(self.error(
+                        "`grad(u)·n` (the normal derivative) only exists in boundary conditions",
+                    ));
+                }
+                return Ok(Expr::Jet(Deriv::Normal));
+            }
+            _ => {}
+        }
+        if let Some(axes) = name.strip_prefix("u_") {
+            self.unknown_allowed(name)?;
+            return self.derivative(name, axes);
+        }
+        let f = match name {
+            "sin" => Func::Sin,
+            "cos" => Func::Cos,
+            "tan" => Func::Tan,
+            "exp" => Func::Exp,
+            "log" => Func::Log,
+            "sqrt" => Func::Sqrt,
+            "tanh" => Func::Tanh,
+            "sinh" => Func::Sinh,
+            "cosh" => Func::Cosh,
+            "abs" => Func::Abs,
+            _ => {
+                return Err(self.error(&format!(
+                    "unknown name `{name}`; the accepted names are {}",
+                    self.scope.accepted()
+                )));
+            }
+        };
+        if !self.eat(b'(') {
+            return Err(self.error(&format!("expected `(` after `{name}`")));
+        }
+        let a = self.sum()?;
+        if !self.eat(b')') {
+            return Err(self.error("expected `)`"));
+        }
+        Ok(Expr::Call(f, Box::new(a)))
     }
 }
 
 /// `Δf` at `x` by hyper-dual numbers (exact second derivatives).
 pub fn laplacian(f: &Expr, x: &[f64]) -> f64 {
+    (0..x.len()).map(|k| second(f, x, k, k)).sum()
+}
+
+/// `∂_k f` at `x` (exact, dual numbers).
+pub fn first(f: &Expr, x: &[f64], k: usize) -> f64 {
+    second_jet(f, x, k, k).eps1
+}
+
+/// `∂_k ∂_l f` at `x` (exact, hyper-dual numbers).
+pub fn second(f: &Expr, x: &[f64], k: usize, l: usize) -> f64 {
+    second_jet(f, x, k, l).eps1eps2
+}
+
+fn second_jet(f: &Expr, x: &[f64], k: usize, l: usize) -> num_dual::HyperDual64 {
     use num_dual::HyperDual64;
-    (0..x.len())
-        .map(|k| {
-            let v: Vec<HyperDual64> = x
-                .iter()
-                .enumerate()
-                .map(|(j, &xj)| {
-                    let mut h = HyperDual64::from(xj);
-                    if j == k {
-                        h.eps1 = 1.0;
-                        h.eps2 = 1.0;
-                    }
-                    h
-                })
-                .collect();
-            f.eval(&v).eps1eps2
+    let v: Vec<HyperDual64> = x
+        .iter()
+        .enumerate()
+        .map(|(j, &xj)| {
+            HyperDual64::new(
+                xj,
+                if j == k { 1.0 } else { 0.0 },
+                if j == l { 1.0 } else { 0.0 },
+                0.0,
+            )
         })
-        .sum()
+        .collect();
+    f.eval(&v)
 }
 
 #[cfg(test)]
@@ -332,7 +687,11 @@ mod tests {
         assert!((f.eval(&x) - expect).abs() < 1e-15);
         assert_eq!(Expr::parse("-x^2", 1).unwrap().eval(&[3.0]), -9.0);
         assert_eq!(Expr::parse("2^3^2", 1).unwrap().eval(&[0.0]), 512.0);
-        for bad in ["sin(x", "x +", "foo(x)", "y", "3..2", "x $ 2", ""] {
+        assert_eq!(
+            Expr::parse("1e+2 + abs(-x)", 1).unwrap().eval(&[3.0]),
+            103.0
+        );
+        for bad in ["sin(x", "x +", "foo(x)", "y", "3..2", "x $ 2", "", "u", "f"] {
             let e = Expr::parse(bad, 1).unwrap_err().to_string();
             assert!(
                 e.contains("formula") && e.contains("character"),
@@ -361,10 +720,75 @@ mod tests {
                 4,
                 "ambiguous in dimension 4; the coordinates are x1 … x4",
             ),
+            ("t", 2, "no time variable"),
         ] {
             let e = Expr::parse(bad, dim).unwrap_err().to_string();
             assert!(e.contains(want), "`{bad}`: {e}");
         }
+    }
+
+    /// Residual scopes: time first, derivatives by axis name, the spatial
+    /// Laplacian and the normal derivative, parameters, `f`.
+    #[test]
+    fn residual_names() {
+        let sc = Scope {
+            dim: 2,
+            time: true,
+            params: vec![("k".into(), 4.0)],
+            unknown: true,
+            normal: false,
+            source: true,
+            what: "problem.equation".into(),
+        };
+        let e = Expr::parse_in("u_t - k*lap(u) + u_xy + u_x2x1 + u_tx + u^3*t - f", &sc).unwrap();
+        assert_eq!(
+            e.derivs(),
+            vec![
+                Deriv::First(0),
+                Deriv::Laplacian,
+                Deriv::Second(1, 2),
+                Deriv::Second(0, 1),
+                Deriv::Value
+            ]
+        );
+        assert!(e.reads_source());
+        for (bad, want) in [
+            ("u_xxx", "order 3"),
+            ("u_q", "not a derivative of u"),
+            ("u_n", "only exists in boundary conditions"),
+            ("grad(u)·n", "only exists in boundary conditions"),
+            ("lap(v)", "`lap(u)`"),
+            (
+                "kk",
+                "unknown name `kk`; the accepted names are t, x1 … x2 (or x, y), pi, e, k, u",
+            ),
+            ("u_x3", "not a coordinate in dimension 2"),
+        ] {
+            let e = Expr::parse_in(bad, &sc).unwrap_err().to_string();
+            assert!(
+                e.contains(want) && e.contains("problem.equation"),
+                "`{bad}`: {e}"
+            );
+        }
+        let boundary = Scope {
+            normal: true,
+            ..sc.clone()
+        };
+        for text in ["u_n", "grad(u)·n", "grad(u) . n"] {
+            assert_eq!(
+                Expr::parse_in(text, &boundary).unwrap(),
+                Expr::Jet(Deriv::Normal)
+            );
+        }
+        let data = Scope {
+            unknown: false,
+            source: false,
+            ..sc
+        };
+        let e = Expr::parse_in("u_x + 1", &data).unwrap_err().to_string();
+        assert!(e.contains("cannot appear here"), "{e}");
+        let e = Expr::parse_in("f", &data).unwrap_err().to_string();
+        assert!(e.contains("unknown name `f`"), "{e}");
     }
 
     /// The hyper-dual Laplacian against the closed form and finite differences.
@@ -390,5 +814,14 @@ mod tests {
             })
             .sum();
         assert!((fd - expect).abs() < 1e-5);
+        let mixed = second(&f, &x, 0, 1);
+        let fd = {
+            let at = |a: f64, b: f64| f.eval(&[x[0] + a, x[1] + b]);
+            (at(h, h) - at(h, -h) - at(-h, h) + at(-h, -h)) / (4.0 * h * h)
+        };
+        assert!((fd - mixed).abs() < 1e-6, "{fd} vs {mixed}");
+        let g = first(&f, &x, 1);
+        let fd = (f.eval(&[x[0], x[1] + h]) - f.eval(&[x[0], x[1] - h])) / (2.0 * h);
+        assert!((fd - g).abs() < 1e-7);
     }
 }

@@ -25,9 +25,11 @@
 
 mod conditions;
 pub mod expr;
+mod formula;
 
 pub use crate::model::JetSpec;
 pub use conditions::{Dirichlet, InitialCondition, Neumann, NormalSourceFn, SourceFn};
+pub use formula::{Data, Formula};
 
 use num_dual::{Dual64, DualNum, HyperDual64};
 
