@@ -9,7 +9,9 @@ mod shapes;
 pub use sampling::{
     Ends, halton, linspace, tensor_grid, uniform_face, uniform_faces, uniform_interior,
 };
-pub use shapes::{Ball, Combine, Constructive, Domain, Polygon, sample_boundary, sample_interior};
+pub use shapes::{
+    Ball, Combine, Constructive, Domain, Polygon, SpaceTime, sample_boundary, sample_interior,
+};
 
 use crate::error::{Error, Result};
 

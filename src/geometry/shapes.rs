@@ -466,6 +466,55 @@ impl Domain for Constructive {
     }
 }
 
+/// The space-time cylinder `[t₀, t₁] × Ω`, time first (input axis 0).
+///
+/// Its boundary, as far as [`Domain::boundary_point`] and
+/// [`Domain::boundary_measure`] are concerned, is the lateral surface
+/// `[t₀, t₁] × ∂Ω` where boundary conditions live (normals `(0, n_Ω)`); the
+/// initial slice `t = t₀` is the lower face of axis 0 of the bounding box.
+#[derive(Clone)]
+pub struct SpaceTime {
+    time: super::Interval,
+    space: Arc<dyn Domain>,
+}
+
+impl SpaceTime {
+    /// `time × space`.
+    pub fn new(time: super::Interval, space: Arc<dyn Domain>) -> Self {
+        SpaceTime { time, space }
+    }
+
+    /// The spatial domain.
+    pub fn space(&self) -> &Arc<dyn Domain> {
+        &self.space
+    }
+}
+
+impl Domain for SpaceTime {
+    fn dim(&self) -> usize {
+        1 + self.space.dim()
+    }
+    fn sdf(&self, x: &[f64]) -> f64 {
+        let t = (self.time.lo - x[0]).max(x[0] - self.time.hi);
+        t.max(self.space.sdf(&x[1..]))
+    }
+    fn bounds(&self) -> BoxDomain {
+        BoxDomain::space_time(self.time, &self.space.bounds())
+    }
+    fn boundary_point(&self, rng: &mut dyn rand::RngCore) -> (Vec<f64>, Vec<f64>) {
+        let t = rng.random_range(self.time.lo..self.time.hi);
+        let (p, n) = self.space.boundary_point(rng);
+        let mut x = vec![t];
+        x.extend(p);
+        let mut normal = vec![0.0];
+        normal.extend(n);
+        (x, normal)
+    }
+    fn boundary_measure(&self) -> f64 {
+        self.time.length() * self.space.boundary_measure()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +574,13 @@ mod tests {
         );
         check(&BoxDomain::unit(3), 6.0, 1e-14, "cube");
         assert!(Ball::new(vec![0.0], -1.0).is_err());
+        // A disk × [0, 2]: the lateral surface, normals without a time part.
+        let st = SpaceTime::new(
+            super::super::Interval::new(0.0, 2.0).unwrap(),
+            Arc::new(Ball::new(vec![0.0, 0.0], 0.5).unwrap()),
+        );
+        check(&st, 2.0 * pi, 1e-14, "disk × time");
+        assert!(st.contains(&[0.0, 0.1, 0.1]) && !st.contains(&[2.5, 0.1, 0.1]));
     }
 
     #[test]

@@ -40,6 +40,20 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// No reference: a problem without a known solution (errors are not
+    /// measured; the held-out residual is the accuracy signal).
+    pub fn none() -> Self {
+        Reference {
+            points: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Whether there is no reference.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// Evaluate `exact` at every point.
     pub fn from_fn(points: Vec<f64>, dim: usize, exact: impl Fn(&[f64]) -> f64) -> Self {
         let values = points.chunks(dim).map(exact).collect();
@@ -141,7 +155,9 @@ impl Problem {
     }
 }
 
-pub use custom::{CustomProblem, DomainSpec};
+pub use custom::{
+    ConditionKind, ConditionSpec, CustomProblem, DomainSpec, PointMethod, TransformSpec,
+};
 
 pub use allen_cahn::build as allen_cahn;
 pub use burgers::build as burgers;

@@ -297,7 +297,27 @@ impl LeastSquares {
                         ));
                     }
                     let face = bb.face(axis, upper);
-                    let p = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
+                    // Rejection from the bounding box's face: the whole face
+                    // for a box (one batch), its part in the domain otherwise
+                    // (the initial slice of a disk × time).
+                    let mut p = Vec::with_capacity(n * d);
+                    for _ in 0..1000 {
+                        let batch = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
+                        for x in batch.chunks_exact(d) {
+                            if p.len() < n * d && domain.contains(x) {
+                                p.extend_from_slice(x);
+                            }
+                        }
+                        if p.len() == n * d {
+                            break;
+                        }
+                    }
+                    if p.len() < n * d {
+                        return Err(Error::config(
+                            format!("block `{}`", blk.name),
+                            "its face of the bounding box hardly meets the domain: no held-out points",
+                        ));
+                    }
                     (p, Some(face.normal.repeat(n)))
                 }
             };
@@ -306,9 +326,11 @@ impl LeastSquares {
         Ok(out)
     }
 
-    /// Block `b` with new points (and normals), its data terms and transform
-    /// jets recomputed.
-    pub(super) fn replace_block_points(
+    /// Block `b` with new points (and normals, row-major like the points;
+    /// required where its residual reads them), its data terms and
+    /// transform jets recomputed: for comparing two definitions of one
+    /// problem on the same points.
+    pub fn replace_block_points(
         mut self,
         b: usize,
         points: Vec<f64>,
@@ -328,6 +350,23 @@ impl LeastSquares {
     ) -> Result<()> {
         let d = self.blocks[b].dim;
         check_points(&self.blocks[b].name, d, &points)?;
+        let name = &self.blocks[b].name;
+        match &normals {
+            None if self.blocks[b].op.needs_normals() => {
+                return Err(Error::config(
+                    format!("block `{name}`"),
+                    "its condition reads outward normals; give them with the points",
+                ));
+            }
+            Some(n) if n.len() != points.len() => {
+                return Err(Error::DimensionMismatch {
+                    context: format!("normals of block `{name}`"),
+                    expected: points.len(),
+                    got: n.len(),
+                });
+            }
+            _ => {}
+        }
         let blk = &mut self.blocks[b];
         blk.sources = match &normals {
             Some(nrm) => points

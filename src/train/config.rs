@@ -55,25 +55,51 @@ use crate::model::Activation;
 use crate::optim::OptimizerConfig;
 
 /// `[problem]`: a catalogue name, or a name and a custom definition
-/// ([`crate::problems::CustomProblem`]: `pde`, `domain`, `solution`, point counts).
+/// ([`crate::problems::CustomProblem`]: `equation`, `domain`, `time`,
+/// `solution`, `params`, `transform`, point counts; its conditions are the
+/// file's `[[condition]]` entries).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemSection {
     /// Catalogue name, or the name of the custom problem.
     pub name: String,
-    /// Custom problem: the PDE (`poisson`).
+    /// Custom problem: legacy shorthand, `poisson` (−Δu = f).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pde: Option<String>,
-    /// Custom problem: the domain (`{ kind = "l-shape" }`, `box`, `disk`, `polygon`).
+    /// Custom problem: the equation `A = B`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equation: Option<String>,
+    /// Custom problem: the residual `R` (`R = 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<String>,
+    /// Custom problem: the source `f`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Custom problem: the spatial domain (`{ kind = "l-shape" }`, `box`, `disk`, `polygon`, `union`, `difference`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<crate::problems::DomainSpec>,
-    /// Custom problem: the manufactured solution, a formula of x, y, z.
+    /// Custom problem: the time interval `[t0, t1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<[f64; 2]>,
+    /// Custom problem: a manufactured solution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solution: Option<String>,
+    /// Custom problem: the exact solution (errors only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// Custom problem: named constants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<std::collections::BTreeMap<String, f64>>,
+    /// Custom problem: hard constraints `u = g + psi·N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<crate::problems::TransformSpec>,
     /// Custom problem: interior points (default 1200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interior_points: Option<usize>,
-    /// Custom problem: boundary points (default 400).
+    /// Custom problem: how interior points are placed (uniform, grid, halton).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interior_method: Option<crate::problems::PointMethod>,
+    /// Custom problem: points of each condition without its own count (default 400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary_points: Option<usize>,
     /// Custom problem: evaluation points (default 5000).
@@ -85,40 +111,76 @@ pub struct ProblemSection {
 }
 
 impl ProblemSection {
-    /// The custom definition, if any field of one is given.
-    fn custom(&self) -> Result<Option<crate::problems::CustomProblem>> {
+    /// The custom definition, if any field of one (or a condition) is given.
+    fn custom(
+        &self,
+        conditions: &[crate::problems::ConditionSpec],
+    ) -> Result<Option<crate::problems::CustomProblem>> {
         let any = self.pde.is_some()
+            || self.equation.is_some()
+            || self.residual.is_some()
+            || self.source.is_some()
             || self.domain.is_some()
+            || self.time.is_some()
             || self.solution.is_some()
+            || self.exact.is_some()
+            || self.params.is_some()
+            || self.transform.is_some()
             || self.interior_points.is_some()
+            || self.interior_method.is_some()
             || self.boundary_points.is_some()
             || self.eval_points.is_some()
-            || self.points_seed.is_some();
+            || self.points_seed.is_some()
+            || !conditions.is_empty();
         if !any {
             return Ok(None);
         }
-        let need = |v: &Option<String>, f: &str| {
-            v.clone().ok_or_else(|| {
-                Error::config(
-                    format!("problem.{f}"),
-                    "missing (a custom problem needs pde, domain and solution)",
-                )
-            })
-        };
+        let d = crate::problems::CustomProblem::default();
         Ok(Some(crate::problems::CustomProblem {
-            pde: need(&self.pde, "pde")?,
+            pde: self.pde.clone(),
+            equation: self.equation.clone(),
+            residual: self.residual.clone(),
+            source: self.source.clone(),
             domain: self.domain.clone().ok_or_else(|| {
                 Error::config(
                     "problem.domain",
-                    "missing (a custom problem needs pde, domain and solution)",
+                    "missing (a custom problem needs a domain and an equation)",
                 )
             })?,
-            solution: need(&self.solution, "solution")?,
-            interior_points: self.interior_points.unwrap_or(1200),
-            boundary_points: self.boundary_points.unwrap_or(400),
-            eval_points: self.eval_points.unwrap_or(5000),
-            points_seed: self.points_seed.unwrap_or(0),
+            time: self.time,
+            solution: self.solution.clone(),
+            exact: self.exact.clone(),
+            params: self.params.clone().unwrap_or_default(),
+            transform: self.transform.clone(),
+            conditions: conditions.to_vec(),
+            interior_points: self.interior_points.unwrap_or(d.interior_points),
+            interior_method: self.interior_method.unwrap_or(d.interior_method),
+            boundary_points: self.boundary_points.unwrap_or(d.boundary_points),
+            eval_points: self.eval_points.unwrap_or(d.eval_points),
+            points_seed: self.points_seed.unwrap_or(d.points_seed),
         }))
+    }
+
+    /// The section of a custom problem called `name`, every field written out.
+    fn of_custom(name: &str, c: &crate::problems::CustomProblem) -> Self {
+        ProblemSection {
+            name: name.to_string(),
+            pde: c.pde.clone(),
+            equation: c.equation.clone(),
+            residual: c.residual.clone(),
+            source: c.source.clone(),
+            domain: Some(c.domain.clone()),
+            time: c.time,
+            solution: c.solution.clone(),
+            exact: c.exact.clone(),
+            params: (!c.params.is_empty()).then(|| c.params.clone()),
+            transform: c.transform.clone(),
+            interior_points: Some(c.interior_points),
+            interior_method: Some(c.interior_method),
+            boundary_points: Some(c.boundary_points),
+            eval_points: Some(c.eval_points),
+            points_seed: Some(c.points_seed),
+        }
     }
 }
 
@@ -206,6 +268,9 @@ pub struct RunConfig {
     /// Threads and device.
     #[serde(default)]
     pub compute: ComputeSection,
+    /// The custom problem's conditions (`[[condition]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub condition: Vec<crate::problems::ConditionSpec>,
     /// The text and the name of the file it was read from, so that errors
     /// found after parsing still name their line.
     #[serde(skip)]
@@ -297,7 +362,7 @@ impl RunConfig {
     }
 
     fn build_spec(&self) -> Result<RunSpec> {
-        let base = match self.problem.custom()? {
+        let base = match self.problem.custom(&self.condition)? {
             Some(c) => RunSpec::custom(&self.problem.name, c),
             None => RunSpec::defaults(&self.problem.name),
         };
@@ -360,17 +425,13 @@ impl RunConfig {
                     name: spec.problem.clone(),
                     ..Default::default()
                 },
-                Some(c) => ProblemSection {
-                    name: spec.problem.clone(),
-                    pde: Some(c.pde.clone()),
-                    domain: Some(c.domain.clone()),
-                    solution: Some(c.solution.clone()),
-                    interior_points: Some(c.interior_points),
-                    boundary_points: Some(c.boundary_points),
-                    eval_points: Some(c.eval_points),
-                    points_seed: Some(c.points_seed),
-                },
+                Some(c) => ProblemSection::of_custom(&spec.problem, c),
             },
+            condition: spec
+                .custom
+                .as_ref()
+                .map(|c| c.conditions.clone())
+                .unwrap_or_default(),
             model: ModelSection {
                 widths: Some(widths),
                 activation: Some(activation),

@@ -439,8 +439,12 @@ impl RunSpec {
         let mut trainer = Trainer::new(self.budget.clone())
             .eval_every(self.eval_every)
             .eval_interval(self.eval_interval_s)
-            .evaluator(move |th| eval_pb.metrics(th))
             .held_out(held_out);
+        if !eval_pb.reference.is_empty() {
+            // Without a reference (a custom problem with no known
+            // solution) the held-out residual is the only accuracy signal.
+            trainer = trainer.evaluator(move |th| eval_pb.metrics(th));
+        }
         if let Some(flag) = &self.stop {
             trainer = trainer.stop_flag(flag.clone());
         }
