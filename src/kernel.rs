@@ -321,7 +321,7 @@ mod tests {
                     let g = green.from_features(fx.col(k), &sys.jac_t);
                     let mut sum = 0.0;
                     for (b, range) in sys.block_ranges.iter().enumerate() {
-                        let w = weighting.row_factor(ls.blocks()[b].len()).powi(2);
+                        let w = weighting.row_factor(ls.blocks()[b].rows()).powi(2);
                         for i in range.clone() {
                             sum += w * g[i] * dot(sys.jac_t.col(i), c);
                         }

@@ -91,7 +91,8 @@ impl LeastSquares {
             static TAPE: std::cell::RefCell<JetTape> = std::cell::RefCell::new(JetTape::default());
         }
         let p = self.n_params();
-        let s_total = self.n_residuals();
+        // One column per point first; combining blocks are folded below.
+        let s_total: usize = self.blocks.iter().map(|b| b.len()).sum();
         let jac_t = &mut sys.jac_t;
         jac_t.resize(p, s_total);
         let chunks = self.chunks();
@@ -123,9 +124,9 @@ impl LeastSquares {
         let ranges = &mut sys.block_ranges;
         block_losses.clear();
         ranges.clear();
+        let rows = self.fold_combinations(r_all, jac_t);
         let mut off = 0;
-        for blk in &self.blocks {
-            let s = blk.len();
+        for &s in &rows {
             let r = &mut r_all[off..off + s];
             block_losses.push(r.iter().map(|v| v * v).sum::<f64>() / s as f64);
             if weighting != Weighting::Uniform {
@@ -140,5 +141,48 @@ impl LeastSquares {
         }
         sys.loss = block_losses.iter().sum();
         Ok(())
+    }
+
+    /// Turn the per-point residuals and Jacobian columns of every block into
+    /// its rows, in place ([`super::Combination`]: a row's column is the
+    /// combination of its points' columns), and drop the spare columns.
+    /// Returns each block's row count. Rows never land after the points
+    /// they are made of, so a left-to-right pass is safe.
+    fn fold_combinations(&self, r: &mut Vec<f64>, jac_t: &mut crate::linalg::Matrix) -> Vec<usize> {
+        let p = jac_t.nrows();
+        let (mut from, mut to) = (0, 0);
+        let mut rows = Vec::with_capacity(self.blocks.len());
+        for blk in &self.blocks {
+            let n = blk.len();
+            let m = blk.rows();
+            match blk.combination {
+                Some(c) => {
+                    let values = c.apply(&r[from..from + n]);
+                    for (k, v) in values.into_iter().enumerate() {
+                        let mut col = vec![0.0; p];
+                        for (j, cj) in c.terms(n, k) {
+                            for (a, b) in col.iter_mut().zip(jac_t.col(from + j)) {
+                                *a += cj * b;
+                            }
+                        }
+                        jac_t.col_mut(to + k).copy_from_slice(&col);
+                        r[to + k] = v;
+                    }
+                }
+                None if from != to => {
+                    r.copy_within(from..from + n, to);
+                    jac_t
+                        .as_mut_slice()
+                        .copy_within(from * p..(from + n) * p, to * p);
+                }
+                None => {}
+            }
+            rows.push(m);
+            from += n;
+            to += m;
+        }
+        r.truncate(to);
+        jac_t.truncate_cols(to);
+        rows
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::pde::{Operator, Point, ResidualFn};
 
-use super::{Block, Region};
+use super::{Block, Combination, Region};
 
 impl Block {
     /// A block of `points` (row-major, `dim` coordinates each) with residual `op`.
@@ -29,6 +29,29 @@ impl Block {
             sources,
             op: Arc::new(op),
             region: None,
+            combination: None,
+        }
+    }
+
+    /// Make the block's rows linear combinations of its point residuals
+    /// (see [`Combination`]; a [`Combination::Pairs`] block needs an even
+    /// number of points, checked by [`super::LeastSquares::new`]).
+    pub fn with_combination(mut self, combination: Combination) -> Self {
+        self.combination = Some(combination);
+        self
+    }
+
+    /// How the rows are made from the point residuals, if not one row per point.
+    pub fn combination(&self) -> Option<Combination> {
+        self.combination
+    }
+
+    /// Number of residual rows `S_b` (the number of points unless the
+    /// block combines them).
+    pub fn rows(&self) -> usize {
+        match self.combination {
+            Some(c) => c.rows(self.len()),
+            None => self.len(),
         }
     }
 
@@ -71,7 +94,7 @@ impl Block {
         &self.name
     }
 
-    /// Number of points `S_b`.
+    /// Number of points.
     pub fn len(&self) -> usize {
         self.points.len() / self.dim.max(1)
     }

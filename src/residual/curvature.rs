@@ -26,10 +26,14 @@ impl LeastSquares {
         let mut scratch = Vec::new();
         for (b, range) in self.chunks() {
             let blk = &self.blocks[b];
+            if blk.combination.is_some() {
+                // Combining blocks are linear in the jet: no curvature.
+                continue;
+            }
             let ch = &self.channels[b];
             let n = ch.count() * n_out;
             let s = range.len();
-            let w = weighting.row_factor(blk.len()).powi(2);
+            let w = weighting.row_factor(blk.rows()).powi(2);
             let (r, _) = self.linearise_chunk(b, range.clone(), theta, &mut tape)?;
             let transform = self.transform.as_deref();
             // m[k] = w r_k ∂²F/∂J∂J at point k (n × n).
@@ -115,18 +119,34 @@ impl LeastSquares {
         let mut g = vec![0.0; p];
         let mut block_sq = vec![0.0; self.blocks.len()];
         let mut tape = JetTape::default();
+        // A combining block's rows y = C q: its points carry Cᵀy.
+        let mut spread: Vec<Option<Vec<f64>>> = vec![None; self.blocks.len()];
+        for (b, blk) in self.blocks.iter().enumerate() {
+            if let Some(c) = blk.combination {
+                let y = c.apply(&self.point_residuals(b, theta)?);
+                block_sq[b] = y.iter().map(|v| v * v).sum::<f64>();
+                spread[b] = Some(c.transpose_apply(&y, blk.len()));
+            }
+        }
         for (b, range) in self.chunks() {
-            let sb = self.blocks[b].len() as f64;
+            let sb = self.blocks[b].rows() as f64;
             let s = range.len();
+            let start = range.start;
             let (r, mut seed) = self.linearise_chunk(b, range, theta, &mut tape)?;
+            let weight = |k: usize| match &spread[b] {
+                Some(w) => w[start + k],
+                None => r[k],
+            };
             // seed layout (c·s + k)·n_out + o: scale point k's entries by 2 r_k / S_b.
             for (idx, v) in seed.iter_mut().enumerate() {
                 let k = (idx / n_out) % s;
-                *v *= 2.0 * r[k] / sb;
+                *v *= 2.0 * weight(k) / sb;
             }
             self.model
                 .backward(theta, &tape, &seed, GradSink::Sum(&mut g))?;
-            block_sq[b] += r.iter().map(|v| v * v).sum::<f64>();
+            if spread[b].is_none() {
+                block_sq[b] += r.iter().map(|v| v * v).sum::<f64>();
+            }
         }
         if g.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
@@ -138,7 +158,7 @@ impl LeastSquares {
         let loss = block_sq
             .iter()
             .zip(&self.blocks)
-            .map(|(q, b)| q / b.len() as f64)
+            .map(|(q, b)| q / b.rows() as f64)
             .sum();
         Ok((loss, g))
     }

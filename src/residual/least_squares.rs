@@ -33,6 +33,7 @@ impl LeastSquares {
                 });
             }
             check_points(&b.name, d, &b.points)?;
+            check_combination(b, b.len())?;
             if b.op.needs_normals() && b.normals.is_none() {
                 return Err(Error::config(
                     format!("block `{}`", b.name),
@@ -148,7 +149,7 @@ impl LeastSquares {
 
     /// Total number of residual rows `S`.
     pub fn n_residuals(&self) -> usize {
-        self.blocks.iter().map(Block::len).sum()
+        self.blocks.iter().map(Block::rows).sum()
     }
 
     /// Floating-point operations of one forward pass over all points
@@ -186,8 +187,18 @@ impl LeastSquares {
             .collect()
     }
 
-    /// Residuals of block `b` at θ (forward jets only).
+    /// Residual rows of block `b` at θ (forward jets only).
     pub fn block_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>> {
+        let q = self.point_residuals(b, theta)?;
+        Ok(match self.blocks[b].combination {
+            Some(c) => c.apply(&q),
+            None => q,
+        })
+    }
+
+    /// The residual at each point of block `b` at θ, before any
+    /// [`super::Combination`] (forward jets only).
+    pub fn point_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>> {
         thread_local! {
             // One reusable forward tape per thread: the line search evaluates
             // the loss dozens of times per iteration.
@@ -284,6 +295,10 @@ impl LeastSquares {
             }
             let (points, normals) = match region {
                 Region::Interior => (crate::geometry::sample_interior(domain, n, &mut rng), None),
+                Region::Opposite { axis } => {
+                    let m = blk.rows().min(cap.max(1));
+                    (opposite_pairs(domain, axis, m, &mut rng, &blk.name)?, None)
+                }
                 Region::Boundary => {
                     let (p, nrm) = crate::geometry::sample_boundary(domain, n, &mut rng);
                     (p, Some(nrm))
@@ -350,6 +365,7 @@ impl LeastSquares {
     ) -> Result<()> {
         let d = self.blocks[b].dim;
         check_points(&self.blocks[b].name, d, &points)?;
+        check_combination(&self.blocks[b], points.len() / d)?;
         let name = &self.blocks[b].name;
         match &normals {
             None if self.blocks[b].op.needs_normals() => {
@@ -404,4 +420,62 @@ impl LeastSquares {
     pub fn loss(&self, theta: &[f64]) -> Result<f64> {
         Ok(self.block_losses(theta)?.iter().sum())
     }
+}
+
+/// A combining block's point count: even for pairs.
+fn check_combination(b: &Block, n: usize) -> Result<()> {
+    if b.combination == Some(super::Combination::Pairs) && (n < 2 || !n.is_multiple_of(2)) {
+        return Err(Error::config(
+            format!("block `{}`", b.name),
+            format!("pairs its points (two halves), so it needs an even number of them, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `m` points uniform on the face `x_axis = lo` of the domain's bounding
+/// box (kept where they lie in the domain), followed by their partners on
+/// `x_axis = hi`.
+fn opposite_pairs(
+    domain: &dyn Domain,
+    axis: usize,
+    m: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    name: &str,
+) -> Result<Vec<f64>> {
+    let bb = domain.bounds();
+    let d = bb.dim();
+    if axis >= d {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            format!("periodic axis {axis} in dimension {d}"),
+        ));
+    }
+    let face = bb.face(axis, false);
+    let hi = bb.side(axis).hi;
+    let mut lower = Vec::with_capacity(m * d);
+    for _ in 0..1000 {
+        for x in crate::geometry::uniform_face(&bb, &face, m, rng).chunks_exact(d) {
+            let mut y = x.to_vec();
+            y[axis] = hi;
+            if lower.len() < m * d && domain.contains(x) && domain.contains(&y) {
+                lower.extend_from_slice(x);
+            }
+        }
+        if lower.len() == m * d {
+            break;
+        }
+    }
+    if lower.len() < m * d {
+        return Err(Error::config(
+            format!("block `{name}`"),
+            "its opposite faces hardly meet the domain: no points",
+        ));
+    }
+    let mut upper = lower.clone();
+    for x in upper.chunks_exact_mut(d) {
+        x[axis] = hi;
+    }
+    lower.extend(upper);
+    Ok(lower)
 }

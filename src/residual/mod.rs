@@ -87,6 +87,63 @@ pub enum Region {
         /// Whether it is the upper end of the axis.
         upper: bool,
     },
+    /// Pairs of points on the faces `x_axis = lo` and `x_axis = hi`, equal
+    /// in every other coordinate (a [`Combination::Pairs`] block: lower
+    /// points first), no normals.
+    Opposite {
+        /// The periodic axis.
+        axis: usize,
+    },
+}
+
+/// How a block's residual rows are made from its point residuals
+/// `q_j = F(x_j, J_j) − f_j`, for conditions that tie several points
+/// together. The point residual must be linear in the jet (E-NGD's
+/// operator curvature skips these blocks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combination {
+    /// The points come in two halves `a_1 … a_m, b_1 … b_m`; row `k` is
+    /// `q(a_k) − q(b_k)` (periodicity: `u` or `∂u` equal on opposite sides).
+    Pairs,
+    /// One row, the mean `(1/S) Σ_j q_j` (a mean-value constraint).
+    Mean,
+}
+
+impl Combination {
+    /// Rows made from `n` points.
+    pub fn rows(self, n: usize) -> usize {
+        match self {
+            Combination::Pairs => n / 2,
+            Combination::Mean => 1,
+        }
+    }
+
+    /// Row `k`'s coefficients: `(point, coefficient)` pairs.
+    pub(crate) fn terms(self, n: usize, k: usize) -> Vec<(usize, f64)> {
+        match self {
+            Combination::Pairs => vec![(k, 1.0), (k + n / 2, -1.0)],
+            Combination::Mean => (0..n).map(|j| (j, 1.0 / n as f64)).collect(),
+        }
+    }
+
+    /// The rows from the point values `q`.
+    pub fn apply(self, q: &[f64]) -> Vec<f64> {
+        let n = q.len();
+        (0..self.rows(n))
+            .map(|k| self.terms(n, k).iter().map(|&(j, c)| c * q[j]).sum())
+            .collect()
+    }
+
+    /// `Cᵀ y`: the rows' values `y` spread back onto the `n` points.
+    pub fn transpose_apply(self, y: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        for (k, yk) in y.iter().enumerate() {
+            for (j, c) in self.terms(n, k) {
+                out[j] += c * yk;
+            }
+        }
+        out
+    }
 }
 
 /// A set of collocation points sharing one residual function.
@@ -99,6 +156,7 @@ pub struct Block {
     sources: Vec<f64>,
     op: Arc<dyn ResidualFn>,
     region: Option<Region>,
+    combination: Option<Combination>,
 }
 
 /// The assembled least-squares system at one θ.

@@ -14,7 +14,7 @@ use crate::geometry::{
 };
 use crate::pde::expr::{Deriv, Expr, Scope};
 use crate::pde::{Data, Formula};
-use crate::residual::{Block, Region};
+use crate::residual::{Block, Combination, Region};
 
 /// What a condition imposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,14 @@ pub enum ConditionKind {
     /// `u = value` at the single point `at` (pins the constant of a pure
     /// Neumann problem).
     Point,
+    /// `u` (and `∂u/∂x_k` when the equation is second order in `x_k`) equal
+    /// on the two opposite sides `x_k = lo` and `x_k = hi` of a box, `on`
+    /// naming the coordinate `x_k`: matched pairs of points.
+    Periodic,
+    /// The mean of `u − value` over the domain's points is zero (by default
+    /// the interior's count of uniform points): fixes the constant of a pure
+    /// Neumann problem.
+    Mean,
 }
 
 /// One `[[condition]]` entry.
@@ -90,6 +98,8 @@ enum Place {
     Initial,
     Face { axis: usize, upper: bool },
     Point(Vec<f64>),
+    Opposite { axis: usize },
+    Interior,
 }
 
 impl ConditionSpec {
@@ -143,6 +153,31 @@ impl ConditionSpec {
                 "only for kind = \"point\"",
             ));
         }
+        if self.kind == ConditionKind::Mean {
+            return match self.on.as_deref().map(str::trim) {
+                None | Some("interior") => Ok((Place::Interior, "mean".into())),
+                Some(_) => Err(Error::config(
+                    field,
+                    "a mean condition is taken over the interior (on = \"interior\")",
+                )),
+            };
+        }
+        if self.kind == ConditionKind::Periodic {
+            let on = self.on.as_deref().map(str::trim).ok_or_else(|| {
+                Error::config(&field, "missing: the periodic coordinate (on = \"x\")")
+            })?;
+            let axis = coordinate_axis(on, sc).map_err(|e| Error::config(&field, e))?;
+            if sc.time && axis == 0 {
+                return Err(Error::config(field, "time cannot be periodic"));
+            }
+            if ctx.spec.domain.as_box().is_none() {
+                return Err(Error::config(
+                    field,
+                    "periodic conditions need a box domain (opposite sides)",
+                ));
+            }
+            return Ok((Place::Opposite { axis }, format!("periodic-{on}")));
+        }
         let default = if self.kind == ConditionKind::Initial {
             "initial"
         } else {
@@ -152,7 +187,9 @@ impl ConditionSpec {
         let place = match on {
             "boundary" => Place::Boundary,
             "initial" => Place::Initial,
-            _ => self.side(on, ctx).map_err(|reason| Error::config(&field, reason))?,
+            _ => self
+                .side(on, ctx)
+                .map_err(|reason| Error::config(&field, reason))?,
         };
         match (&place, self.kind) {
             (Place::Initial, ConditionKind::Initial) => {}
@@ -262,6 +299,7 @@ impl ConditionSpec {
                 ));
             }
             (_, Some(n)) => n,
+            (Place::Interior, None) => ctx.spec.interior_points,
             (_, None) => ctx.spec.boundary_points,
         };
         let method = self.method.unwrap_or_default();
@@ -276,7 +314,11 @@ impl ConditionSpec {
         let value = Expr::Jet(Deriv::Value);
         let normal = Expr::Jet(Deriv::Normal);
         let lhs = match self.kind {
-            ConditionKind::Dirichlet | ConditionKind::Initial | ConditionKind::Point => value,
+            ConditionKind::Dirichlet
+            | ConditionKind::Initial
+            | ConditionKind::Point
+            | ConditionKind::Mean
+            | ConditionKind::Periodic => value,
             ConditionKind::Neumann | ConditionKind::Robin if normals.is_none() => {
                 return Err(Error::config(
                     format!("condition[{i}].kind"),
@@ -320,11 +362,30 @@ impl ConditionSpec {
                 )),
             }
         };
-        let op = Formula::new(lhs, data(&self.value, "value")?, &scope).with_weight(weight);
+        let value_data = if self.kind == ConditionKind::Periodic {
+            if self.value.is_some() {
+                return Err(Error::config(
+                    format!("condition[{i}].value"),
+                    "a periodic condition has no value",
+                ));
+            }
+            Data::Zero
+        } else {
+            data(&self.value, "value")?
+        };
+        let op = Formula::new(lhs, value_data, &scope).with_weight(weight);
+        let combination = match self.kind {
+            ConditionKind::Periodic => Some(Combination::Pairs),
+            ConditionKind::Mean => Some(Combination::Mean),
+            _ => None,
+        };
         let block = |name: String, op: Formula| {
             let mut b = Block::new(name, scope.inputs(), points.clone(), op);
             if let Some(nrm) = &normals {
                 b = b.with_normals(nrm.clone());
+            }
+            if let Some(c) = combination {
+                b = b.with_combination(c);
             }
             match region {
                 Some(r) => b.with_region(r),
@@ -332,6 +393,15 @@ impl ConditionSpec {
             }
         };
         let mut out = vec![block(name.clone(), op)];
+        if let Place::Opposite { axis } = place
+            && ctx.second_order_in(axis)
+        {
+            // Second order in x_k: the derivative must match as well.
+            let op =
+                Formula::new(Expr::Jet(Deriv::First(axis)), Data::Zero, &scope).with_weight(weight);
+            let label = coordinate_name(axis, &ctx.scope);
+            out.push(block(format!("{name} u_{label}"), op));
+        }
         if self.kind == ConditionKind::Initial && ctx.second_order_in_time {
             let op = Formula::new(Expr::Jet(Deriv::First(0)), data(&self.u_t, "u_t")?, &scope)
                 .with_weight(weight);
@@ -352,6 +422,19 @@ fn coordinate_axis(name: &str, sc: &Scope) -> std::result::Result<usize, String>
         Ok(Expr::Var(k)) => Ok(k),
         Ok(_) => Err(format!("`{name}` is not a coordinate")),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The name of input axis `axis` (`t`, `x`, `x4`).
+fn coordinate_name(axis: usize, sc: &Scope) -> String {
+    if sc.time && axis == 0 {
+        return "t".into();
+    }
+    let k = axis - usize::from(sc.time);
+    if sc.dim <= 3 {
+        ["x", "y", "z"][k].into()
+    } else {
+        format!("x{}", k + 1)
     }
 }
 
@@ -430,12 +513,34 @@ fn place_points(
     let dd = bounds.dim();
     match place {
         Place::Point(at) => Ok((at.clone(), None, None)),
+        Place::Interior => Ok((
+            place_interior(&*ctx.domain, ctx.spec.domain.as_box(), method, n, rng)?,
+            None,
+            Some(Region::Interior),
+        )),
+        Place::Opposite { axis } => {
+            let lower_face = Place::Face {
+                axis: *axis,
+                upper: false,
+            };
+            let lower = place_points(&lower_face, method, n, ctx, rng)?.0;
+            let mut upper = lower.clone();
+            let hi = bounds.side(*axis).hi;
+            for x in upper.chunks_exact_mut(dd) {
+                x[*axis] = hi;
+            }
+            let mut points = lower;
+            points.extend(upper);
+            Ok((points, None, Some(Region::Opposite { axis: *axis })))
+        }
         Place::Boundary => match method {
             PointMethod::Uniform => {
                 let (p, nrm) = sample_boundary(&*ctx.domain, n, rng);
                 Ok((p, Some(nrm), Some(Region::Boundary)))
             }
-            PointMethod::Grid if ctx.time.is_none() && dd == 2 && ctx.spec.domain.as_box().is_some() => {
+            PointMethod::Grid
+                if ctx.time.is_none() && dd == 2 && ctx.spec.domain.as_box().is_some() =>
+            {
                 let m = (n as f64 / 4.0).round() as usize + 1;
                 let (p, nrm) = bounds
                     .boundary_loop_2d(m.max(2))
@@ -519,7 +624,9 @@ fn place_points(
                         .filter(|&k| k != *axis)
                         .map(|k| inner_nodes(bounds.side(k), m))
                         .collect();
-                    bounds.face_points(&face, &free).map_err(|e| e.to_string())?
+                    bounds
+                        .face_points(&face, &free)
+                        .map_err(|e| e.to_string())?
                 }
                 PointMethod::Halton => {
                     let free = BoxDomain::new(

@@ -288,6 +288,18 @@ pub(super) struct Context<'a> {
     time: Option<Interval>,
     solution: Option<Arc<Expr>>,
     second_order_in_time: bool,
+    equation: Vec<Deriv>,
+}
+
+impl Context<'_> {
+    /// Whether the equation has a second derivative in input axis `axis`.
+    fn second_order_in(&self, axis: usize) -> bool {
+        self.equation.iter().any(|d| match *d {
+            Deriv::Second(k, l) => k == axis || l == axis,
+            Deriv::Laplacian => self.scope.spatial_axes().contains(&axis),
+            _ => false,
+        })
+    }
 }
 
 impl CustomProblem {
@@ -300,8 +312,7 @@ impl CustomProblem {
             let coordinate = name.len() > 1
                 && name.starts_with('x')
                 && name[1..].chars().all(|c| c.is_ascii_digit());
-            if !ident || coordinate || RESERVED.contains(&name.as_str()) || name.starts_with("u_")
-            {
+            if !ident || coordinate || RESERVED.contains(&name.as_str()) || name.starts_with("u_") {
                 return Err(Error::config(
                     format!("problem.params.{name}"),
                     "not a usable name: letters, digits and `_`, not a coordinate, `u…`, `f`, a constant or a function",
@@ -364,7 +375,9 @@ impl CustomProblem {
             if parts.len() != 2 {
                 return Err(Error::config(
                     field,
-                    format!("`{text}` needs exactly one `=` (write the residual with residual = \"…\")"),
+                    format!(
+                        "`{text}` needs exactly one `=` (write the residual with residual = \"…\")"
+                    ),
                 ));
             }
             (
@@ -416,10 +429,7 @@ impl CustomProblem {
             ));
         }
         if !f.reads_unknown() {
-            return Err(Error::config(
-                field,
-                format!("`{text}` does not involve u"),
-            ));
+            return Err(Error::config(field, format!("`{text}` does not involve u")));
         }
         Ok((f, data))
     }
@@ -464,7 +474,10 @@ impl CustomProblem {
         let solution = self
             .solution
             .as_ref()
-            .map(|s| self.data_formula(s, &base, "problem.solution").map(Arc::new))
+            .map(|s| {
+                self.data_formula(s, &base, "problem.solution")
+                    .map(Arc::new)
+            })
             .transpose()?;
         let exact = match &self.exact {
             Some(e) => Some(Arc::new(self.data_formula(e, &base, "problem.exact")?)),
@@ -483,8 +496,8 @@ impl CustomProblem {
                 ))
             })
             .transpose()?;
-        let second_order_in_time =
-            time.is_some() && f.derivs().contains(&Deriv::Second(0, 0));
+        let equation_derivs = f.derivs();
+        let second_order_in_time = time.is_some() && equation_derivs.contains(&Deriv::Second(0, 0));
         let first_order_in_time = time.is_some()
             && f.derivs()
                 .iter()
@@ -504,8 +517,13 @@ impl CustomProblem {
         )
         .map_err(|e| Error::config("problem.interior_method", e.to_string()))?;
         let mut blocks = vec![
-            Block::new("interior", inputs, interior, Formula::new(f, data, &interior_scope))
-                .with_region(Region::Interior),
+            Block::new(
+                "interior",
+                inputs,
+                interior,
+                Formula::new(f, data, &interior_scope),
+            )
+            .with_region(Region::Interior),
         ];
         let ctx = Context {
             spec: self,
@@ -515,6 +533,7 @@ impl CustomProblem {
             time,
             solution: solution.clone(),
             second_order_in_time,
+            equation: equation_derivs,
         };
         let legacy = [ConditionSpec::dirichlet_boundary()];
         let list: &[ConditionSpec] = if self.conditions.is_empty() && self.pde.is_some() {
@@ -525,7 +544,11 @@ impl CustomProblem {
         for (i, c) in list.iter().enumerate() {
             for b in c.blocks(i, &ctx, &mut rng)? {
                 if let Some(j) = blocks.iter().position(|o| o.name() == b.name()) {
-                    let what = if j == 0 { "the interior" } else { "another condition" };
+                    let what = if j == 0 {
+                        "the interior"
+                    } else {
+                        "another condition"
+                    };
                     return Err(Error::config(
                         format!("condition[{i}].name"),
                         format!(
@@ -615,4 +638,3 @@ impl CustomProblem {
         })
     }
 }
-
