@@ -146,3 +146,127 @@ fn example_configs_round_trip() {
         assert_eq!(again.custom, spec.custom, "{}", path.display());
     }
 }
+
+/// Every check before training: a one-line error naming the field (and the
+/// line of the file where there is one), never a panic.
+#[test]
+fn custom_problem_errors_name_the_field_and_line() {
+    let heat =
+        "[problem]\nname = \"h\"\ndomain = { kind = \"box\", lo = [0], hi = [1] }\ntime = [0, 1]\n";
+    let square = "[problem]\nname = \"p\"\ndomain = { kind = \"box\", lo = [0, 0], hi = [1, 1] }\n";
+    let disk =
+        "[problem]\nname = \"d\"\ndomain = { kind = \"disk\", center = [0, 0], radius = 1 }\n";
+    let dirichlet = "[[condition]]\nkind = \"dirichlet\"\nvalue = \"0\"\n";
+    let initial = "[[condition]]\nkind = \"initial\"\nvalue = \"sin(pi*x)\"\n";
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            format!("{square}equation = \"-lap(u) + kk*u = 1\"\n{dirichlet}"),
+            &[
+                "problem.equation",
+                "unknown name `kk`",
+                "accepted names are x1 … x2 (or x, y)",
+                "(line 4)",
+            ],
+        ),
+        (
+            format!("{square}equation = \"u_xxx = 1\"\n{dirichlet}"),
+            &["problem.equation", "order 3", "second order"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = f\"\n{dirichlet}"),
+            &["problem.source", "give source"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n"),
+            &["`condition`", "none given"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n[problem.params]\nx = 2\n{dirichlet}"),
+            &["problem.params.x", "not a usable name", "(line 6)"],
+        ),
+        (
+            format!("{heat}equation = \"u_t - u_xx = 0\"\n{dirichlet}"),
+            &["`condition`", "no condition has kind = \"initial\""],
+        ),
+        (
+            format!("{heat}equation = \"u_tt - u_xx = 0\"\n{dirichlet}{initial}"),
+            &["condition[1].u_t", "missing", "(line 9)"],
+        ),
+        (
+            format!("{heat}equation = \"u_t - u_xx = 0\"\n{initial}u_t = \"0\"\n{dirichlet}"),
+            &["condition[0].u_t", "second order in time", "(line 9)"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n{dirichlet}on = \"x = 0.5\"\n"),
+            &[
+                "condition[0].on",
+                "not a side of the domain: x runs from 0 to 1",
+                "(line 8)",
+            ],
+        ),
+        (
+            format!("{disk}equation = \"-lap(u) = 1\"\n{dirichlet}on = \"x = 1\"\n"),
+            &["condition[0].on", "box domains only"],
+        ),
+        (
+            format!(
+                "{disk}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"periodic\"\non = \"x\"\n"
+            ),
+            &["condition[0].on", "box domain"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n{initial}"),
+            &["condition[0].on", "needs a time variable"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"point\"\nat = [0.5]\nvalue = \"0\"\n"
+            ),
+            &["condition[0].at", "2 coordinates", "(line 7)"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"perodic\"\n"),
+            &["condition[0].kind", "unknown variant `perodic`", "periodic"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"dirichlet\"\non = \"x = 0\"\nvalue = \"1/x\"\n"
+            ),
+            &["block `x=0`", "not finite"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"neumann\"\nvalue = \"0\"\n[[condition]]\nkind = \"robin\"\nvalue = \"0\"\nname = \"r\"\n"
+            ),
+            &["condition[1].alpha", "missing"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = 1\"\n{dirichlet}{dirichlet}"),
+            &["condition[1].name", "already the name"],
+        ),
+        (
+            format!(
+                "{heat}equation = \"u_t - u_xx = 0\"\n{initial}[[condition]]\nkind = \"neumann\"\non = \"initial\"\nvalue = \"0\"\n"
+            ),
+            &["condition[1].on", "go together"],
+        ),
+        (
+            format!("{square}equation = \"-lap(u) = t\"\n{dirichlet}"),
+            &["problem.equation", "no time variable"],
+        ),
+        (
+            format!("{square}equation = \"u_n = 1\"\n{dirichlet}"),
+            &["problem.equation", "only exists in boundary conditions"],
+        ),
+    ];
+    for (text, want) in cases {
+        let e = match RunConfig::parse(&text, "case.toml").and_then(|c| c.to_spec()) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!e.contains('\n'), "not one line: {e}");
+        for w in want {
+            assert!(e.contains(w), "`{w}` not in: {e}\n--- for:\n{text}");
+        }
+    }
+}

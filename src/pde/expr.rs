@@ -149,7 +149,12 @@ impl Scope {
         }
         if self.unknown {
             let t = if self.time { ", u_t, u_tt" } else { "" };
-            names.push(format!("u, u_x1, u_x1x2{t}, lap(u)"));
+            let x = if self.dim == 1 {
+                "u_x, u_xx"
+            } else {
+                "u_x1, u_x1x2"
+            };
+            names.push(format!("u, {x}{t}, lap(u)"));
             if self.normal {
                 names.push("u_n".into());
             }
@@ -190,6 +195,8 @@ impl<D: Scalar> Env<D> for Coords<'_, D> {
 struct Parser<'a, 's> {
     s: &'a [u8],
     i: usize,
+    /// The start of the name being resolved, where its errors point.
+    at: Option<usize>,
     scope: &'s Scope,
     text: &'a str,
 }
@@ -202,9 +209,16 @@ impl Expr {
 
     /// Parse `text` with the names of `scope`; errors say where.
     pub fn parse_in(text: &str, scope: &Scope) -> Result<Self> {
+        Self::parse_part(text, 0..text.len(), scope)
+    }
+
+    /// Parse the part `range` of `text` (one side of an equation); errors
+    /// quote the whole text, positions counted in it.
+    pub fn parse_part(text: &str, range: std::ops::Range<usize>, scope: &Scope) -> Result<Self> {
         let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
+            s: &text.as_bytes()[..range.end],
+            i: range.start,
+            at: None,
             scope,
             text,
         };
@@ -320,7 +334,7 @@ impl Parser<'_, '_> {
             field,
             format!(
                 "formula: {what} at character {} of `{}`",
-                self.i + 1,
+                self.at.unwrap_or(self.i) + 1,
                 self.text
             ),
         )
@@ -445,7 +459,10 @@ impl Parser<'_, '_> {
                 self.i += 1;
             }
             let name = &self.text[start..self.i];
-            return self.name(name, start);
+            self.at = Some(start);
+            let e = self.name(name, start);
+            self.at = None;
+            return e;
         }
         Err(self.error(&format!(
             "unexpected `{}`",
@@ -633,6 +650,7 @@ impl Parser<'_, '_> {
         if !self.eat(b'(') {
             return Err(self.error(&format!("expected `(` after `{name}`")));
         }
+        self.at = None;
         let a = self.sum()?;
         if !self.eat(b')') {
             return Err(self.error("expected `)`"));

@@ -493,21 +493,30 @@ fn key_line(text: &str, dotted: &str) -> Option<usize> {
         Some((s, k)) => (Some(s), k),
         None => (None, dotted),
     };
-    let mut current: Option<&str> = None;
+    let mut current: Option<String> = None;
+    let mut entries: std::collections::HashMap<String, usize> = Default::default();
+    let mut header = None;
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            current = Some(h.trim());
-            continue;
-        }
-        let Some((k, _)) = t.split_once('=') else {
-            continue;
-        };
-        if current == section && k.trim() == key {
+        let t = line.split('#').next().unwrap_or("").trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+            // The k-th entry of an array of tables is `name[k]`.
+            let n = entries.entry(h.trim().to_string()).or_insert(0);
+            current = Some(format!("{}[{n}]", h.trim()));
+            *n += 1;
+        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = Some(h.trim().to_string());
+        } else if let Some((k, _)) = t.split_once('=')
+            && current.as_deref() == section
+            && k.trim() == key
+        {
             return Some(i + 1);
         }
+        if current.is_some() && current.as_deref() == section.or(Some(dotted)) && header.is_none() {
+            header = Some(i + 1);
+        }
     }
-    None
+    // A missing key of a section: the section's header line.
+    header
 }
 
 /// One line: `origin: path: message (line L)`.

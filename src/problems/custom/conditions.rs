@@ -292,13 +292,10 @@ impl ConditionSpec {
                 ));
             }
             (Place::Point(_), None) => 1,
-            (_, Some(0)) => {
-                return Err(Error::config(
-                    format!("condition[{i}].points"),
-                    "must be at least 1",
-                ));
+            (_, Some(n)) => {
+                super::check_count(format!("condition[{i}].points"), n)?;
+                n
             }
-            (_, Some(n)) => n,
             (Place::Interior, None) => ctx.spec.interior_points,
             (_, None) => ctx.spec.boundary_points,
         };
@@ -348,6 +345,11 @@ impl ConditionSpec {
         }
         let data = |text: &Option<String>, field: &str| -> Result<Data> {
             match (text, &ctx.solution) {
+                (None, None) if field == "u_t" => Err(Error::config(
+                    format!("condition[{i}].u_t"),
+                    "missing: the equation is second order in time (u_tt), so its initial \
+                     condition also needs u_t = \"…\" (or a manufactured problem.solution)",
+                )),
                 (Some(t), _) => Ok(Data::Formula(Arc::new(Expr::parse_in(
                     t,
                     &Scope {

@@ -273,6 +273,24 @@ impl Default for CustomProblem {
     }
 }
 
+/// The most points one block may ask for (memory: a 6-D block of this size
+/// holds 480 MB of coordinates before any jet).
+pub const MAX_POINTS: usize = 10_000_000;
+
+/// A point count: at least 1, at most [`MAX_POINTS`].
+fn check_count(field: impl Into<String>, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::config(field, "must be at least 1"));
+    }
+    if n > MAX_POINTS {
+        return Err(Error::config(
+            field,
+            format!("{n} points: at most {MAX_POINTS} per block"),
+        ));
+    }
+    Ok(())
+}
+
 /// Names a parameter may not take.
 const RESERVED: [&str; 20] = [
     "u", "f", "t", "x", "y", "z", "n", "pi", "e", "lap", "grad", "sin", "cos", "tan", "exp", "log",
@@ -371,18 +389,20 @@ impl CustomProblem {
             ..base.clone()
         };
         let (lhs, rhs) = if is_equation {
-            let parts: Vec<&str> = text.split('=').collect();
-            if parts.len() != 2 {
-                return Err(Error::config(
-                    field,
-                    format!(
-                        "`{text}` needs exactly one `=` (write the residual with residual = \"…\")"
-                    ),
-                ));
-            }
+            let eq = match text.match_indices('=').collect::<Vec<_>>()[..] {
+                [(k, _)] => k,
+                _ => {
+                    return Err(Error::config(
+                        field,
+                        format!(
+                            "`{text}` needs exactly one `=` (write the residual with residual = \"…\")"
+                        ),
+                    ));
+                }
+            };
             (
-                Expr::parse_in(parts[0], &scope)?,
-                Expr::parse_in(parts[1], &scope)?,
+                Expr::parse_part(&text, 0..eq, &scope)?,
+                Expr::parse_part(&text, eq + 1..text.len(), &scope)?,
             )
         } else {
             (Expr::parse_in(&text, &scope)?, Expr::Num(0.0))
@@ -452,9 +472,7 @@ impl CustomProblem {
             ("problem.boundary_points", self.boundary_points),
             ("problem.eval_points", self.eval_points),
         ] {
-            if n == 0 {
-                return Err(Error::config(field, "must be at least 1"));
-            }
+            check_count(field, n)?;
         }
         let space = self.domain.build()?;
         let d = space.dim();
@@ -638,3 +656,6 @@ impl CustomProblem {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
