@@ -833,8 +833,9 @@ fn eval_writes_solution_at_points() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The README's custom-problem config (Poisson on the L-shape) trains from
-/// the command line; a short run already lowers the error well below its start.
+/// The older one-line custom problem (`pde = "poisson"` on the L-shape, the
+/// README's form of earlier versions) trains from the command line; a short
+/// run already lowers the error well below its start.
 #[test]
 fn custom_lshape_config_trains() {
     let dir = tmp("lshape");

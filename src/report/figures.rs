@@ -150,7 +150,8 @@ pub fn labels(runs: &[RunData]) -> Vec<String> {
 }
 
 /// `loss_vs_iter.png`, `loss_vs_time.png`, `error_vs_iter.png`,
-/// `error_vs_time.png` in `out`: every run on one plot, log-scale y; the
+/// `error_vs_time.png` in `out` (the error figures only where some run
+/// measured errors): every run on one plot, log-scale y; the
 /// time axis is logarithmic too (per-iteration costs differ by 100× between
 /// methods, and most of the action is in the first seconds). The error is
 /// the history column `error_column` (`l2_abs` or `l2_rel`).
@@ -187,6 +188,10 @@ pub fn curve_figures(
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+            if y != "loss" && series.iter().all(|s| s.points.is_empty()) {
+                // No reference solution: no errors to draw.
+                continue;
+            }
             let path = out.join(format!("{stem}_vs_{suffix}.png"));
             let plot = LogPlot {
                 title: format!("{title}: {y_label} vs {x_label}"),
@@ -517,8 +522,13 @@ fn solution_alone(run: &RunData, problem: &Problem, which: Iterate, out: &Path) 
             *v = f64::NAN;
         }
     }
-    let at_ref = problem.solution(&theta, &problem.reference.points)?;
-    let m = problem.reference.metrics_of(&at_ref);
+    let errors = if problem.reference.is_empty() {
+        "no reference".to_string()
+    } else {
+        let at_ref = problem.solution(&theta, &problem.reference.points)?;
+        let m = problem.reference.metrics_of(&at_ref);
+        format!("l2_rel {:.2e}, no gridded reference", m.l2_rel)
+    };
     let fields = [Field {
         marker: None,
         title: "u_θ (trained)".into(),
@@ -533,12 +543,11 @@ fn solution_alone(run: &RunData, problem: &Problem, which: Iterate, out: &Path) 
     heatmaps(
         &path,
         &format!(
-            "{} {} s{}{}: l2_rel {:.2e} (u_θ only: no gridded reference)",
+            "{} {} s{}{}: u_θ only ({errors})",
             run.problem,
             run.optimizer,
             run.seed,
             which.label(),
-            m.l2_rel
         ),
         &fields,
         (760, 560),
