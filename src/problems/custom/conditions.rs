@@ -254,12 +254,10 @@ impl ConditionSpec {
             }
         };
         let spatial_box = ctx.spec.domain.as_box().is_some();
-        if axis != 0 || !sc.time {
-            if !spatial_box {
-                return Err(format!(
-                    "`{on}`: named sides exist on box domains only; use on = \"boundary\""
-                ));
-            }
+        if (axis != 0 || !sc.time) && !spatial_box {
+            return Err(format!(
+                "`{on}`: named sides exist on box domains only; use on = \"boundary\""
+            ));
         }
         Ok(Place::Face { axis, upper })
     }

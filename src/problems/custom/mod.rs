@@ -359,6 +359,13 @@ impl CustomProblem {
             (Some(e), None, None) => (e.clone(), "problem.equation", true),
             (None, Some(r), None) => (r.clone(), "problem.residual", false),
             (None, None, Some(p)) if p == "poisson" => {
+                if self.solution.is_none() {
+                    return Err(Error::config(
+                        "problem.solution",
+                        "missing: pde = \"poisson\" takes its source and boundary values from a \
+                         manufactured solution (or write equation = \"…\" with [[condition]] entries)",
+                    ));
+                }
                 ("-lap(u) = f".to_string(), "problem.pde", true)
             }
             (None, None, Some(p)) => {
