@@ -226,6 +226,42 @@ max_iters = 300
     assert r2.summary["loss"] == s["loss"]
 
 
+WAVE = {
+    "problem": {
+        "name": "wave",
+        "domain": {"kind": "box", "lo": [0], "hi": [1]},
+        "time": [0, 1],
+        "equation": "u_tt - c^2*u_xx = 0",
+        "exact": "sin(pi*x)*(cos(c*pi*t) + sin(c*pi*t))",
+        "params": {"c": 0.5},
+        "interior_points": 400,
+        "interior_method": "grid",
+    },
+    "condition": [
+        {"kind": "initial", "value": "sin(pi*x)", "u_t": "c*pi*sin(pi*x)", "points": 30},
+        {"kind": "dirichlet", "on": "boundary", "value": "0", "points": 40},
+    ],
+    "budget": {"max_iters": 300},
+}
+
+
+def test_equation_and_conditions_from_a_dict(tmp_path):
+    r = natgrad.solve(config=WAVE, out=tmp_path / "wave", progress=False)
+    s = r.summary
+    # A second-order-in-time equation: the initial condition makes two blocks.
+    assert s["iters"] == 300 and s["l2_rel"] < 1e-2, s
+    assert r.model.input_dim == 2
+    # The effective config writes the conditions back as [[condition]] tables.
+    text = natgrad.effective_config(config=WAVE)
+    assert text.count("[[condition]]") == 2 and 'u_t = "c*pi*sin(pi*x)"' in text
+    bad = dict(WAVE, condition=[WAVE["condition"][1]])
+    with pytest.raises(natgrad.ConfigError, match="no condition has kind"):
+        natgrad.solve(config=bad, out=tmp_path / "bad", progress=False)
+    bad = dict(WAVE, problem=dict(WAVE["problem"], equation="u_tt - lap(v) = 0"))
+    with pytest.raises(natgrad.ConfigError, match="problem.equation.*lap"):
+        natgrad.solve(config=bad, out=tmp_path / "bad2", progress=False)
+
+
 def test_observer_sees_theta_and_can_stop_the_run(tmp_path):
     seen = []
 
