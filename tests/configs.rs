@@ -270,3 +270,101 @@ fn custom_problem_errors_name_the_field_and_line() {
         }
     }
 }
+
+/// A config using every field of the schema (a difference of domains,
+/// source, solution, a reference CSV with a header, parameters, a
+/// transform, Halton interior points, predicates, weights, names, point,
+/// mean and Robin conditions) builds, reads its reference from the CSV
+/// next to it, and round-trips through `--print-config`.
+#[test]
+fn every_field_round_trips_and_a_reference_csv_gives_the_errors() {
+    let dir = std::env::temp_dir().join(format!("natgrad-every-field-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = [[0.25, 0.5], [1.0, 0.1], [0.5, 0.9]];
+    let mut csv = String::from("x,y,u\n");
+    for [x, y] in rows {
+        csv.push_str(&format!("{x},{y},{}\n", x + y));
+    }
+    std::fs::write(dir.join("ref.csv"), csv).unwrap();
+    let text = r#"
+seed = 2
+[problem]
+name = "every-field"
+domain = { kind = "difference", from = { kind = "box", lo = [0, 0], hi = [2, 1] }, minus = { kind = "disk", center = [1.5, 0.5], radius = 0.25 } }
+equation = "-lap(u) + c*u = f"
+source = "c*(x + y)"
+solution = "x + y"
+reference = "ref.csv"
+interior_points = 300
+interior_method = "halton"
+boundary_points = 50
+eval_points = 10
+points_seed = 3
+
+[problem.params]
+c = 2
+
+[problem.transform]
+g = "x + y"
+psi = "x*(2 - x)"
+
+[[condition]]
+on = "y < 0.5"
+kind = "dirichlet"
+name = "low"
+weight = 2.0
+
+[[condition]]
+on = "y > 0.999"
+kind = "robin"
+alpha = 1.5
+points = 20
+
+[[condition]]
+kind = "point"
+at = [0.5, 0.5]
+
+[[condition]]
+kind = "mean"
+points = 30
+method = "halton"
+"#;
+    let path = dir.join("every.toml");
+    std::fs::write(&path, text).unwrap();
+    let spec = RunConfig::read(&path).unwrap().to_spec().unwrap();
+    let pb = spec.problem().unwrap();
+    let names: Vec<&str> = pb.blocks.iter().map(|b| b.name()).collect();
+    assert_eq!(names, ["interior", "low", "y>0.999", "point", "mean"]);
+    assert!(pb.blocks[1].points().chunks(2).all(|x| x[1] < 0.5));
+    assert!(pb.blocks[2].points().chunks(2).all(|x| x[1] > 0.999));
+    assert_eq!(pb.reference.points, rows.concat());
+    assert_eq!(pb.reference.values, vec![0.75, 1.1, 1.4]);
+    // The constraint holds exactly where ψ vanishes.
+    let theta = pb.initial_theta(0).unwrap();
+    let u = pb.solution(&theta, &[0.0, 0.3, 2.0, 0.7]).unwrap();
+    assert_eq!(u, vec![0.3, 2.7]);
+    let printed = RunConfig::from_spec(&spec).unwrap().to_toml();
+    let again = RunConfig::parse(&printed, "printed")
+        .unwrap()
+        .to_spec()
+        .unwrap();
+    assert_eq!(again.custom, spec.custom);
+    assert_eq!(RunConfig::from_spec(&again).unwrap().to_toml(), printed);
+    // A reference row outside the domain or of the wrong width is named.
+    for (bad, want) in [
+        ("0.1,0.2\n", "2 columns, expected 3"),
+        ("1.5,0.5,2\n", "not in the domain"),
+    ] {
+        std::fs::write(dir.join("ref.csv"), bad).unwrap();
+        let e = RunConfig::read(&path)
+            .unwrap()
+            .to_spec()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("problem.reference") && e.contains("line 1") && e.contains(want),
+            "{e}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -87,6 +87,9 @@ pub struct ProblemSection {
     /// Custom problem: the exact solution (errors only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
+    /// Custom problem: a CSV of reference values (relative: from the file's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<PathBuf>,
     /// Custom problem: named constants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<std::collections::BTreeMap<String, f64>>,
@@ -124,6 +127,7 @@ impl ProblemSection {
             || self.time.is_some()
             || self.solution.is_some()
             || self.exact.is_some()
+            || self.reference.is_some()
             || self.params.is_some()
             || self.transform.is_some()
             || self.interior_points.is_some()
@@ -150,6 +154,7 @@ impl ProblemSection {
             time: self.time,
             solution: self.solution.clone(),
             exact: self.exact.clone(),
+            reference: self.reference.clone(),
             params: self.params.clone().unwrap_or_default(),
             transform: self.transform.clone(),
             conditions: conditions.to_vec(),
@@ -173,6 +178,7 @@ impl ProblemSection {
             time: c.time,
             solution: c.solution.clone(),
             exact: c.exact.clone(),
+            reference: c.reference.clone(),
             params: (!c.params.is_empty()).then(|| c.params.clone()),
             transform: c.transform.clone(),
             interior_points: Some(c.interior_points),
@@ -341,10 +347,18 @@ impl RunConfig {
         })
     }
 
-    /// Read a TOML file.
+    /// Read a TOML file (a relative `problem.reference` is taken from the
+    /// file's folder).
     pub fn read(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text, &path.display().to_string())
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        if let Some(r) = &mut config.problem.reference
+            && r.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            *r = dir.join(&*r);
+        }
+        Ok(config)
     }
 
     /// The run this configuration describes: the catalogue problem's

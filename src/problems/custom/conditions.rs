@@ -96,10 +96,34 @@ pub struct ConditionSpec {
 enum Place {
     Boundary,
     Initial,
-    Face { axis: usize, upper: bool },
+    Face {
+        axis: usize,
+        upper: bool,
+    },
     Point(Vec<f64>),
-    Opposite { axis: usize },
+    Opposite {
+        axis: usize,
+    },
     Interior,
+    /// The part of the boundary where `lhs op rhs` holds.
+    Where {
+        lhs: Expr,
+        op: String,
+        rhs: Expr,
+    },
+}
+
+impl Place {
+    /// Whether the predicate of a [`Place::Where`] holds at `x`.
+    fn holds(lhs: &Expr, op: &str, rhs: &Expr, x: &[f64]) -> bool {
+        let (a, b) = (lhs.eval(x), rhs.eval(x));
+        match op {
+            "<" => a < b,
+            "<=" => a <= b,
+            ">" => a > b,
+            _ => a >= b,
+        }
+    }
 }
 
 impl ConditionSpec {
@@ -187,6 +211,7 @@ impl ConditionSpec {
         let place = match on {
             "boundary" => Place::Boundary,
             "initial" => Place::Initial,
+            _ if on.contains(['<', '>']) => predicate(on, &field, sc)?,
             _ => self
                 .side(on, ctx)
                 .map_err(|reason| Error::config(&field, reason))?,
@@ -416,6 +441,27 @@ impl ConditionSpec {
     }
 }
 
+/// `on = "x < 0"`: the part of the boundary where a comparison of two
+/// formulas of the coordinates holds.
+fn predicate(on: &str, field: &str, sc: &Scope) -> Result<Place> {
+    let (at, op) = ["<=", ">=", "<", ">"]
+        .iter()
+        .filter_map(|op| on.find(op).map(|k| (k, *op)))
+        .min_by_key(|&(k, op)| (k, std::cmp::Reverse(op.len())))
+        .expect("a comparison");
+    let scope = Scope {
+        what: field.to_string(),
+        ..sc.clone()
+    };
+    let lhs = Expr::parse_part(on, 0..at, &scope)?;
+    let rhs = Expr::parse_part(on, at + op.len()..on.len(), &scope)?;
+    Ok(Place::Where {
+        lhs,
+        op: op.to_string(),
+        rhs,
+    })
+}
+
 /// The input axis of coordinate `name` (`t`, `x`, `x2`, …).
 fn coordinate_axis(name: &str, sc: &Scope) -> std::result::Result<usize, String> {
     match Expr::parse_in(name, sc) {
@@ -513,6 +559,36 @@ fn place_points(
     let dd = bounds.dim();
     match place {
         Place::Point(at) => Ok((at.clone(), None, None)),
+        Place::Where { lhs, op, rhs } => {
+            if method != PointMethod::Uniform {
+                return Err(
+                    "a boundary part given by a predicate takes method = \"uniform\"".into(),
+                );
+            }
+            let (mut p, mut nrm) = (Vec::with_capacity(n * dd), Vec::with_capacity(n * dd));
+            for round in 0..1000 {
+                if p.is_empty() && round == 20 {
+                    break;
+                }
+                let (bp, bn) = sample_boundary(&*ctx.domain, n, rng);
+                for (x, v) in bp.chunks_exact(dd).zip(bn.chunks_exact(dd)) {
+                    if p.len() < n * dd && Place::holds(lhs, op, rhs, x) {
+                        p.extend_from_slice(x);
+                        nrm.extend_from_slice(v);
+                    }
+                }
+                if p.len() == n * dd {
+                    break;
+                }
+            }
+            if p.len() < n * dd {
+                return Err(
+                    "the predicate holds on (almost) none of the boundary: no points".into(),
+                );
+            }
+            // Held out on its own points: fresh ones would need the predicate too.
+            Ok((p, Some(nrm), None))
+        }
         Place::Interior => Ok((
             place_interior(&*ctx.domain, ctx.spec.domain.as_box(), method, n, rng)?,
             None,

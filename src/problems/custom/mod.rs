@@ -224,6 +224,12 @@ pub struct CustomProblem {
     /// The exact solution, for the errors only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
+    /// A CSV file of reference values for the errors (instead of `exact`):
+    /// one row per point, the inputs (time first) then `u`; a first line
+    /// that is not numbers is a header. A relative path is taken from the
+    /// config file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<std::path::PathBuf>,
     /// Named constants usable in every formula.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
@@ -261,6 +267,7 @@ impl Default for CustomProblem {
             time: None,
             solution: None,
             exact: None,
+            reference: None,
             params: BTreeMap::new(),
             transform: None,
             conditions: Vec::new(),
@@ -289,6 +296,58 @@ fn check_count(field: impl Into<String>, n: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A reference CSV: `inputs + 1` numbers per row, an optional header;
+/// every point in the domain.
+fn read_reference(path: &std::path::Path, inputs: usize, domain: &dyn Domain) -> Result<Reference> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut r = Reference::none();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: std::result::Result<Vec<f64>, _> =
+            line.split(',').map(|c| c.trim().parse::<f64>()).collect();
+        let bad = |why: String| {
+            Error::config(
+                "problem.reference",
+                format!("{} line {}: {why}", path.display(), i + 1),
+            )
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(_) if i == 0 => continue,
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        if row.len() != inputs + 1 {
+            return Err(bad(format!(
+                "{} columns, expected {} (the inputs{} then u)",
+                row.len(),
+                inputs + 1,
+                if inputs > 1 {
+                    ", time first if any,"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if row.iter().any(|v| !v.is_finite()) {
+            return Err(bad("not finite".into()));
+        }
+        if !domain.contains(&row[..inputs]) {
+            return Err(bad(format!("{:?} is not in the domain", &row[..inputs])));
+        }
+        r.points.extend_from_slice(&row[..inputs]);
+        r.values.push(row[inputs]);
+    }
+    if r.is_empty() {
+        return Err(Error::config(
+            "problem.reference",
+            format!("{} has no rows", path.display()),
+        ));
+    }
+    Ok(r)
 }
 
 /// Names a parameter may not take.
@@ -612,8 +671,15 @@ impl CustomProblem {
             }
         }
         let mut eval_rng = ChaCha8Rng::seed_from_u64(self.points_seed ^ 0xe7a1);
-        let reference = match &exact {
-            Some(u) => {
+        let reference = match (&exact, &self.reference) {
+            (Some(_), Some(_)) if self.exact.is_some() => {
+                return Err(Error::config(
+                    "problem.reference",
+                    "give either exact or reference, not both",
+                ));
+            }
+            (_, Some(path)) => read_reference(path, inputs, &*domain)?,
+            (Some(u), None) => {
                 let eval = sample_interior(&*domain, self.eval_points, &mut eval_rng);
                 let u = u.clone();
                 let r = Reference::from_fn(eval, inputs, move |x| u.eval(x));
@@ -629,7 +695,7 @@ impl CustomProblem {
                 }
                 r
             }
-            None => Reference::none(),
+            (None, None) => Reference::none(),
         };
         let mut names: Vec<String> = Vec::new();
         if time.is_some() {
