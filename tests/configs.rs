@@ -368,3 +368,41 @@ method = "halton"
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Each condition kind on a small problem with a known solution, trained
+/// with the default optimiser (SSBroyden) for a fixed number of iterations
+/// (deterministic for the seed): about 1.5× the iterations at which the run
+/// of `docs/custom-problems.md` first measured l2_rel ≤ 1e-5, well inside
+/// 60 s of training on the 2-core machine (0.8–12 s there).
+#[test]
+fn condition_kinds_reach_1e_5() {
+    for (file, iters) in [
+        ("robin-box.toml", 700),
+        ("neumann-disk.toml", 1100),
+        ("advection-periodic.toml", 2200),
+        ("wave.toml", 1500),
+        ("poisson6d.toml", 3200),
+        ("reaction-diffusion.toml", 800),
+        ("helmholtz-union.toml", 1200),
+    ] {
+        let mut s = spec(file);
+        assert_eq!(
+            s.optimizer.name(),
+            "ssbroyden",
+            "{file}: the default optimiser"
+        );
+        s.budget.max_iters = iters;
+        s.progress_every = None;
+        let dir = std::env::temp_dir().join(format!("natgrad-kinds-{}-{file}", std::process::id()));
+        s.out = Some(dir.clone());
+        s.replace_existing = true;
+        let out = s.run().unwrap();
+        let l2 = out.metrics.unwrap().l2_rel;
+        assert!(
+            out.iters == iters && l2 <= 1e-5,
+            "{file}: l2_rel {l2:e} after {} iterations",
+            out.iters
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
