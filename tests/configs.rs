@@ -258,6 +258,34 @@ fn custom_problem_errors_name_the_field_and_line() {
             format!("{square}equation = \"u_n = 1\"\n{dirichlet}"),
             &["problem.equation", "only exists in boundary conditions"],
         ),
+        (
+            format!(
+                "{heat}equation = \"u_t - u_xx = 0\"\n{initial}[[condition]]\nkind = \"neumann\"\non = \"t = 1\"\nvalue = \"0\"\n"
+            ),
+            &["condition[1].kind", "constant time"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"robin\"\nalpha = nan\nvalue = \"0\"\n"
+            ),
+            &["condition[0].alpha", "finite", "(line 7)"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n[[condition]]\nkind = \"dirichlet\"\non = \"x > 5\"\nvalue = \"0\"\n"
+            ),
+            &["condition[0].on", "predicate holds on (almost) none"],
+        ),
+        (
+            "[problem]\nname = \"heat\"\n[[condition]]\nkind = \"dirichlet\"\n".to_string(),
+            &["problem.name", "catalogue problem"],
+        ),
+        (
+            format!(
+                "{square}equation = \"-lap(u) = 1\"\n{dirichlet}[[condition]]\nkind = \"mean\"\nvalue = \"0\"\n[sampling]\nresample_every = 10\nblock = \"mean\"\n"
+            ),
+            &["sampling.block", "not an interior block"],
+        ),
     ];
     for (text, want) in cases {
         let e = match RunConfig::parse(&text, "case.toml").and_then(|c| c.to_spec()) {

@@ -10,7 +10,8 @@ pub use sampling::{
     Ends, halton, linspace, tensor_grid, uniform_face, uniform_faces, uniform_interior,
 };
 pub use shapes::{
-    Ball, Combine, Constructive, Domain, Polygon, SpaceTime, sample_boundary, sample_interior,
+    Ball, Combine, Constructive, Domain, Polygon, SpaceTime, contains_near, sample_boundary,
+    sample_interior,
 };
 
 use crate::error::{Error, Result};
@@ -25,12 +26,12 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// `[lo, hi]`; errors unless `lo < hi` and both are finite.
+    /// `[lo, hi]`; errors unless `lo < hi`, both finite, and `hi − lo` finite.
     pub fn new(lo: f64, hi: f64) -> Result<Self> {
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi && (hi - lo).is_finite()) {
             return Err(Error::config(
                 "interval",
-                format!("need finite lo < hi, got [{lo}, {hi}]"),
+                format!("need finite lo < hi with a finite length, got [{lo}, {hi}]"),
             ));
         }
         Ok(Interval { lo, hi })

@@ -37,6 +37,17 @@ pub trait Domain: Send + Sync {
     }
 }
 
+/// Whether `x` lies in the closed domain up to rounding relative to the
+/// domain's size (points placed on a face of its bounding box, whose
+/// distance to the boundary rounds to a few ulps of the coordinates).
+pub fn contains_near(domain: &dyn Domain, x: &[f64]) -> bool {
+    let b = domain.bounds();
+    let scale = (0..b.dim())
+        .map(|k| b.side(k).lo.abs().max(b.side(k).hi.abs()))
+        .fold(1.0, f64::max);
+    x.len() == domain.dim() && domain.sdf(x) <= 1e-12 * scale
+}
+
 /// `n` points uniform in the domain (rejection from its bounding box), row-major.
 pub fn sample_interior(domain: &dyn Domain, n: usize, rng: &mut impl Rng) -> Vec<f64> {
     let b = domain.bounds();

@@ -192,11 +192,16 @@ impl<D: Scalar> Env<D> for Coords<'_, D> {
     }
 }
 
+/// The deepest nesting (parentheses, calls, signs, powers) a formula may have.
+const MAX_DEPTH: usize = 200;
+
 struct Parser<'a, 's> {
     s: &'a [u8],
     i: usize,
     /// The start of the name being resolved, where its errors point.
     at: Option<usize>,
+    /// Nesting of parentheses and calls (bounded: no stack overflow).
+    depth: usize,
     scope: &'s Scope,
     text: &'a str,
 }
@@ -219,6 +224,7 @@ impl Expr {
             s: &text.as_bytes()[..range.end],
             i: range.start,
             at: None,
+            depth: 0,
             scope,
             text,
         };
@@ -370,9 +376,9 @@ impl Parser<'_, '_> {
         let mut e = self.product()?;
         loop {
             if self.eat(b'+') {
-                e = Expr::Bin('+', Box::new(e), Box::new(self.product()?));
+                e = fold(Expr::Bin('+', Box::new(e), Box::new(self.product()?)));
             } else if self.eat(b'-') {
-                e = Expr::Bin('-', Box::new(e), Box::new(self.product()?));
+                e = fold(Expr::Bin('-', Box::new(e), Box::new(self.product()?)));
             } else {
                 return Ok(e);
             }
@@ -383,18 +389,29 @@ impl Parser<'_, '_> {
         let mut e = self.unary()?;
         loop {
             if self.eat(b'*') {
-                e = Expr::Bin('*', Box::new(e), Box::new(self.unary()?));
+                e = fold(Expr::Bin('*', Box::new(e), Box::new(self.unary()?)));
             } else if self.eat(b'/') {
-                e = Expr::Bin('/', Box::new(e), Box::new(self.unary()?));
+                e = fold(Expr::Bin('/', Box::new(e), Box::new(self.unary()?)));
             } else {
                 return Ok(e);
             }
         }
     }
 
+    /// Every nested operand passes here, so this bounds the recursion.
     fn unary(&mut self) -> Result<Expr> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(&format!("nested more than {MAX_DEPTH} deep")));
+        }
+        let e = self.unary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr> {
         if self.eat(b'-') {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            return Ok(fold(Expr::Neg(Box::new(self.unary()?))));
         }
         if self.eat(b'+') {
             return self.unary();
@@ -406,7 +423,7 @@ impl Parser<'_, '_> {
         let base = self.atom()?;
         if self.eat(b'^') {
             let exp = self.unary()?;
-            return Ok(Expr::Bin('^', Box::new(base), Box::new(exp)));
+            return Ok(fold(Expr::Bin('^', Box::new(base), Box::new(exp))));
         }
         Ok(base)
     }
@@ -655,7 +672,25 @@ impl Parser<'_, '_> {
         if !self.eat(b')') {
             return Err(self.error("expected `)`"));
         }
-        Ok(Expr::Call(f, Box::new(a)))
+        Ok(fold(Expr::Call(f, Box::new(a))))
+    }
+}
+
+/// A node whose operands are all constants, replaced by its value (computed
+/// by the same arithmetic as evaluation, so the value is bit-identical): an
+/// exponent such as `-1` or `(p - 1)` becomes a number, which `^` raises
+/// with `powi`/`powf` — exact for negative bases, where the general power
+/// `exp(b·ln a)` of dual numbers is NaN.
+fn fold(e: Expr) -> Expr {
+    let constant = match &e {
+        Expr::Neg(a) | Expr::Call(_, a) => matches!(**a, Expr::Num(_)),
+        Expr::Bin(_, a, b) => matches!((&**a, &**b), (Expr::Num(_), Expr::Num(_))),
+        _ => false,
+    };
+    if constant {
+        Expr::Num(e.eval::<f64>(&[]))
+    } else {
+        e
     }
 }
 
@@ -709,6 +744,21 @@ mod tests {
             Expr::parse("1e+2 + abs(-x)", 1).unwrap().eval(&[3.0]),
             103.0
         );
+        // Constant exponents are numbers (powi): exact derivatives for a
+        // negative base, where the general dual power would be NaN.
+        let f = Expr::parse("x^-1 + x^(2 - 1)", 1).unwrap();
+        let Expr::Bin('+', a, _) = &f else {
+            panic!("{f:?}")
+        };
+        assert!(
+            matches!(&**a, Expr::Bin('^', _, e) if **e == Expr::Num(-1.0)),
+            "{a:?}"
+        );
+        assert_eq!(first(&f, &[-2.0], 0), -0.25 + 1.0);
+        let deep = format!("{}x{}", "(".repeat(5000), ")".repeat(5000));
+        let e = Expr::parse(&deep, 1).unwrap_err().to_string();
+        assert!(e.contains("nested more than"), "{e}");
+        assert!(Expr::parse(&"-".repeat(100_000), 1).is_err());
         for bad in ["sin(x", "x +", "foo(x)", "y", "3..2", "x $ 2", "", "u", "f"] {
             let e = Expr::parse(bad, 1).unwrap_err().to_string();
             assert!(

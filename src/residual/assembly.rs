@@ -92,7 +92,7 @@ impl LeastSquares {
         }
         let p = self.n_params();
         // One column per point first; combining blocks are folded below.
-        let s_total: usize = self.blocks.iter().map(|b| b.len()).sum();
+        let s_total = self.n_points();
         let jac_t = &mut sys.jac_t;
         jac_t.resize(p, s_total);
         let chunks = self.chunks();

@@ -41,6 +41,11 @@ impl Block {
         self
     }
 
+    /// Where the block's points lie, if it says.
+    pub fn region(&self) -> Option<Region> {
+        self.region
+    }
+
     /// How the rows are made from the point residuals, if not one row per point.
     pub fn combination(&self) -> Option<Combination> {
         self.combination

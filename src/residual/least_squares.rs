@@ -60,6 +60,17 @@ impl LeastSquares {
                 normal: b.normals.as_ref().map(|n| &n[..d]),
             };
             b.op.eval(&p, &jet, &ch, model.output_dim());
+            if b.combination.is_some() {
+                // Combined rows skip the operator curvature: linear residuals only.
+                let mut hess = vec![0.0; jet.len() * jet.len()];
+                b.op.curvature(&p, &jet, &ch, model.output_dim(), &mut hess);
+                if hess.iter().any(|v| *v != 0.0) {
+                    return Err(Error::config(
+                        format!("block `{}`", b.name),
+                        "combines its points' residuals, so its residual must be linear in the jet",
+                    ));
+                }
+            }
             if let Some(what) = crate::pde::take_undeclared_read() {
                 return Err(Error::config(
                     format!("block `{}`", b.name),
@@ -145,6 +156,12 @@ impl LeastSquares {
     /// The blocks.
     pub fn blocks(&self) -> &[Block] {
         &self.blocks
+    }
+
+    /// Total number of points (at least the rows: the Jacobian is assembled
+    /// one column per point before combined blocks are folded).
+    pub fn n_points(&self) -> usize {
+        self.blocks.iter().map(Block::len).sum()
     }
 
     /// Total number of residual rows `S`.
@@ -319,7 +336,7 @@ impl LeastSquares {
                     for _ in 0..1000 {
                         let batch = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
                         for x in batch.chunks_exact(d) {
-                            if p.len() < n * d && domain.contains(x) {
+                            if p.len() < n * d && crate::geometry::contains_near(domain, x) {
                                 p.extend_from_slice(x);
                             }
                         }
@@ -458,7 +475,10 @@ fn opposite_pairs(
         for x in crate::geometry::uniform_face(&bb, &face, m, rng).chunks_exact(d) {
             let mut y = x.to_vec();
             y[axis] = hi;
-            if lower.len() < m * d && domain.contains(x) && domain.contains(&y) {
+            if lower.len() < m * d
+                && crate::geometry::contains_near(domain, x)
+                && crate::geometry::contains_near(domain, &y)
+            {
                 lower.extend_from_slice(x);
             }
         }

@@ -139,6 +139,15 @@ impl ProblemSection {
         if !any {
             return Ok(None);
         }
+        if self.domain.is_none() && super::catalogue::contains(&self.name) {
+            return Err(Error::config(
+                "problem.name",
+                format!(
+                    "`{}` is a catalogue problem: the custom fields and [[condition]] entries are for problems of your own (give another name and a domain)",
+                    self.name
+                ),
+            ));
+        }
         let d = crate::problems::CustomProblem::default();
         Ok(Some(crate::problems::CustomProblem {
             pde: self.pde.clone(),
@@ -356,7 +365,9 @@ impl RunConfig {
             && r.is_relative()
             && let Some(dir) = path.parent()
         {
-            *r = dir.join(&*r);
+            // Absolute, so that the run's saved config finds it from anywhere.
+            let joined = dir.join(&*r);
+            *r = std::path::absolute(&joined).unwrap_or(joined);
         }
         Ok(config)
     }

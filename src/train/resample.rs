@@ -168,6 +168,19 @@ impl Resampler {
                 ),
             ));
         }
+        if blk.combination().is_some()
+            || blk
+                .region()
+                .is_some_and(|r| r != crate::residual::Region::Interior)
+        {
+            return Err(Error::config(
+                "sampling.block",
+                format!(
+                    "`{}` is not an interior block (a condition on a part of the domain, or rows tying points together); only interior blocks can be resampled",
+                    config.block
+                ),
+            ));
+        }
         if domain.dim() != objective.model().input_dim() {
             return Err(Error::DimensionMismatch {
                 context: "resampling domain vs network input".into(),

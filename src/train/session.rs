@@ -422,7 +422,7 @@ impl RunSpec {
             }
         }
         let (needed, what) =
-            crate::optim::memory_estimate(&self.optimizer, ls.n_residuals(), ls.n_params());
+            crate::optim::memory_estimate(&self.optimizer, ls.n_points(), ls.n_params());
         if let Some(available) = available_memory()?
             && needed > available
         {

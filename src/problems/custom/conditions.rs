@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::{Context, PointMethod};
 use crate::error::{Error, Result};
 use crate::geometry::{
-    BoxDomain, Domain, Ends, Interval, halton, linspace, sample_boundary, sample_interior,
-    tensor_grid, uniform_face,
+    BoxDomain, Domain, Ends, Interval, contains_near, halton, linspace, sample_boundary,
+    sample_interior, tensor_grid, uniform_face,
 };
 use crate::pde::expr::{Deriv, Expr, Scope};
 use crate::pde::{Data, Formula};
@@ -159,7 +159,7 @@ impl ConditionSpec {
                     format!("missing: the point, {} coordinates", sc.inputs()),
                 )
             })?;
-            if at.len() != sc.inputs() || !ctx.domain.contains(&at) {
+            if at.len() != sc.inputs() || !contains_near(&*ctx.domain, &at) {
                 return Err(Error::config(
                     format!("condition[{i}].at"),
                     format!(
@@ -323,8 +323,16 @@ impl ConditionSpec {
             (_, None) => ctx.spec.boundary_points,
         };
         let method = self.method.unwrap_or_default();
-        let (points, normals, region) = place_points(&place, method, n, ctx, rng)
-            .map_err(|reason| Error::config(format!("condition[{i}].method"), reason))?;
+        let (points, normals, region) =
+            place_points(&place, method, n, ctx, rng).map_err(|reason| {
+                // Placement errors are about the method, or else about where.
+                let key = if reason.contains("method") {
+                    "method"
+                } else {
+                    "on"
+                };
+                Error::config(format!("condition[{i}].{key}"), reason)
+            })?;
         let scope = Scope {
             unknown: true,
             normal: normals.is_some(),
@@ -345,6 +353,15 @@ impl ConditionSpec {
                     "Neumann and Robin conditions need a boundary with normals (not an initial slice or a point)",
                 ));
             }
+            ConditionKind::Neumann | ConditionKind::Robin
+                if matches!(place, Place::Face { axis: 0, .. }) && ctx.scope.time =>
+            {
+                return Err(Error::config(
+                    format!("condition[{i}].kind"),
+                    "a normal derivative on a face of constant time is not defined (u_n is spatial); \
+                     impose u there, or u_t through an initial condition",
+                ));
+            }
             ConditionKind::Neumann => normal,
             ConditionKind::Robin => {
                 let alpha = self.alpha.ok_or_else(|| {
@@ -353,6 +370,12 @@ impl ConditionSpec {
                         "missing: Robin's u_n + alpha·u = value needs alpha",
                     )
                 })?;
+                if !alpha.is_finite() {
+                    return Err(Error::config(
+                        format!("condition[{i}].alpha"),
+                        format!("must be finite, got {alpha}"),
+                    ));
+                }
                 Expr::Bin(
                     '+',
                     Box::new(normal),
@@ -678,7 +701,7 @@ fn place_points(
                     let mut p = Vec::with_capacity(n * dd);
                     for _ in 0..1000 {
                         for x in uniform_face(&bounds, &face, n, rng).chunks_exact(dd) {
-                            if p.len() < n * dd && ctx.domain.contains(x) {
+                            if p.len() < n * dd && contains_near(&*ctx.domain, x) {
                                 p.extend_from_slice(x);
                             }
                         }
@@ -717,7 +740,7 @@ fn place_points(
                         y.insert(*axis, fixed);
                         y
                     };
-                    halton_kept(&free, n, |x| ctx.domain.contains(&lift(x)))?
+                    halton_kept(&free, n, |x| contains_near(&*ctx.domain, &lift(x)))?
                         .chunks_exact(dd - 1)
                         .flat_map(lift)
                         .collect()

@@ -351,9 +351,9 @@ fn read_reference(path: &std::path::Path, inputs: usize, domain: &dyn Domain) ->
 }
 
 /// Names a parameter may not take.
-const RESERVED: [&str; 20] = [
+const RESERVED: [&str; 21] = [
     "u", "f", "t", "x", "y", "z", "n", "pi", "e", "lap", "grad", "sin", "cos", "tan", "exp", "log",
-    "sqrt", "tanh", "sinh", "cosh",
+    "sqrt", "tanh", "sinh", "cosh", "abs",
 ];
 
 /// What the conditions need from the problem while they are built.
