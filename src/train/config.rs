@@ -96,13 +96,13 @@ pub struct ProblemSection {
     /// Custom problem: hard constraints `u = g + psi·N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<crate::problems::TransformSpec>,
-    /// Custom problem: interior points (default 1200).
+    /// Custom problem: interior points (default 600 per input: 1200 in 2-D).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interior_points: Option<usize>,
     /// Custom problem: how interior points are placed (uniform, grid, halton).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interior_method: Option<crate::problems::PointMethod>,
-    /// Custom problem: points of each condition without its own count (default 400).
+    /// Custom problem: points of each condition without its own count (default 200 per input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boundary_points: Option<usize>,
     /// Custom problem: evaluation points (default 5000).
@@ -149,6 +149,9 @@ impl ProblemSection {
             ));
         }
         let d = crate::problems::CustomProblem::default();
+        let inputs =
+            self.domain.as_ref().map_or(2, |dom| dom.dim()) + usize::from(self.time.is_some());
+        let (interior, boundary) = crate::problems::CustomProblem::default_points(inputs);
         Ok(Some(crate::problems::CustomProblem {
             pde: self.pde.clone(),
             equation: self.equation.clone(),
@@ -167,9 +170,9 @@ impl ProblemSection {
             params: self.params.clone().unwrap_or_default(),
             transform: self.transform.clone(),
             conditions: conditions.to_vec(),
-            interior_points: self.interior_points.unwrap_or(d.interior_points),
+            interior_points: self.interior_points.unwrap_or(interior),
             interior_method: self.interior_method.unwrap_or(d.interior_method),
-            boundary_points: self.boundary_points.unwrap_or(d.boundary_points),
+            boundary_points: self.boundary_points.unwrap_or(boundary),
             eval_points: self.eval_points.unwrap_or(d.eval_points),
             points_seed: self.points_seed.unwrap_or(d.points_seed),
         }))

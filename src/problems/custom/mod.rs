@@ -95,6 +95,17 @@ pub enum DomainSpec {
 }
 
 impl DomainSpec {
+    /// The spatial dimension as written (0 for an empty box or union).
+    pub fn dim(&self) -> usize {
+        match self {
+            DomainSpec::Box { lo, .. } => lo.len(),
+            DomainSpec::Disk { center, .. } => center.len(),
+            DomainSpec::Polygon { .. } | DomainSpec::LShape => 2,
+            DomainSpec::Union { of } => of.first().map_or(0, DomainSpec::dim),
+            DomainSpec::Difference { from, .. } => from.dim(),
+        }
+    }
+
     /// The domain (errors name `problem.domain`).
     pub fn build(&self) -> Result<Arc<dyn Domain>> {
         let bad = |e: Error| Error::config("problem.domain", e.to_string());
@@ -239,13 +250,15 @@ pub struct CustomProblem {
     /// Boundary, initial and point conditions (`[[condition]]` in a run file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ConditionSpec>,
-    /// Interior collocation points (default 1200).
+    /// Interior collocation points (default 600 per input, see
+    /// [`CustomProblem::default_points`]; 1200 when deserialised without one).
     #[serde(default = "default_interior")]
     pub interior_points: usize,
     /// How the interior points are placed (default uniform).
     #[serde(default)]
     pub interior_method: PointMethod,
-    /// Points of a condition that does not give its own count (default 400).
+    /// Points of a condition that does not give its own count (default 200
+    /// per input; 400 when deserialised without one).
     #[serde(default = "default_boundary")]
     pub boundary_points: usize,
     /// Evaluation points (uniform in the domain, another stream of the seed).
@@ -254,6 +267,15 @@ pub struct CustomProblem {
     /// Seed of the point sets.
     #[serde(default)]
     pub points_seed: u64,
+}
+
+impl CustomProblem {
+    /// The default point counts for a problem with `inputs` inputs (space
+    /// and time): 600 interior points per input and 200 points per condition
+    /// per input (1200 and 400 in two dimensions).
+    pub fn default_points(inputs: usize) -> (usize, usize) {
+        (600 * inputs.max(1), 200 * inputs.max(1))
+    }
 }
 
 impl Default for CustomProblem {
