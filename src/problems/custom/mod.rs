@@ -357,7 +357,7 @@ fn read_reference(path: &std::path::Path, inputs: usize, domain: &dyn Domain) ->
         if row.iter().any(|v| !v.is_finite()) {
             return Err(bad("not finite".into()));
         }
-        if !domain.contains(&row[..inputs]) {
+        if !crate::geometry::contains_near(domain, &row[..inputs]) {
             return Err(bad(format!("{:?} is not in the domain", &row[..inputs])));
         }
         r.points.extend_from_slice(&row[..inputs]);
