@@ -11,7 +11,7 @@ pub use sampling::{
 };
 pub use shapes::{
     Ball, Combine, Constructive, Domain, Polygon, SpaceTime, contains_near, sample_boundary,
-    sample_interior,
+    sample_face, sample_interior,
 };
 
 use crate::error::{Error, Result};

@@ -48,6 +48,34 @@ pub fn contains_near(domain: &dyn Domain, x: &[f64]) -> bool {
     x.len() == domain.dim() && domain.sdf(x) <= 1e-12 * scale
 }
 
+/// `n` points uniform on `face` of the domain's bounding box, kept where
+/// they lie in the domain (up to rounding, [`contains_near`]) and `keep`
+/// holds: the whole face of a box in one batch of draws, the part of the
+/// face in the domain otherwise (the initial slice of a disk × time).
+/// `None` when 1000 batches of `n` draws do not give `n` points.
+pub fn sample_face(
+    domain: &dyn Domain,
+    face: &super::Face,
+    n: usize,
+    rng: &mut impl Rng,
+    keep: impl Fn(&[f64]) -> bool,
+) -> Option<Vec<f64>> {
+    let bb = domain.bounds();
+    let d = bb.dim();
+    let mut p = Vec::with_capacity(n * d);
+    for _ in 0..1000 {
+        for x in super::uniform_face(&bb, face, n, rng).chunks_exact(d) {
+            if p.len() < n * d && contains_near(domain, x) && keep(x) {
+                p.extend_from_slice(x);
+            }
+        }
+        if p.len() == n * d {
+            return Some(p);
+        }
+    }
+    None
+}
+
 /// `n` points uniform in the domain (rejection from its bounding box), row-major.
 pub fn sample_interior(domain: &dyn Domain, n: usize, rng: &mut impl Rng) -> Vec<f64> {
     let b = domain.bounds();

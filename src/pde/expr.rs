@@ -120,6 +120,20 @@ impl Scope {
         self.spatial_axis(0)..self.spatial_axis(self.dim)
     }
 
+    /// The name of input axis `axis`: `t`, then `x, y, z` in dimension ≤ 3,
+    /// else `x1 … xd`.
+    pub fn coordinate_name(&self, axis: usize) -> String {
+        if self.time && axis == 0 {
+            return "t".into();
+        }
+        let k = axis - usize::from(self.time);
+        if self.dim <= 3 {
+            ["x", "y", "z"][k].into()
+        } else {
+            format!("x{}", k + 1)
+        }
+    }
+
     /// Number of inputs (space plus time).
     pub fn inputs(&self) -> usize {
         self.dim + usize::from(self.time)

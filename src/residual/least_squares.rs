@@ -329,27 +329,13 @@ impl LeastSquares {
                         ));
                     }
                     let face = bb.face(axis, upper);
-                    // Rejection from the bounding box's face: the whole face
-                    // for a box (one batch), its part in the domain otherwise
-                    // (the initial slice of a disk × time).
-                    let mut p = Vec::with_capacity(n * d);
-                    for _ in 0..1000 {
-                        let batch = crate::geometry::uniform_face(&bb, &face, n, &mut rng);
-                        for x in batch.chunks_exact(d) {
-                            if p.len() < n * d && crate::geometry::contains_near(domain, x) {
-                                p.extend_from_slice(x);
-                            }
-                        }
-                        if p.len() == n * d {
-                            break;
-                        }
-                    }
-                    if p.len() < n * d {
-                        return Err(Error::config(
-                            format!("block `{}`", blk.name),
-                            "its face of the bounding box hardly meets the domain: no held-out points",
-                        ));
-                    }
+                    let p = crate::geometry::sample_face(domain, &face, n, &mut rng, |_| true)
+                        .ok_or_else(|| {
+                            Error::config(
+                                format!("block `{}`", blk.name),
+                                "its face of the bounding box hardly meets the domain: no held-out points",
+                            )
+                        })?;
                     (p, Some(face.normal.repeat(n)))
                 }
             };
@@ -470,28 +456,18 @@ fn opposite_pairs(
     }
     let face = bb.face(axis, false);
     let hi = bb.side(axis).hi;
-    let mut lower = Vec::with_capacity(m * d);
-    for _ in 0..1000 {
-        for x in crate::geometry::uniform_face(&bb, &face, m, rng).chunks_exact(d) {
-            let mut y = x.to_vec();
-            y[axis] = hi;
-            if lower.len() < m * d
-                && crate::geometry::contains_near(domain, x)
-                && crate::geometry::contains_near(domain, &y)
-            {
-                lower.extend_from_slice(x);
-            }
-        }
-        if lower.len() == m * d {
-            break;
-        }
-    }
-    if lower.len() < m * d {
-        return Err(Error::config(
-            format!("block `{name}`"),
-            "its opposite faces hardly meet the domain: no points",
-        ));
-    }
+    let partner = |x: &[f64]| {
+        let mut y = x.to_vec();
+        y[axis] = hi;
+        crate::geometry::contains_near(domain, &y)
+    };
+    let mut lower =
+        crate::geometry::sample_face(domain, &face, m, rng, partner).ok_or_else(|| {
+            Error::config(
+                format!("block `{name}`"),
+                "its opposite faces hardly meet the domain: no points",
+            )
+        })?;
     let mut upper = lower.clone();
     for x in upper.chunks_exact_mut(d) {
         x[axis] = hi;

@@ -119,24 +119,11 @@ impl ProblemSection {
         &self,
         conditions: &[crate::problems::ConditionSpec],
     ) -> Result<Option<crate::problems::CustomProblem>> {
-        let any = self.pde.is_some()
-            || self.equation.is_some()
-            || self.residual.is_some()
-            || self.source.is_some()
-            || self.domain.is_some()
-            || self.time.is_some()
-            || self.solution.is_some()
-            || self.exact.is_some()
-            || self.reference.is_some()
-            || self.params.is_some()
-            || self.transform.is_some()
-            || self.interior_points.is_some()
-            || self.interior_method.is_some()
-            || self.boundary_points.is_some()
-            || self.eval_points.is_some()
-            || self.points_seed.is_some()
-            || !conditions.is_empty();
-        if !any {
+        let catalogue_only = ProblemSection {
+            name: self.name.clone(),
+            ..Default::default()
+        };
+        if *self == catalogue_only && conditions.is_empty() {
             return Ok(None);
         }
         if self.domain.is_none() && super::catalogue::contains(&self.name) {

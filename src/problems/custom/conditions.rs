@@ -10,7 +10,7 @@ use super::{Context, PointMethod};
 use crate::error::{Error, Result};
 use crate::geometry::{
     BoxDomain, Domain, Ends, Interval, contains_near, halton, linspace, sample_boundary,
-    sample_interior, tensor_grid, uniform_face,
+    sample_face, sample_interior, tensor_grid,
 };
 use crate::pde::expr::{Deriv, Expr, Scope};
 use crate::pde::{Data, Formula};
@@ -105,19 +105,22 @@ enum Place {
         axis: usize,
     },
     Interior,
-    /// The part of the boundary where `lhs op rhs` holds.
-    Where {
-        lhs: Expr,
-        op: String,
-        rhs: Expr,
-    },
+    /// The part of the boundary where a predicate holds.
+    Where(Predicate),
 }
 
-impl Place {
-    /// Whether the predicate of a [`Place::Where`] holds at `x`.
-    fn holds(lhs: &Expr, op: &str, rhs: &Expr, x: &[f64]) -> bool {
-        let (a, b) = (lhs.eval(x), rhs.eval(x));
-        match op {
+/// `lhs op rhs`, a comparison of two formulas of the coordinates.
+struct Predicate {
+    lhs: Expr,
+    op: &'static str,
+    rhs: Expr,
+}
+
+impl Predicate {
+    /// Whether it holds at `x`.
+    fn holds(&self, x: &[f64]) -> bool {
+        let (a, b) = (self.lhs.eval(x), self.rhs.eval(x));
+        match self.op {
             "<" => a < b,
             "<=" => a <= b,
             ">" => a > b,
@@ -323,16 +326,8 @@ impl ConditionSpec {
             (_, None) => ctx.spec.boundary_points,
         };
         let method = self.method.unwrap_or_default();
-        let (points, normals, region) =
-            place_points(&place, method, n, ctx, rng).map_err(|reason| {
-                // Placement errors are about the method, or else about where.
-                let key = if reason.contains("method") {
-                    "method"
-                } else {
-                    "on"
-                };
-                Error::config(format!("condition[{i}].{key}"), reason)
-            })?;
+        let (points, normals, region) = place_points(&place, method, n, ctx, rng)
+            .map_err(|(key, reason)| Error::config(format!("condition[{i}].{key}"), reason))?;
         let scope = Scope {
             unknown: true,
             normal: normals.is_some(),
@@ -447,7 +442,7 @@ impl ConditionSpec {
             // Second order in x_k: the derivative must match as well.
             let op =
                 Formula::new(Expr::Jet(Deriv::First(axis)), Data::Zero, &scope).with_weight(weight);
-            let label = coordinate_name(axis, &ctx.scope);
+            let label = ctx.scope.coordinate_name(axis);
             out.push(block(format!("{name} u_{label}"), op));
         }
         if self.kind == ConditionKind::Initial && ctx.second_order_in_time {
@@ -476,13 +471,11 @@ fn predicate(on: &str, field: &str, sc: &Scope) -> Result<Place> {
         what: field.to_string(),
         ..sc.clone()
     };
-    let lhs = Expr::parse_part(on, 0..at, &scope)?;
-    let rhs = Expr::parse_part(on, at + op.len()..on.len(), &scope)?;
-    Ok(Place::Where {
-        lhs,
-        op: op.to_string(),
-        rhs,
-    })
+    Ok(Place::Where(Predicate {
+        lhs: Expr::parse_part(on, 0..at, &scope)?,
+        op,
+        rhs: Expr::parse_part(on, at + op.len()..on.len(), &scope)?,
+    }))
 }
 
 /// The input axis of coordinate `name` (`t`, `x`, `x2`, …).
@@ -494,19 +487,6 @@ fn coordinate_axis(name: &str, sc: &Scope) -> std::result::Result<usize, String>
     }
 }
 
-/// The name of input axis `axis` (`t`, `x`, `x4`).
-fn coordinate_name(axis: usize, sc: &Scope) -> String {
-    if sc.time && axis == 0 {
-        return "t".into();
-    }
-    let k = axis - usize::from(sc.time);
-    if sc.dim <= 3 {
-        ["x", "y", "z"][k].into()
-    } else {
-        format!("x{}", k + 1)
-    }
-}
-
 /// `m` with `m^k` closest to `n` (at least 1).
 fn per_axis(n: usize, k: usize) -> usize {
     ((n as f64).powf(1.0 / k.max(1) as f64).round() as usize).max(1)
@@ -515,6 +495,17 @@ fn per_axis(n: usize, k: usize) -> usize {
 /// The nodes of `[lo, hi]` without its ends, `m` of them.
 fn inner_nodes(s: Interval, m: usize) -> Vec<f64> {
     linspace(s.lo, s.hi, m + 2, Ends::Neither)
+}
+
+/// The tensor grid of the box's inner nodes, `m` per axis with `m^d`
+/// closest to `n`.
+fn inner_grid(b: &BoxDomain, n: usize) -> Vec<f64> {
+    let m = per_axis(n, b.dim());
+    tensor_grid(
+        &(0..b.dim())
+            .map(|k| inner_nodes(b.side(k), m))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Halton points of `bounds` accepted by `keep`, `n` of them (or an error
@@ -551,22 +542,29 @@ pub(super) fn place_interior(
     rng: &mut ChaCha8Rng,
 ) -> std::result::Result<Vec<f64>, String> {
     let bounds = domain.bounds();
-    let d = bounds.dim();
     match method {
         PointMethod::Uniform => Ok(sample_interior(domain, n, rng)),
         PointMethod::Grid => {
             if spatial_box.is_none() {
                 return Err("method = \"grid\" needs a box domain".into());
             }
-            let m = per_axis(n, d);
-            Ok(tensor_grid(
-                &(0..d)
-                    .map(|k| inner_nodes(bounds.side(k), m))
-                    .collect::<Vec<_>>(),
-            ))
+            Ok(inner_grid(&bounds, n))
         }
         PointMethod::Halton => halton_kept(&bounds, n, |x| domain.sdf(x) < 0.0),
     }
+}
+
+/// A placement error: the key it is about (`on` or `method`) and why.
+type Misplaced = (&'static str, String);
+
+/// An error about the placement method.
+fn method_error(reason: impl Into<String>) -> Misplaced {
+    ("method", reason.into())
+}
+
+/// An error about where the points go.
+fn on_error(reason: impl Into<String>) -> Misplaced {
+    ("on", reason.into())
 }
 
 /// Points, normals and held-out region of a condition's block.
@@ -577,16 +575,16 @@ fn place_points(
     n: usize,
     ctx: &Context<'_>,
     rng: &mut ChaCha8Rng,
-) -> std::result::Result<(Vec<f64>, Option<Vec<f64>>, Option<Region>), String> {
+) -> std::result::Result<(Vec<f64>, Option<Vec<f64>>, Option<Region>), Misplaced> {
     let bounds = ctx.domain.bounds();
     let dd = bounds.dim();
     match place {
         Place::Point(at) => Ok((at.clone(), None, None)),
-        Place::Where { lhs, op, rhs } => {
+        Place::Where(predicate) => {
             if method != PointMethod::Uniform {
-                return Err(
-                    "a boundary part given by a predicate takes method = \"uniform\"".into(),
-                );
+                return Err(method_error(
+                    "a boundary part given by a predicate takes method = \"uniform\"",
+                ));
             }
             let (mut p, mut nrm) = (Vec::with_capacity(n * dd), Vec::with_capacity(n * dd));
             for round in 0..1000 {
@@ -595,7 +593,7 @@ fn place_points(
                 }
                 let (bp, bn) = sample_boundary(&*ctx.domain, n, rng);
                 for (x, v) in bp.chunks_exact(dd).zip(bn.chunks_exact(dd)) {
-                    if p.len() < n * dd && Place::holds(lhs, op, rhs, x) {
+                    if p.len() < n * dd && predicate.holds(x) {
                         p.extend_from_slice(x);
                         nrm.extend_from_slice(v);
                     }
@@ -605,15 +603,16 @@ fn place_points(
                 }
             }
             if p.len() < n * dd {
-                return Err(
-                    "the predicate holds on (almost) none of the boundary: no points".into(),
-                );
+                return Err(on_error(
+                    "the predicate holds on (almost) none of the boundary: no points",
+                ));
             }
             // Held out on its own points: fresh ones would need the predicate too.
             Ok((p, Some(nrm), None))
         }
         Place::Interior => Ok((
-            place_interior(&*ctx.domain, ctx.spec.domain.as_box(), method, n, rng)?,
+            place_interior(&*ctx.domain, ctx.spec.domain.as_box(), method, n, rng)
+                .map_err(method_error)?,
             None,
             Some(Region::Interior),
         )),
@@ -643,37 +642,33 @@ fn place_points(
                 let m = (n as f64 / 4.0).round() as usize + 1;
                 let (p, nrm) = bounds
                     .boundary_loop_2d(m.max(2))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| method_error(e.to_string()))?;
                 Ok((p, Some(nrm), Some(Region::Boundary)))
             }
-            _ => Err(format!(
+            _ => Err(method_error(format!(
                 "on = \"boundary\" takes method = \"uniform\"{} (or name the sides)",
                 if ctx.time.is_none() && dd == 2 {
                     ", or \"grid\" on a 2-D box"
                 } else {
                     ""
                 }
-            )),
+            ))),
         },
         Place::Initial => {
             let t0 = bounds.side(0).lo;
             let space = &ctx.space;
             let spatial = match method {
                 PointMethod::Uniform => sample_interior(&**space, n, rng),
-                PointMethod::Grid => {
-                    let b = ctx
-                        .spec
+                PointMethod::Grid => inner_grid(
+                    &ctx.spec
                         .domain
                         .as_box()
-                        .ok_or("method = \"grid\" needs a box domain")?;
-                    let m = per_axis(n, b.dim());
-                    tensor_grid(
-                        &(0..b.dim())
-                            .map(|k| inner_nodes(b.side(k), m))
-                            .collect::<Vec<_>>(),
-                    )
+                        .ok_or_else(|| method_error("method = \"grid\" needs a box domain"))?,
+                    n,
+                ),
+                PointMethod::Halton => {
+                    halton_kept(&space.bounds(), n, |x| space.sdf(x) < 0.0).map_err(method_error)?
                 }
-                PointMethod::Halton => halton_kept(&space.bounds(), n, |x| space.sdf(x) < 0.0)?,
             };
             let d = space.dim();
             let points = spatial
@@ -697,26 +692,11 @@ fn place_points(
                 bounds.side(*axis).lo
             };
             let points = match method {
-                PointMethod::Uniform => {
-                    let mut p = Vec::with_capacity(n * dd);
-                    for _ in 0..1000 {
-                        for x in uniform_face(&bounds, &face, n, rng).chunks_exact(dd) {
-                            if p.len() < n * dd && contains_near(&*ctx.domain, x) {
-                                p.extend_from_slice(x);
-                            }
-                        }
-                        if p.len() == n * dd {
-                            break;
-                        }
-                    }
-                    if p.len() < n * dd {
-                        return Err("the side hardly meets the domain".into());
-                    }
-                    p
-                }
+                PointMethod::Uniform => sample_face(&*ctx.domain, &face, n, rng, |_| true)
+                    .ok_or_else(|| on_error("the side hardly meets the domain"))?,
                 PointMethod::Grid => {
                     if ctx.spec.domain.as_box().is_none() {
-                        return Err("method = \"grid\" needs a box domain".into());
+                        return Err(method_error("method = \"grid\" needs a box domain"));
                     }
                     let m = per_axis(n, dd - 1);
                     let free: Vec<Vec<f64>> = (0..dd)
@@ -725,7 +705,7 @@ fn place_points(
                         .collect();
                     bounds
                         .face_points(&face, &free)
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| method_error(e.to_string()))?
                 }
                 PointMethod::Halton => {
                     let free = BoxDomain::new(
@@ -734,13 +714,14 @@ fn place_points(
                             .map(|k| bounds.side(k))
                             .collect(),
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| method_error(e.to_string()))?;
                     let lift = |x: &[f64]| {
                         let mut y = x.to_vec();
                         y.insert(*axis, fixed);
                         y
                     };
-                    halton_kept(&free, n, |x| contains_near(&*ctx.domain, &lift(x)))?
+                    halton_kept(&free, n, |x| contains_near(&*ctx.domain, &lift(x)))
+                        .map_err(method_error)?
                         .chunks_exact(dd - 1)
                         .flat_map(lift)
                         .collect()

@@ -110,25 +110,7 @@ impl DomainSpec {
     pub fn build(&self) -> Result<Arc<dyn Domain>> {
         let bad = |e: Error| Error::config("problem.domain", e.to_string());
         Ok(match self {
-            DomainSpec::Box { lo, hi } => {
-                if lo.len() != hi.len() || lo.is_empty() {
-                    return Err(Error::config(
-                        "problem.domain",
-                        format!(
-                            "lo and hi need the same, non-zero length, got {} and {}",
-                            lo.len(),
-                            hi.len()
-                        ),
-                    ));
-                }
-                let sides = lo
-                    .iter()
-                    .zip(hi)
-                    .map(|(a, b)| Interval::new(*a, *b))
-                    .collect::<Result<Vec<_>>>()
-                    .map_err(bad)?;
-                Arc::new(BoxDomain::new(sides)?)
-            }
+            DomainSpec::Box { lo, hi } => Arc::new(box_domain(lo, hi)?),
             DomainSpec::Disk { center, radius } => {
                 Arc::new(Ball::new(center.clone(), *radius).map_err(bad)?)
             }
@@ -157,17 +139,31 @@ impl DomainSpec {
     /// The box, if the domain is one.
     fn as_box(&self) -> Option<BoxDomain> {
         match self {
-            DomainSpec::Box { lo, hi } => BoxDomain::new(
-                lo.iter()
-                    .zip(hi)
-                    .map(|(a, b)| Interval::new(*a, *b))
-                    .collect::<Result<Vec<_>>>()
-                    .ok()?,
-            )
-            .ok(),
+            DomainSpec::Box { lo, hi } => box_domain(lo, hi).ok(),
             _ => None,
         }
     }
+}
+
+/// The box `Π [lo_k, hi_k]` (errors name `problem.domain`).
+fn box_domain(lo: &[f64], hi: &[f64]) -> Result<BoxDomain> {
+    if lo.len() != hi.len() || lo.is_empty() {
+        return Err(Error::config(
+            "problem.domain",
+            format!(
+                "lo and hi need the same, non-zero length, got {} and {}",
+                lo.len(),
+                hi.len()
+            ),
+        ));
+    }
+    let sides = lo
+        .iter()
+        .zip(hi)
+        .map(|(a, b)| Interval::new(*a, *b))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| Error::config("problem.domain", e.to_string()))?;
+    BoxDomain::new(sides)
 }
 
 /// How a block's points are placed.
@@ -719,22 +715,10 @@ impl CustomProblem {
             }
             (None, None) => Reference::none(),
         };
-        let mut names: Vec<String> = Vec::new();
-        if time.is_some() {
-            names.push("t".into());
-        }
-        for k in 0..d {
-            names.push(if d <= 3 {
-                ["x", "y", "z"][k].to_string()
-            } else {
-                format!("x{}", k + 1)
-            });
-        }
         // A configured problem lives for the whole process.
         let coordinates: &'static [&'static str] = Box::leak(
-            names
-                .into_iter()
-                .map(|n| &*Box::leak(n.into_boxed_str()))
+            (0..inputs)
+                .map(|k| &*Box::leak(base.coordinate_name(k).into_boxed_str()))
                 .collect::<Vec<&'static str>>()
                 .into_boxed_slice(),
         );
