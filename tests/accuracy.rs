@@ -19,7 +19,7 @@ fn laplace2d_default_reaches_the_accuracy_target() {
     // Right between the points too: no overfitting warning.
     let held = outcome.heldout_loss.unwrap();
     assert!(
-        natgrad::train::overfitting_warning(outcome.loss, held).is_none(),
+        outcome.overfitting().is_none(),
         "held-out {held:e} vs loss {:e}",
         outcome.loss
     );

@@ -145,6 +145,7 @@ mod tests {
                     linf: Some(2e-3),
                     theta: vec![0.5, 1.0 / 7.0, 2.0],
                 }),
+                initial_heldout: Some(2.0e4 / 3.0),
             },
             optimizer: "adam".into(),
             optimizer_state: crate::optim::OptimizerState::None,

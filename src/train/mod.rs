@@ -25,7 +25,9 @@ pub use config::{
 };
 pub use observer::{HistoryCsv, ModelSnapshots, Observer, Progress, RunFiles, RunInfo, SpectraCsv};
 pub use overrides::{FRONT_END_COMPUTE, Overrides};
-pub use record::{BestIterate, IterRecord, OVERFIT_RATIO, Outcome, overfitting_warning};
+pub use record::{
+    BestIterate, IterRecord, OVERFIT_FLOOR, OVERFIT_RATIO, Outcome, overfitting_warning,
+};
 pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
 pub use trained::TrainedModel;

@@ -214,10 +214,7 @@ impl Observer for Progress {
                 fmt_opt(b.l2_abs)
             );
         }
-        if let Some(w) = o
-            .heldout_loss
-            .and_then(|h| super::overfitting_warning(o.loss, h))
-        {
+        if let Some(w) = o.overfitting() {
             eprintln!("warning: {w}");
         }
         Ok(())
@@ -444,7 +441,10 @@ struct Summary<'a> {
     heldout_loss: Option<f64>,
     /// Held-out over training loss.
     heldout_ratio: Option<f64>,
-    /// Set when the ratio is above [`super::OVERFIT_RATIO`].
+    /// The held-out loss of the initial θ.
+    initial_heldout_loss: Option<f64>,
+    /// Set when the ratio is above [`super::OVERFIT_RATIO`] and the held-out
+    /// loss above [`super::OVERFIT_FLOOR`] × the initial one.
     #[serde(skip_serializing_if = "Option::is_none")]
     overfitting: Option<String>,
     /// The evaluated iterate with the lowest held-out loss (`best_model.json`).
@@ -506,9 +506,8 @@ impl Observer for RunFiles {
             termination_message: o.termination.to_string(),
             heldout_loss: o.heldout_loss.and_then(finite),
             heldout_ratio: o.heldout_loss.map(|h| h / o.loss.max(f64::MIN_POSITIVE)),
-            overfitting: o
-                .heldout_loss
-                .and_then(|h| super::overfitting_warning(o.loss, h)),
+            initial_heldout_loss: o.initial_heldout_loss.and_then(finite),
+            overfitting: o.overfitting(),
             best: o.best.as_ref().map(|b| BestSummary {
                 iter: b.iter,
                 loss: b.loss,

@@ -40,6 +40,10 @@ pub struct TrainingState {
     /// The best iterate so far by held-out loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<BestIterate>,
+    /// The held-out loss of the initial θ, the scale of the overfitting
+    /// check ([`super::OVERFIT_FLOOR`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_heldout: Option<f64>,
 }
 
 /// Tracks the best loss for [`Termination::Stalled`]: progress is a
@@ -290,6 +294,7 @@ impl<'a> Trainer<'a> {
                     theta,
                     stall: StallWatch::new(loss, 0),
                     best: None,
+                    initial_heldout: None,
                 };
                 (state, metrics)
             }
@@ -301,6 +306,7 @@ impl<'a> Trainer<'a> {
         };
         if let Some(h) = heldout0 {
             BestIterate::offer(&mut s.best, (s.iter, s.loss, h), metrics0, &s.theta);
+            s.initial_heldout = Some(h);
         }
         let mut record = IterRecord {
             iter: s.iter,
@@ -400,7 +406,7 @@ impl<'a> Trainer<'a> {
             }
             if let Some(h) = heldout
                 && self.budget.stop_on_overfit
-                && overfitting_warning(s.loss, h).is_some()
+                && overfitting_warning(s.loss, h, s.initial_heldout).is_some()
             {
                 break Termination::Overfitting {
                     iteration: s.iter,
@@ -462,6 +468,7 @@ impl<'a> Trainer<'a> {
             loss: s.loss,
             metrics: final_metrics,
             heldout_loss: final_heldout,
+            initial_heldout_loss: s.initial_heldout,
             best: s.best,
             theta: s.theta,
         };

@@ -218,8 +218,7 @@ pub(crate) fn summary_line(
         .map(|m| format!(", l2_abs {:.3e}, l2_rel {:.3e}", m.l2_abs, m.l2_rel))
         .unwrap_or_default();
     let warning = o
-        .heldout_loss
-        .and_then(|h| natgrad::train::overfitting_warning(o.loss, h))
+        .overfitting()
         .map(|w| format!("; warning: {w}"))
         .unwrap_or_default();
     format!(
