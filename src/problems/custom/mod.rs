@@ -194,10 +194,10 @@ pub struct TransformSpec {
 }
 
 fn default_interior() -> usize {
-    1200
+    CustomProblem::default_points(2).0
 }
 fn default_boundary() -> usize {
-    400
+    CustomProblem::default_points(2).1
 }
 fn default_eval() -> usize {
     5000
