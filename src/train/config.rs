@@ -9,6 +9,7 @@
 //! [model]                    # optional: override the problem's network
 //! widths = [2, 64, 1]        # input width = the problem's dimension, output 1
 //! activation = "tanh"        # tanh | sin
+//! init = { kind = "normal", std = 0.1 }   # or { kind = "glorot" }
 //!
 //! [optimizer]                # optional: the problem's own optimiser if absent
 //! name = "amstramgram"
@@ -51,7 +52,7 @@ use super::Resampling;
 use super::{Budget, RunSpec};
 use crate::error::{Error, Result};
 use crate::linalg::Device;
-use crate::model::Activation;
+use crate::model::{Activation, Init};
 use crate::optim::OptimizerConfig;
 
 /// `[problem]`: a catalogue name, or a name and a custom definition
@@ -197,6 +198,9 @@ pub struct ModelSection {
     pub widths: Option<Vec<usize>>,
     /// Hidden activation.
     pub activation: Option<Activation>,
+    /// Parameter initialisation: `{ kind = "normal", std = … }` (every
+    /// weight and bias N(0, std²)) or `{ kind = "glorot" }`.
+    pub init: Option<Init>,
 }
 
 /// `[budget]`: overrides of the problem's default budget.
@@ -403,6 +407,7 @@ impl RunConfig {
         };
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
+        spec.init = self.model.init;
         if let Some(s) = &self.sampling {
             spec.sampling = s.clone();
         }
@@ -432,7 +437,7 @@ impl RunConfig {
     /// The full effective configuration of `spec`, every field written out
     /// (what `natgrad solve --print-config` prints).
     pub fn from_spec(spec: &RunSpec) -> Result<Self> {
-        let (widths, activation) = spec.model()?;
+        let (widths, activation, init) = spec.model()?;
         Ok(RunConfig {
             seed: spec.seed,
             problem: match &spec.custom {
@@ -450,6 +455,7 @@ impl RunConfig {
             model: ModelSection {
                 widths: Some(widths),
                 activation: Some(activation),
+                init: Some(init),
             },
             optimizer: Some(spec.optimizer.clone()),
             budget: BudgetSection {
@@ -642,6 +648,10 @@ mod tests {
                     let mut m = m.clone();
                     m.insert("widths".into(), serde_json::json!([2, 64, 1]));
                     m.insert("activation".into(), serde_json::json!("tanh"));
+                    m.insert(
+                        "init".into(),
+                        serde_json::json!({"kind": "normal", "std": 0.1}),
+                    );
                     serde_json::Value::Object(m)
                 })
                 .unwrap(),
@@ -664,7 +674,24 @@ mod tests {
                     [output]\ndir = \"x\"\neval_every = 2\n";
         let spec = RunConfig::parse(text, "t").unwrap().to_spec().unwrap();
         assert_eq!(spec.seed, 4);
-        assert_eq!(spec.model().unwrap(), (vec![2, 16, 16, 1], Activation::Sin));
+        assert_eq!(
+            spec.model().unwrap(),
+            (
+                vec![2, 16, 16, 1],
+                Activation::Sin,
+                Init::Normal { std: 0.1 }
+            )
+        );
+        let glorot = "[problem]\nname = \"heat\"\n[model]\ninit = { kind = \"glorot\" }\n";
+        let glorot = RunConfig::parse(glorot, "t").unwrap().to_spec().unwrap();
+        assert_eq!(glorot.model().unwrap().2, Init::Glorot);
+        let pb = glorot.problem().unwrap();
+        assert_eq!(pb.init, Init::Glorot);
+        let default = RunSpec::defaults("heat").unwrap().problem().unwrap();
+        assert_ne!(
+            pb.initial_theta(3).unwrap(),
+            default.initial_theta(3).unwrap()
+        );
         assert_eq!(spec.budget.max_seconds, 5.0);
         assert_eq!(spec.budget.max_iters, d.budget.max_iters);
         assert_eq!(spec.out, Some(PathBuf::from("x")));
@@ -721,6 +748,11 @@ mod tests {
             ("[model]\nwidths = [2, 0, 1]", "model.widths"),
             ("[model]\nwidths = [2, 10, 2]", "model.widths"),
             ("[model]\nactivation = \"relu\"", "model.activation"),
+            (
+                "[model]\ninit = { kind = \"normal\", std = -1.0 }",
+                "model.init",
+            ),
+            ("[model]\ninit = { kind = \"he\" }", "model.init"),
             ("[output]\neval_every = 1.5", "output.eval_every"),
             ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_seconds"),
             ("seed = \"zero\"", "seed"),

@@ -15,7 +15,7 @@ use super::{
 use super::{Resampler, Resampling};
 use crate::error::{Error, Result};
 use crate::linalg::Compute;
-use crate::model::Activation;
+use crate::model::{Activation, Init};
 use crate::optim::OptimizerConfig;
 use crate::problems;
 
@@ -61,6 +61,9 @@ pub struct RunSpec {
     /// Hidden activation replacing the problem's.
     #[serde(default)]
     pub activation: Option<Activation>,
+    /// Parameter initialisation replacing the problem's.
+    #[serde(default)]
+    pub init: Option<Init>,
     /// The problem's definition when it is not a catalogue problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<problems::CustomProblem>,
@@ -230,6 +233,7 @@ impl RunSpec {
             replace_existing: false,
             widths: None,
             activation: None,
+            init: None,
             custom,
             sampling: d.sampling,
             compute: Compute::default(),
@@ -287,6 +291,17 @@ impl RunSpec {
         if let Some(a) = self.activation {
             pb.activation = a;
         }
+        if let Some(i) = self.init {
+            if let Init::Normal { std } = i
+                && !(std.is_finite() && std > 0.0)
+            {
+                return Err(Error::config(
+                    "model.init",
+                    format!("the standard deviation must be finite and > 0, got {std}"),
+                ));
+            }
+            pb.init = i;
+        }
         Ok(pb)
     }
 
@@ -304,10 +319,10 @@ impl RunSpec {
         Ok(())
     }
 
-    /// The network this run trains: widths and activation.
-    pub fn model(&self) -> Result<(Vec<usize>, Activation)> {
+    /// The network this run trains: widths, activation and initialisation.
+    pub fn model(&self) -> Result<(Vec<usize>, Activation, Init)> {
         let pb = self.problem()?;
-        Ok((pb.widths, pb.activation))
+        Ok((pb.widths, pb.activation, pb.init))
     }
 
     /// Check the whole specification.
