@@ -146,6 +146,9 @@ def test_save_and_load_round_trip(laplace, tmp_path):
         (dict(resample_every=10, resample="sobol"), "unknown resampling method `sobol`"),
         (dict(threads=0), "compute.threads"),
         (dict(preset="best"), "preset"),
+        (dict(weights={"walls": 2}), "weights.walls"),
+        (dict(weights={"boundary": -1}), "weights.boundary"),
+        (dict(weights=[("boundary", 2)]), "weights"),
     ],
 )
 def test_bad_options_name_the_field(kwargs, message, tmp_path):
@@ -292,13 +295,37 @@ def test_observer_sees_theta_and_can_stop_the_run(tmp_path):
 
 def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "interrupted"
-    timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    # Ctrl-C from another thread once the run is under way (after its 50th
+    # iteration), however loaded the machine is.
+    started = threading.Event()
+
+    def watch(it, loss, theta):
+        if it >= 50:
+            started.set()
+
+    cancelled = threading.Event()
+
+    def ctrl_c():
+        if started.wait(60) and not cancelled.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=ctrl_c, daemon=True)
+    sender.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            natgrad.solve("laplace2d", optimizer="ssbroyden", max_seconds=60, out=out, progress=False)
+            natgrad.solve(
+                "laplace2d",
+                optimizer="ssbroyden",
+                max_seconds=60,
+                out=out,
+                progress=False,
+                observer=watch,
+                observer_every=10,
+            )
     finally:
-        timer.cancel()
+        cancelled.set()
+        started.set()
+        sender.join()
     ck = json.loads((out / "checkpoint.json").read_text())
     done = ck["state"]["iter"]
     assert done > 0
@@ -308,6 +335,13 @@ def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
     assert r.summary["iters"] == done + 20
     iters = history_column(r, "iter")
     np.testing.assert_array_equal(iters, np.arange(done + 21))
+
+
+def test_block_weights_reach_the_run(tmp_path):
+    r = natgrad.solve("laplace2d", weights={"boundary": 10}, max_iters=2, out=tmp_path / "w", progress=False)
+    assert r.summary["config"]["weights"] == {"boundary": 10.0}
+    text = natgrad.effective_config("laplace2d", weights={"boundary": 10})
+    assert "[weights]\nboundary = 10.0\ninterior = 1.0\n" in text
 
 
 def test_resume_rejects_settings_of_the_run(laplace):

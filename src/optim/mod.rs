@@ -93,12 +93,7 @@ impl Objective for LeastSquares {
         weighting: Weighting,
         out: &mut Vec<f64>,
     ) -> Result<()> {
-        out.clear();
-        for r in self.residuals(theta)? {
-            let w = weighting.row_factor(r.len());
-            out.extend(r.iter().map(|v| v * w));
-        }
-        Ok(())
+        self.weighted_residuals_into(theta, weighting, out)
     }
 }
 

@@ -126,11 +126,11 @@ impl LeastSquares {
         ranges.clear();
         let rows = self.fold_combinations(r_all, jac_t);
         let mut off = 0;
-        for &s in &rows {
+        for (b, &s) in rows.iter().enumerate() {
             let r = &mut r_all[off..off + s];
             block_losses.push(r.iter().map(|v| v * v).sum::<f64>() / s as f64);
-            if weighting != Weighting::Uniform {
-                let sw = weighting.row_factor(s);
+            let sw = self.row_factor(b, weighting);
+            if sw != 1.0 {
                 r.iter_mut().for_each(|v| *v *= sw);
                 jac_t.as_mut_slice()[off * p..(off + s) * p]
                     .iter_mut()

@@ -33,7 +33,7 @@ impl LeastSquares {
             let ch = &self.channels[b];
             let n = ch.count() * n_out;
             let s = range.len();
-            let w = weighting.row_factor(blk.rows()).powi(2);
+            let w = self.row_factor(b, weighting).powi(2);
             let (r, _) = self.linearise_chunk(b, range.clone(), theta, &mut tape)?;
             let transform = self.transform.as_deref();
             // m[k] = w r_k ∂²F/∂J∂J at point k (n × n).

@@ -8,7 +8,7 @@ use crate::geometry::Domain;
 use crate::model::{JetTape, Mlp, OutputTransform};
 
 use super::block::check_points;
-use super::{Block, FORWARD_CHUNK, LeastSquares, Region, Transformed};
+use super::{Block, FORWARD_CHUNK, LeastSquares, Region, Transformed, Weighting};
 
 /// ChaCha8 stream of the held-out points (0: initialisation, 7: resampling).
 const HELD_OUT_STREAM: u64 = 11;
@@ -33,6 +33,12 @@ impl LeastSquares {
                 });
             }
             check_points(&b.name, d, &b.points)?;
+            if !(b.weight.is_finite() && b.weight > 0.0) {
+                return Err(Error::config(
+                    format!("block `{}`", b.name),
+                    format!("its weight must be finite and > 0, got {}", b.weight),
+                ));
+            }
             check_combination(b, b.len())?;
             if b.op.needs_normals() && b.normals.is_none() {
                 return Err(Error::config(
@@ -202,6 +208,35 @@ impl LeastSquares {
         (0..self.blocks.len())
             .map(|b| self.block_residuals(b, theta))
             .collect()
+    }
+
+    /// The residual rows of every block at θ as rows of the system weighted
+    /// by `weighting` and the blocks' weights (`r̃`, concatenated), into `out`.
+    pub fn weighted_residuals_into(
+        &self,
+        theta: &[f64],
+        weighting: Weighting,
+        out: &mut Vec<f64>,
+    ) -> Result<()> {
+        out.clear();
+        for b in 0..self.blocks.len() {
+            let r = self.block_residuals(b, theta)?;
+            let w = self.row_factor(b, weighting);
+            out.extend(r.iter().map(|v| v * w));
+        }
+        Ok(())
+    }
+
+    /// The factor `√w` on the system rows of block `b`: the weighting's
+    /// factor for its row count times the square root of its own weight.
+    pub fn row_factor(&self, b: usize, weighting: Weighting) -> f64 {
+        let blk = &self.blocks[b];
+        let f = weighting.row_factor(blk.rows());
+        if blk.weight == 1.0 {
+            f
+        } else {
+            f * blk.weight.sqrt()
+        }
     }
 
     /// Residual rows of block `b` at θ (forward jets only).

@@ -7,7 +7,11 @@
 //! * the **loss** is `L(θ) = Σ_b (1/S_b) Σ_{i∈b} r_i²` (per-block mean,
 //!   summed over blocks, no ½);
 //! * the **system** solved by the natural-gradient methods has rows
-//!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ` with the [`Weighting`] `w`.
+//!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ`, where `w_i` is the
+//!   [`Weighting`]'s factor for point i's block times that block's own
+//!   weight ([`Block::with_weight`], 1 unless set). Weights change the
+//!   system, and so what a natural-gradient step resolves first; they never
+//!   change the loss.
 
 mod assembly;
 mod block;
@@ -61,7 +65,8 @@ impl Weighting {
         }
     }
 
-    /// The factor `√w_b` applied to the rows (residuals and Jacobian rows) of a block of `len` points.
+    /// The factor `√w_b` applied to the rows (residuals and Jacobian rows) of
+    /// a block of `len` points (before the block's own weight).
     pub fn row_factor(self, len: usize) -> f64 {
         match self {
             Weighting::Uniform => 1.0,
@@ -157,6 +162,7 @@ pub struct Block {
     op: Arc<dyn ResidualFn>,
     region: Option<Region>,
     combination: Option<Combination>,
+    weight: f64,
 }
 
 /// The assembled least-squares system at one θ.

@@ -461,3 +461,92 @@ fn set_block_points_matches_with_block_points() {
         }
     }
 }
+
+/// A block's weight multiplies its rows of `r̃` and `φ̃` by `√w` (on top of
+/// the weighting), its operator curvature by `w`, and changes neither the
+/// loss nor the other blocks; `residuals_into` agrees with the assembly; a
+/// weight that is not finite and > 0 is refused, naming the block.
+#[test]
+fn block_weights_scale_their_rows_and_leave_the_loss() {
+    use crate::optim::Objective;
+    let (ls, theta) = test_problem(Activation::Tanh);
+    let weights = [1.0, 4.0, 1.0, 9.0, 100.0, 0.25, 1.0, 2.0];
+    assert_eq!(weights.len(), ls.blocks().len());
+    let blocks = ls
+        .blocks()
+        .iter()
+        .zip(weights)
+        .map(|(b, w)| b.clone().with_weight(w))
+        .collect();
+    let weighted = LeastSquares::new(ls.model().clone(), blocks).unwrap();
+    for weighting in [Weighting::Uniform, Weighting::BlockMean] {
+        let a = ls.assemble(&theta, weighting).unwrap();
+        let b = weighted.assemble(&theta, weighting).unwrap();
+        assert_eq!(a.loss, b.loss);
+        assert_eq!(a.block_losses, b.block_losses);
+        assert_eq!(a.block_ranges, b.block_ranges);
+        for (k, range) in a.block_ranges.iter().enumerate() {
+            let f = weights[k].sqrt();
+            for i in range.clone() {
+                assert!((b.r[i] - f * a.r[i]).abs() <= 1e-15 * (f * a.r[i]).abs());
+                for (x, y) in b.jac_t.col(i).iter().zip(a.jac_t.col(i)) {
+                    assert!((x - f * y).abs() <= 1e-15 * (f * y).abs());
+                }
+            }
+        }
+        let mut r = Vec::new();
+        Objective::residuals_into(&weighted, &theta, weighting, &mut r).unwrap();
+        assert_eq!(r.len(), b.r.len());
+        for (x, y) in r.iter().zip(&b.r) {
+            assert!((x - y).abs() <= 1e-14 * y.abs().max(1e-300), "{x} vs {y}");
+        }
+        assert_eq!(weighted.loss(&theta).unwrap(), ls.loss(&theta).unwrap());
+    }
+    // Only the nonlinear blocks curve: allen-cahn (weight 4) and mixed (1).
+    let one = |w: f64| {
+        let mut w8 = [1.0; 8];
+        w8[1] = w;
+        let blocks = ls
+            .blocks()
+            .iter()
+            .zip(w8)
+            .map(|(b, w)| b.clone().with_weight(w))
+            .collect();
+        LeastSquares::new(ls.model().clone(), blocks)
+            .unwrap()
+            .operator_curvature(&theta, Weighting::Uniform)
+            .unwrap()
+    };
+    let (c1, c4, c5) = (one(1.0), one(4.0), one(5.0));
+    // C is linear in the weight: C(5) − C(4) = C(4) − C(1) over 3, and ≠ 0.
+    let mut moved = 0.0f64;
+    for (i, ((a, b), c)) in c1
+        .as_slice()
+        .iter()
+        .zip(c4.as_slice())
+        .zip(c5.as_slice())
+        .enumerate()
+    {
+        let d = c - b;
+        assert!(
+            (3.0 * d - (b - a)).abs() <= 1e-12 * (1.0 + b.abs()),
+            "entry {i}"
+        );
+        moved = moved.max(d.abs());
+    }
+    assert!(
+        moved > 1e-6,
+        "the allen-cahn block's curvature did not move"
+    );
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let blocks =
+            vec![Block::new("wall", 2, vec![0.5, 0.5], Dirichlet::zero()).with_weight(bad)];
+        let Err(e) = LeastSquares::new(ls.model().clone(), blocks) else {
+            panic!("weight {bad} accepted");
+        };
+        assert!(
+            e.to_string().contains("block `wall`") && e.to_string().contains("weight"),
+            "{e}"
+        );
+    }
+}

@@ -27,6 +27,7 @@ pub const FRONT_END_COMPUTE: Compute = Compute {
 ///
 /// The names are the command line's flags with `_` for `-` (`max_seconds`
 /// is `--max-seconds`); `params` is the list of `--param KEY=VALUE`,
+/// `weights` the list of `--weight BLOCK=W`,
 /// `overfit_stop = false` is `--no-overfit-stop` and `force` is `--force`.
 /// Read from JSON or TOML, an unknown field is an error that lists the
 /// known ones.
@@ -44,6 +45,9 @@ pub struct Overrides {
     pub cutoff: Option<String>,
     /// Row weighting, `uniform` or `block-mean` ([`Weighting::parse`]).
     pub weighting: Option<String>,
+    /// System weights of blocks, `(block name, weight)` in order
+    /// ([`RunSpec::weights`]; `("boundary", "100")`).
+    pub weights: Vec<(String, String)>,
     /// Iteration limit; given alone (without `max_seconds`), the run has no time limit.
     pub max_iters: Option<usize>,
     /// Time limit in seconds; given alone, the run has no iteration limit.
@@ -143,6 +147,13 @@ impl Overrides {
         }
         for (k, v) in &self.params {
             spec.optimizer.set(k.trim(), v.trim())?;
+        }
+        for (name, w) in &self.weights {
+            let (name, w) = (name.trim(), w.trim());
+            let weight = w.parse::<f64>().map_err(|_| {
+                Error::config(format!("weights.{name}"), format!("`{w}` is not a number"))
+            })?;
+            spec.weights.insert(name.to_string(), weight);
         }
         let budget = &mut spec.budget;
         match (self.max_iters, self.max_seconds) {

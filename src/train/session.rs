@@ -1,6 +1,7 @@
 //! A whole run of a catalogue or configured problem: build, train, write
 //! the run directory, checkpoint, resume.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -64,6 +65,10 @@ pub struct RunSpec {
     /// Parameter initialisation replacing the problem's.
     #[serde(default)]
     pub init: Option<Init>,
+    /// System weights of blocks by name, replacing the problem's
+    /// ([`crate::residual::Block::with_weight`]; the loss is unchanged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
     /// The problem's definition when it is not a catalogue problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<problems::CustomProblem>,
@@ -234,6 +239,7 @@ impl RunSpec {
             widths: None,
             activation: None,
             init: None,
+            weights: BTreeMap::new(),
             custom,
             sampling: d.sampling,
             compute: Compute::default(),
@@ -302,7 +308,39 @@ impl RunSpec {
             }
             pb.init = i;
         }
+        for (name, &w) in &self.weights {
+            let field = format!("weights.{name}");
+            if !(w.is_finite() && w > 0.0) {
+                return Err(Error::config(
+                    field,
+                    format!("must be finite and > 0, got {w}"),
+                ));
+            }
+            let Some(b) = pb.blocks.iter_mut().find(|b| b.name() == name) else {
+                let known: Vec<&str> = pb.blocks.iter().map(|b| b.name()).collect();
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "`{}` has no block `{name}`; its blocks: {}",
+                        self.problem,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            *b = b.clone().with_weight(w);
+        }
         Ok(pb)
+    }
+
+    /// The system weight of every block of the problem, by name (the
+    /// problem's own, with [`RunSpec::weights`] applied).
+    pub fn block_weights(&self) -> Result<BTreeMap<String, f64>> {
+        let pb = self.problem()?;
+        Ok(pb
+            .blocks
+            .iter()
+            .map(|b| (b.name().to_string(), b.weight()))
+            .collect())
     }
 
     /// Check the network overrides and the resampling settings against the problem.
@@ -346,6 +384,10 @@ impl RunSpec {
             ));
         }
         self.sampling.validate()?;
+        if !self.weights.is_empty() {
+            // The weights name blocks of the problem: checked against it.
+            self.problem()?;
+        }
         self.compute.validate()?;
         self.budget.validate()
     }
@@ -508,6 +550,27 @@ impl RunSpec {
             } else {
                 String::new()
             };
+            let weighted: Vec<String> = pb
+                .blocks
+                .iter()
+                .filter(|b| b.weight() != 1.0)
+                .map(|b| format!("{} {}", b.name(), b.weight()))
+                .collect();
+            let weights = match (&self.optimizer, weighted.is_empty()) {
+                (_, true) => String::new(),
+                (
+                    OptimizerConfig::Anagram(_)
+                    | OptimizerConfig::Amstramgram(_)
+                    | OptimizerConfig::Engd(_)
+                    | OptimizerConfig::Nystrom(_),
+                    false,
+                ) => format!("; system weights {}", weighted.join(", ")),
+                (o, false) => format!(
+                    "; block weights ({}) not used by {}, which steps on the loss",
+                    weighted.join(", "),
+                    o.name()
+                ),
+            };
             let device = match &self.optimizer {
                 OptimizerConfig::Anagram(_) | OptimizerConfig::Amstramgram(_) => {
                     format!("; decompositions on {device}")
@@ -516,7 +579,7 @@ impl RunSpec {
             };
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {secs}{from}; \
-                 memory estimate {:.1} MiB ({what}){sampling}; {} dense-kernel thread(s){device}",
+                 memory estimate {:.1} MiB ({what}){sampling}{weights}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
                 n_params,
