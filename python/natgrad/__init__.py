@@ -123,7 +123,7 @@ def solve(
     options:
         The command line's options: ``optimizer``, ``params`` (dict of
         optimiser parameters, ``--param``), ``cutoff``, ``weighting``,
-        ``weights`` (dict of block name to system weight, ``--weight``),
+        ``system_weights`` (dict of block name to system weight, ``--system-weight``),
         ``max_iters``, ``max_seconds``, ``target_loss``, ``overfit_stop``,
         ``seed``, ``eval_every``, ``resample_every``, ``resample``,
         ``resample_points``, ``save_models_at``, ``checkpoint_seconds``,
@@ -293,11 +293,11 @@ def _options_json(options: Mapping[str, Any]) -> str:
             [str(k), v if isinstance(v, str) else json.dumps(v, default=_json_default)]
             for k, v in params.items()
         ]
-    weights = opts.get("weights")
-    if weights is not None:
-        if not isinstance(weights, Mapping):
-            raise ConfigError("invalid value for `weights`: expected a dict of block names to weights")
-        opts["weights"] = [[str(k), json.dumps(v, default=_json_default)] for k, v in weights.items()]
+    system_weights = opts.get("system_weights")
+    if system_weights is not None:
+        if not isinstance(system_weights, Mapping):
+            raise ConfigError("invalid value for `system_weights`: expected a dict of block names to weights")
+        opts["system_weights"] = [[str(k), json.dumps(v, default=_json_default)] for k, v in system_weights.items()]
     if opts.get("save_models_at") is not None:
         opts["save_models_at"] = [int(i) for i in opts["save_models_at"]]
     opts = {k: v for k, v in opts.items() if v is not None}

@@ -146,9 +146,9 @@ def test_save_and_load_round_trip(laplace, tmp_path):
         (dict(resample_every=10, resample="sobol"), "unknown resampling method `sobol`"),
         (dict(threads=0), "compute.threads"),
         (dict(preset="best"), "preset"),
-        (dict(weights={"walls": 2}), "weights.walls"),
-        (dict(weights={"boundary": -1}), "weights.boundary"),
-        (dict(weights=[("boundary", 2)]), "weights"),
+        (dict(system_weights={"walls": 2}), "system_weights.walls"),
+        (dict(system_weights={"boundary": -1}), "system_weights.boundary"),
+        (dict(system_weights=[("boundary", 2)]), "system_weights"),
     ],
 )
 def test_bad_options_name_the_field(kwargs, message, tmp_path):
@@ -338,10 +338,10 @@ def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
 
 
 def test_block_weights_reach_the_run(tmp_path):
-    r = natgrad.solve("laplace2d", weights={"boundary": 10}, max_iters=2, out=tmp_path / "w", progress=False)
-    assert r.summary["config"]["weights"] == {"boundary": 10.0}
-    text = natgrad.effective_config("laplace2d", weights={"boundary": 10})
-    assert "[weights]\nboundary = 10.0\ninterior = 1.0\n" in text
+    r = natgrad.solve("laplace2d", system_weights={"boundary": 10}, max_iters=2, out=tmp_path / "w", progress=False)
+    assert r.summary["config"]["system_weights"] == {"boundary": 10.0}
+    text = natgrad.effective_config("laplace2d", system_weights={"boundary": 10})
+    assert "[system_weights]\nboundary = 10.0\ninterior = 1.0\n" in text
 
 
 def test_resume_rejects_settings_of_the_run(laplace):

@@ -30,7 +30,7 @@ impl Block {
             op: Arc::new(op),
             region: None,
             combination: None,
-            weight: 1.0,
+            system_weight: 1.0,
         }
     }
 
@@ -45,17 +45,18 @@ impl Block {
     /// Weight the block's rows by `weight` in the least-squares system of
     /// the natural-gradient methods: its rows are multiplied by `√weight`
     /// (on top of the [`super::Weighting`]), so that a step resolves this
-    /// block's residual `√weight` times more finely than before. The loss is
+    /// block's residual `√weight` times more finely than before. Unlike a
+    /// loss weight (a residual scaled inside its operator), the loss is
     /// unchanged. Default 1. A weight that is not finite and > 0 is
     /// reported by [`super::LeastSquares::new`].
-    pub fn with_weight(mut self, weight: f64) -> Self {
-        self.weight = weight;
+    pub fn with_system_weight(mut self, weight: f64) -> Self {
+        self.system_weight = weight;
         self
     }
 
-    /// The block's weight in the system (see [`Block::with_weight`]).
-    pub fn weight(&self) -> f64 {
-        self.weight
+    /// The block's weight in the system (see [`Block::with_system_weight`]).
+    pub fn system_weight(&self) -> f64 {
+        self.system_weight
     }
 
     /// Where the block's points lie, if it says.

@@ -33,10 +33,10 @@ impl LeastSquares {
                 });
             }
             check_points(&b.name, d, &b.points)?;
-            if !(b.weight.is_finite() && b.weight > 0.0) {
+            if !(b.system_weight.is_finite() && b.system_weight > 0.0) {
                 return Err(Error::config(
                     format!("block `{}`", b.name),
-                    format!("its weight must be finite and > 0, got {}", b.weight),
+                    format!("its weight must be finite and > 0, got {}", b.system_weight),
                 ));
             }
             check_combination(b, b.len())?;
@@ -232,10 +232,10 @@ impl LeastSquares {
     pub fn row_factor(&self, b: usize, weighting: Weighting) -> f64 {
         let blk = &self.blocks[b];
         let f = weighting.row_factor(blk.rows());
-        if blk.weight == 1.0 {
+        if blk.system_weight == 1.0 {
             f
         } else {
-            f * blk.weight.sqrt()
+            f * blk.system_weight.sqrt()
         }
     }
 

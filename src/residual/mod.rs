@@ -9,8 +9,8 @@
 //! * the **system** solved by the natural-gradient methods has rows
 //!   `r̃_i = √w_i r_i`, `φ̃_i = √w_i ∂r_i/∂θ`, where `w_i` is the
 //!   [`Weighting`]'s factor for point i's block times that block's own
-//!   weight ([`Block::with_weight`], 1 unless set). Weights change the
-//!   system, and so what a natural-gradient step resolves first; they never
+//!   system weight ([`Block::with_system_weight`], 1 unless set). System
+//!   weights change what a natural-gradient step resolves first; they never
 //!   change the loss.
 
 mod assembly;
@@ -162,7 +162,7 @@ pub struct Block {
     op: Arc<dyn ResidualFn>,
     region: Option<Region>,
     combination: Option<Combination>,
-    weight: f64,
+    system_weight: f64,
 }
 
 /// The assembled least-squares system at one θ.

@@ -476,7 +476,7 @@ fn block_weights_scale_their_rows_and_leave_the_loss() {
         .blocks()
         .iter()
         .zip(weights)
-        .map(|(b, w)| b.clone().with_weight(w))
+        .map(|(b, w)| b.clone().with_system_weight(w))
         .collect();
     let weighted = LeastSquares::new(ls.model().clone(), blocks).unwrap();
     for weighting in [Weighting::Uniform, Weighting::BlockMean] {
@@ -510,7 +510,7 @@ fn block_weights_scale_their_rows_and_leave_the_loss() {
             .blocks()
             .iter()
             .zip(w8)
-            .map(|(b, w)| b.clone().with_weight(w))
+            .map(|(b, w)| b.clone().with_system_weight(w))
             .collect();
         LeastSquares::new(ls.model().clone(), blocks)
             .unwrap()
@@ -540,7 +540,7 @@ fn block_weights_scale_their_rows_and_leave_the_loss() {
     );
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let blocks =
-            vec![Block::new("wall", 2, vec![0.5, 0.5], Dirichlet::zero()).with_weight(bad)];
+            vec![Block::new("wall", 2, vec![0.5, 0.5], Dirichlet::zero()).with_system_weight(bad)];
         let Err(e) = LeastSquares::new(ls.model().clone(), blocks) else {
             panic!("weight {bad} accepted");
         };

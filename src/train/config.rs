@@ -40,7 +40,7 @@
 //! threads = 2                # threads of one dense kernel (products, SVDs)
 //! device = "auto"            # cpu | cuda | auto: where the decompositions run
 //!
-//! [weights]                  # optional: system weights of blocks by name
+//! [system_weights]           # optional: system weights of blocks by name
 //! boundary = 100.0           # rows × √100 in the natural-gradient system; loss unchanged
 //! ```
 //!
@@ -281,10 +281,10 @@ pub struct RunConfig {
     /// Threads and device.
     #[serde(default)]
     pub compute: ComputeSection,
-    /// `[weights]`: the system weight of blocks by name (`boundary = 100.0`),
+    /// `[system_weights]`: the system weight of blocks by name (`boundary = 100.0`),
     /// replacing the problem's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub weights: BTreeMap<String, f64>,
+    pub system_weights: BTreeMap<String, f64>,
     /// The custom problem's conditions (`[[condition]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub condition: Vec<crate::problems::ConditionSpec>,
@@ -416,7 +416,7 @@ impl RunConfig {
         spec.widths = self.model.widths.clone();
         spec.activation = self.model.activation;
         spec.init = self.model.init;
-        spec.weights = self.weights.clone();
+        spec.system_weights = self.system_weights.clone();
         if let Some(s) = &self.sampling {
             spec.sampling = s.clone();
         }
@@ -488,7 +488,7 @@ impl RunConfig {
                 threads: Some(spec.compute.threads),
                 device: Some(spec.compute.device),
             },
-            weights: spec.block_weights()?,
+            system_weights: spec.block_system_weights()?,
             source: None,
         })
     }
@@ -644,9 +644,12 @@ mod tests {
         spec.budget.max_iters = 77;
         spec.sampling.resample_every = 50;
         spec.sampling.rad_k = 2.0;
-        spec.weights.insert("initial".into(), 100.0);
+        spec.system_weights.insert("initial".into(), 100.0);
         let text = RunConfig::from_spec(&spec).unwrap().to_toml();
-        assert!(text.contains("[weights]\ninitial = 100.0\n"), "{text}");
+        assert!(
+            text.contains("[system_weights]\ninitial = 100.0\n"),
+            "{text}"
+        );
         let back = RunConfig::parse(&text, "printed")
             .unwrap()
             .to_spec()
@@ -661,7 +664,7 @@ mod tests {
                     m.insert("widths".into(), serde_json::json!([2, 64, 1]));
                     m.insert("activation".into(), serde_json::json!("tanh"));
                     m.insert(
-                        "weights".into(),
+                        "system_weights".into(),
                         serde_json::json!({"initial": 100.0, "interior": 1.0, "x=0": 1.0, "x=1": 1.0}),
                     );
                     m.insert(
@@ -708,16 +711,17 @@ mod tests {
             pb.initial_theta(3).unwrap(),
             default.initial_theta(3).unwrap()
         );
-        let weighted = "[problem]\nname = \"heat\"\n[weights]\ninitial = 100.0\n\"x=0\" = 4.0\n";
+        let weighted =
+            "[problem]\nname = \"heat\"\n[system_weights]\ninitial = 100.0\n\"x=0\" = 4.0\n";
         let weighted = RunConfig::parse(weighted, "t").unwrap().to_spec().unwrap();
-        let w = weighted.block_weights().unwrap();
+        let w = weighted.block_system_weights().unwrap();
         assert_eq!(
             (w["initial"], w["x=0"], w["x=1"], w["interior"]),
             (100.0, 4.0, 1.0, 1.0)
         );
         let pb = weighted.problem().unwrap();
         let initial = pb.blocks.iter().find(|b| b.name() == "initial").unwrap();
-        assert_eq!(initial.weight(), 100.0);
+        assert_eq!(initial.system_weight(), 100.0);
         assert_eq!(spec.budget.max_seconds, 5.0);
         assert_eq!(spec.budget.max_iters, d.budget.max_iters);
         assert_eq!(spec.out, Some(PathBuf::from("x")));
@@ -779,9 +783,12 @@ mod tests {
                 "model.init",
             ),
             ("[model]\ninit = { kind = \"he\" }", "model.init"),
-            ("[weights]\nwalls = 2.0", "weights.walls"),
-            ("[weights]\ninitial = -2.0", "weights.initial"),
-            ("[weights]\ninitial = \"heavy\"", "weights.initial"),
+            ("[system_weights]\nwalls = 2.0", "system_weights.walls"),
+            ("[system_weights]\ninitial = -2.0", "system_weights.initial"),
+            (
+                "[system_weights]\ninitial = \"heavy\"",
+                "system_weights.initial",
+            ),
             ("[output]\neval_every = 1.5", "output.eval_every"),
             ("[output]\ncheckpoint_seconds = 0.0", "checkpoint_seconds"),
             ("seed = \"zero\"", "seed"),

@@ -27,7 +27,7 @@ pub const FRONT_END_COMPUTE: Compute = Compute {
 ///
 /// The names are the command line's flags with `_` for `-` (`max_seconds`
 /// is `--max-seconds`); `params` is the list of `--param KEY=VALUE`,
-/// `weights` the list of `--weight BLOCK=W`,
+/// `system_weights` the list of `--system-weight BLOCK=W`,
 /// `overfit_stop = false` is `--no-overfit-stop` and `force` is `--force`.
 /// Read from JSON or TOML, an unknown field is an error that lists the
 /// known ones.
@@ -46,8 +46,8 @@ pub struct Overrides {
     /// Row weighting, `uniform` or `block-mean` ([`Weighting::parse`]).
     pub weighting: Option<String>,
     /// System weights of blocks, `(block name, weight)` in order
-    /// ([`RunSpec::weights`]; `("boundary", "100")`).
-    pub weights: Vec<(String, String)>,
+    /// ([`RunSpec::system_weights`]; `("boundary", "100")`).
+    pub system_weights: Vec<(String, String)>,
     /// Iteration limit; given alone (without `max_seconds`), the run has no time limit.
     pub max_iters: Option<usize>,
     /// Time limit in seconds; given alone, the run has no iteration limit.
@@ -148,12 +148,15 @@ impl Overrides {
         for (k, v) in &self.params {
             spec.optimizer.set(k.trim(), v.trim())?;
         }
-        for (name, w) in &self.weights {
+        for (name, w) in &self.system_weights {
             let (name, w) = (name.trim(), w.trim());
             let weight = w.parse::<f64>().map_err(|_| {
-                Error::config(format!("weights.{name}"), format!("`{w}` is not a number"))
+                Error::config(
+                    format!("system_weights.{name}"),
+                    format!("`{w}` is not a number"),
+                )
             })?;
-            spec.weights.insert(name.to_string(), weight);
+            spec.system_weights.insert(name.to_string(), weight);
         }
         let budget = &mut spec.budget;
         match (self.max_iters, self.max_seconds) {

@@ -66,9 +66,9 @@ pub struct RunSpec {
     #[serde(default)]
     pub init: Option<Init>,
     /// System weights of blocks by name, replacing the problem's
-    /// ([`crate::residual::Block::with_weight`]; the loss is unchanged).
+    /// ([`crate::residual::Block::with_system_weight`]; the loss is unchanged).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub weights: BTreeMap<String, f64>,
+    pub system_weights: BTreeMap<String, f64>,
     /// The problem's definition when it is not a catalogue problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<problems::CustomProblem>,
@@ -239,7 +239,7 @@ impl RunSpec {
             widths: None,
             activation: None,
             init: None,
-            weights: BTreeMap::new(),
+            system_weights: d.system_weights,
             custom,
             sampling: d.sampling,
             compute: Compute::default(),
@@ -308,8 +308,8 @@ impl RunSpec {
             }
             pb.init = i;
         }
-        for (name, &w) in &self.weights {
-            let field = format!("weights.{name}");
+        for (name, &w) in &self.system_weights {
+            let field = format!("system_weights.{name}");
             if !(w.is_finite() && w > 0.0) {
                 return Err(Error::config(
                     field,
@@ -327,19 +327,19 @@ impl RunSpec {
                     ),
                 ));
             };
-            *b = b.clone().with_weight(w);
+            *b = b.clone().with_system_weight(w);
         }
         Ok(pb)
     }
 
     /// The system weight of every block of the problem, by name (the
-    /// problem's own, with [`RunSpec::weights`] applied).
-    pub fn block_weights(&self) -> Result<BTreeMap<String, f64>> {
+    /// problem's own, with [`RunSpec::system_weights`] applied).
+    pub fn block_system_weights(&self) -> Result<BTreeMap<String, f64>> {
         let pb = self.problem()?;
         Ok(pb
             .blocks
             .iter()
-            .map(|b| (b.name().to_string(), b.weight()))
+            .map(|b| (b.name().to_string(), b.system_weight()))
             .collect())
     }
 
@@ -384,8 +384,8 @@ impl RunSpec {
             ));
         }
         self.sampling.validate()?;
-        if !self.weights.is_empty() {
-            // The weights name blocks of the problem: checked against it.
+        if !self.system_weights.is_empty() {
+            // The system weights name blocks of the problem: checked against it.
             self.problem()?;
         }
         self.compute.validate()?;
@@ -553,10 +553,10 @@ impl RunSpec {
             let weighted: Vec<String> = pb
                 .blocks
                 .iter()
-                .filter(|b| b.weight() != 1.0)
-                .map(|b| format!("{} {}", b.name(), b.weight()))
+                .filter(|b| b.system_weight() != 1.0)
+                .map(|b| format!("{} {}", b.name(), b.system_weight()))
                 .collect();
-            let weights = match (&self.optimizer, weighted.is_empty()) {
+            let system_weights = match (&self.optimizer, weighted.is_empty()) {
                 (_, true) => String::new(),
                 (
                     OptimizerConfig::Anagram(_)
@@ -566,7 +566,7 @@ impl RunSpec {
                     false,
                 ) => format!("; system weights {}", weighted.join(", ")),
                 (o, false) => format!(
-                    "; block weights ({}) not used by {}, which steps on the loss",
+                    "; system weights ({}) not used by {}, which steps on the loss",
                     weighted.join(", "),
                     o.name()
                 ),
@@ -579,7 +579,7 @@ impl RunSpec {
             };
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {secs}{from}; \
-                 memory estimate {:.1} MiB ({what}){sampling}{weights}; {} dense-kernel thread(s){device}",
+                 memory estimate {:.1} MiB ({what}){sampling}{system_weights}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
                 n_params,

@@ -24,7 +24,7 @@ pub(crate) struct SolveArgs {
     print_config: bool,
     /// Continue the run in DIR from its `checkpoint.json` (same settings;
     /// `--max-iters`/`--max-seconds`/`--target-loss` may extend the budget).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "weights", "params", "seed", "out", "eval_every", "resample_every", "resample_points", "save_models_at"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["problem", "config", "preset", "force", "optimizer", "cutoff", "weighting", "system_weights", "params", "seed", "out", "eval_every", "resample_every", "resample_points", "save_models_at"])]
     resume: Option<PathBuf>,
     /// Write `checkpoint.json` every this many seconds of training time (and at the end) [default: 60].
     #[arg(long, allow_negative_numbers = true)]
@@ -78,10 +78,10 @@ pub(crate) struct SolveArgs {
     )]
     params: Vec<String>,
     /// Weight a block's rows in the natural-gradient system, e.g.
-    /// `--weight boundary=100` (repeatable; the loss is unchanged; block
-    /// names: `natgrad solve P --print-config`, `[weights]`).
-    #[arg(long = "weight", value_name = "BLOCK=W")]
-    weights: Vec<String>,
+    /// `--system-weight boundary=100` (repeatable; the loss is unchanged; block
+    /// names: `natgrad solve P --print-config`, `[system_weights]`).
+    #[arg(long = "system-weight", value_name = "BLOCK=W")]
+    system_weights: Vec<String>,
     /// Evaluate the error every K iterations [default: 10].
     #[arg(long, allow_negative_numbers = true)]
     eval_every: Option<usize>,
@@ -126,16 +126,16 @@ fn overrides(args: &SolveArgs) -> anyhow::Result<Overrides> {
             None => anyhow::bail!("--param expects KEY=VALUE, got `{kv}`"),
         })
         .collect::<anyhow::Result<_>>()?;
-    let weights = args
-        .weights
+    let system_weights = args
+        .system_weights
         .iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
-            None => anyhow::bail!("--weight expects BLOCK=WEIGHT, got `{kv}`"),
+            None => anyhow::bail!("--system-weight expects BLOCK=WEIGHT, got `{kv}`"),
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(Overrides {
-        weights,
+        system_weights,
         optimizer: args.optimizer.clone(),
         params,
         cutoff: args.cutoff.clone(),

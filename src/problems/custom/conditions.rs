@@ -550,6 +550,20 @@ pub(super) fn place_interior(
             }
             Ok(inner_grid(&bounds, n))
         }
+        PointMethod::ClosedGrid => {
+            if spatial_box.is_none() {
+                return Err("method = \"closed-grid\" needs a box domain".into());
+            }
+            let m = per_axis(n, bounds.dim()).max(2);
+            Ok(tensor_grid(
+                &(0..bounds.dim())
+                    .map(|k| {
+                        let s = bounds.side(k);
+                        linspace(s.lo, s.hi, m, Ends::Both)
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        }
         PointMethod::Halton => halton_kept(&bounds, n, |x| domain.sdf(x) < 0.0),
     }
 }
@@ -567,6 +581,13 @@ fn on_error(reason: impl Into<String>) -> Misplaced {
     ("on", reason.into())
 }
 
+/// The error of `closed-grid` given to a condition.
+fn closed_grid_misplaced() -> Misplaced {
+    method_error(
+        "\"closed-grid\" places interior points only; conditions take uniform, grid or halton",
+    )
+}
+
 /// Points, normals and held-out region of a condition's block.
 #[allow(clippy::type_complexity)]
 fn place_points(
@@ -578,6 +599,9 @@ fn place_points(
 ) -> std::result::Result<(Vec<f64>, Option<Vec<f64>>, Option<Region>), Misplaced> {
     let bounds = ctx.domain.bounds();
     let dd = bounds.dim();
+    if method == PointMethod::ClosedGrid {
+        return Err(closed_grid_misplaced());
+    }
     match place {
         Place::Point(at) => Ok((at.clone(), None, None)),
         Place::Where(predicate) => {
@@ -669,6 +693,7 @@ fn place_points(
                 PointMethod::Halton => {
                     halton_kept(&space.bounds(), n, |x| space.sdf(x) < 0.0).map_err(method_error)?
                 }
+                PointMethod::ClosedGrid => return Err(closed_grid_misplaced()),
             };
             let d = space.dim();
             let points = spatial
@@ -726,6 +751,7 @@ fn place_points(
                         .flat_map(lift)
                         .collect()
                 }
+                PointMethod::ClosedGrid => return Err(closed_grid_misplaced()),
             };
             let count = points.len() / dd;
             Ok((

@@ -178,6 +178,11 @@ pub enum PointMethod {
     /// count closest to the one asked (`k` the dimension of the piece);
     /// boxes and their faces only.
     Grid,
+    /// A tensor grid with the ends, `m` nodes per axis (spacing
+    /// `(hi − lo)/(m − 1)`) with `m^k` the count closest to the one asked:
+    /// interior points up to and on the boundary, so that no strip along
+    /// it goes unsampled. Boxes and the interior only.
+    ClosedGrid,
     /// The Halton sequence (bases 2, 3, 5, …), kept where it falls inside
     /// the piece: low discrepancy, deterministic.
     Halton,

@@ -157,3 +157,61 @@ fn space_time_on_a_disk() {
     );
     assert_eq!(pb.coordinates, ["t", "x", "y"]);
 }
+
+/// `closed-grid` puts the interior points on the tensor grid with the ends
+/// (`m` per axis, `m²` the count closest to the one asked), sides and
+/// corners included; it needs a box, and conditions refuse it.
+#[test]
+fn closed_grid_reaches_the_boundary() {
+    let square = CustomProblem {
+        pde: Some("poisson".into()),
+        solution: Some("x*y".into()),
+        domain: DomainSpec::Box {
+            lo: vec![0.0, -1.0],
+            hi: vec![2.0, 1.0],
+        },
+        interior_points: 24,
+        interior_method: PointMethod::ClosedGrid,
+        boundary_points: 20,
+        eval_points: 10,
+        ..Default::default()
+    };
+    let pb = square.build("closed").unwrap();
+    let pts = pb.blocks[0].points();
+    assert_eq!(pts.len(), 2 * 25, "5 × 5 nodes for 24 asked");
+    let xs: Vec<f64> = pts.chunks(2).map(|p| p[0]).collect();
+    let ys: Vec<f64> = pts.chunks(2).map(|p| p[1]).collect();
+    for (v, lo, hi) in [(&xs, 0.0, 2.0), (&ys, -1.0, 1.0)] {
+        let mut nodes = v.clone();
+        nodes.sort_by(f64::total_cmp);
+        nodes.dedup();
+        let want: Vec<f64> = (0..5).map(|i| lo + (hi - lo) * i as f64 / 4.0).collect();
+        assert_eq!(nodes, want);
+    }
+    let disk = CustomProblem {
+        domain: DomainSpec::Disk {
+            center: vec![0.0, 0.0],
+            radius: 1.0,
+        },
+        ..square.clone()
+    };
+    let e = disk.build("closed-disk").err().unwrap().to_string();
+    assert!(e.contains("closed-grid") && e.contains("box"), "{e}");
+    let on_condition = CustomProblem {
+        interior_method: PointMethod::Grid,
+        conditions: vec![ConditionSpec {
+            method: Some(PointMethod::ClosedGrid),
+            ..ConditionSpec::dirichlet_boundary()
+        }],
+        ..square
+    };
+    let e = on_condition
+        .build("closed-condition")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("closed-grid") && e.contains("interior points only"),
+        "{e}"
+    );
+}
