@@ -7,7 +7,7 @@ mod sampling;
 mod shapes;
 
 pub use sampling::{
-    Ends, halton, linspace, tensor_grid, uniform_face, uniform_faces, uniform_interior,
+    Ends, halton, linspace, midpoints, tensor_grid, uniform_face, uniform_faces, uniform_interior,
 };
 pub use shapes::{
     Ball, Combine, Constructive, Domain, Polygon, SpaceTime, contains_near, sample_boundary,
@@ -219,6 +219,15 @@ mod tests {
         v.sort();
         v.dedup();
         assert_eq!(v.len(), 116);
+    }
+
+    #[test]
+    fn midpoints_are_cell_centres() {
+        assert_eq!(midpoints(0.0, 1.0, 4), vec![0.125, 0.375, 0.625, 0.875]);
+        assert_eq!(midpoints(-1.0, 1.0, 1), vec![0.0]);
+        assert!(midpoints(0.0, 1.0, 0).is_empty());
+        let m = midpoints(0.0, 1.0, 41);
+        assert!((m[0] - 0.5 / 41.0).abs() < 1e-17 && (m[40] - (1.0 - 0.5 / 41.0)).abs() < 1e-15);
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub enum Ends {
     Neither,
 }
 
+/// The midpoints of `m` equal cells of `[lo, hi]`: `lo + (hi−lo)·(i + ½)/m`,
+/// `i = 0..m−1` (spacing `(hi−lo)/m`, half a spacing from each end).
+pub fn midpoints(lo: f64, hi: f64, m: usize) -> Vec<f64> {
+    (0..m)
+        .map(|i| lo + (hi - lo) * ((i as f64 + 0.5) / m as f64))
+        .collect()
+}
+
 /// `n` equispaced nodes of `[lo, hi]` (spacing `(hi−lo)/(n−1)`), minus the excluded ends.
 pub fn linspace(lo: f64, hi: f64, n: usize, ends: Ends) -> Vec<f64> {
     if n < 2 {

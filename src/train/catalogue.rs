@@ -227,7 +227,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         name: "nonlinear-poisson",
-        summary: "Δu − eᵘ = f on [0,1]², u* = 1 + sin(4πx) cos(4πy); net [2,30,30,1]; 1600 + 160 grid points",
+        summary: "Δu − eᵘ = f on [0,1]², u* = 1 + sin(4πx) cos(4πy); net [2,30,30,1]; 1681 + 160 grid points",
         build: || Ok(problems::nonlinear_poisson()),
         defaults: nonlinear_poisson_defaults,
         paper: nonlinear_poisson_paper,
@@ -579,6 +579,30 @@ mod tests {
         assert_eq!(sampling.resample_every, 500);
     }
 
+    /// nonlinear-poisson's own preset weights its boundary in the system and
+    /// reaches the run and its problem; the paper preset and every other
+    /// problem keep the uniform system.
+    #[test]
+    fn system_weights_come_from_the_preset() {
+        use crate::train::RunSpec;
+        let own = RunSpec::with_preset("nonlinear-poisson", Preset::Default).unwrap();
+        assert_eq!(own.system_weights.get("boundary"), Some(&100.0));
+        let pb = own.problem().unwrap();
+        let weights: Vec<f64> = pb.blocks.iter().map(|b| b.system_weight()).collect();
+        assert_eq!(weights, [1.0, 100.0]);
+        for e in CATALOGUE {
+            let paper = RunSpec::with_preset(e.name, Preset::Paper).unwrap();
+            assert!(paper.system_weights.is_empty(), "{}", e.name);
+            if e.name != "nonlinear-poisson" {
+                assert!(
+                    e.preset(Preset::Default).system_weights.is_empty(),
+                    "{}",
+                    e.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn catalogue_sizes_follow_the_papers() {
         let expect = [
@@ -587,7 +611,7 @@ mod tests {
             ("laplace5d", 449, vec![4000, 500], 40_000),
             ("burgers", 697, vec![1860], 100 * 256),
             ("allen-cahn", 921, vec![1624, 41, 29, 29], 101 * 201),
-            ("nonlinear-poisson", 1051, vec![1600, 160], 250 * 250),
+            ("nonlinear-poisson", 1051, vec![1681, 160], 250 * 250),
         ];
         for (name, p, blocks, n_eval) in expect {
             let pb = build(name).unwrap();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Context, PointMethod};
 use crate::error::{Error, Result};
 use crate::geometry::{
-    BoxDomain, Domain, Ends, Interval, contains_near, halton, linspace, sample_boundary,
+    BoxDomain, Domain, Ends, Interval, contains_near, halton, linspace, midpoints, sample_boundary,
     sample_face, sample_interior, tensor_grid,
 };
 use crate::pde::expr::{Deriv, Expr, Scope};
@@ -564,6 +564,20 @@ pub(super) fn place_interior(
                     .collect::<Vec<_>>(),
             ))
         }
+        PointMethod::MidpointGrid => {
+            if spatial_box.is_none() {
+                return Err("method = \"midpoint-grid\" needs a box domain".into());
+            }
+            let m = per_axis(n, bounds.dim());
+            Ok(tensor_grid(
+                &(0..bounds.dim())
+                    .map(|k| {
+                        let s = bounds.side(k);
+                        midpoints(s.lo, s.hi, m)
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        }
         PointMethod::Halton => halton_kept(&bounds, n, |x| domain.sdf(x) < 0.0),
     }
 }
@@ -581,11 +595,15 @@ fn on_error(reason: impl Into<String>) -> Misplaced {
     ("on", reason.into())
 }
 
-/// The error of `closed-grid` given to a condition.
-fn closed_grid_misplaced() -> Misplaced {
-    method_error(
-        "\"closed-grid\" places interior points only; conditions take uniform, grid or halton",
-    )
+/// The error of an interior-only method given to a condition.
+fn interior_grid_misplaced(method: PointMethod) -> Misplaced {
+    let name = match method {
+        PointMethod::MidpointGrid => "midpoint-grid",
+        _ => "closed-grid",
+    };
+    method_error(format!(
+        "\"{name}\" places interior points only; conditions take uniform, grid or halton"
+    ))
 }
 
 /// Points, normals and held-out region of a condition's block.
@@ -599,8 +617,8 @@ fn place_points(
 ) -> std::result::Result<(Vec<f64>, Option<Vec<f64>>, Option<Region>), Misplaced> {
     let bounds = ctx.domain.bounds();
     let dd = bounds.dim();
-    if method == PointMethod::ClosedGrid {
-        return Err(closed_grid_misplaced());
+    if matches!(method, PointMethod::ClosedGrid | PointMethod::MidpointGrid) {
+        return Err(interior_grid_misplaced(method));
     }
     match place {
         Place::Point(at) => Ok((at.clone(), None, None)),
@@ -693,7 +711,9 @@ fn place_points(
                 PointMethod::Halton => {
                     halton_kept(&space.bounds(), n, |x| space.sdf(x) < 0.0).map_err(method_error)?
                 }
-                PointMethod::ClosedGrid => return Err(closed_grid_misplaced()),
+                PointMethod::ClosedGrid | PointMethod::MidpointGrid => {
+                    return Err(interior_grid_misplaced(method));
+                }
             };
             let d = space.dim();
             let points = spatial
@@ -751,7 +771,9 @@ fn place_points(
                         .flat_map(lift)
                         .collect()
                 }
-                PointMethod::ClosedGrid => return Err(closed_grid_misplaced()),
+                PointMethod::ClosedGrid | PointMethod::MidpointGrid => {
+                    return Err(interior_grid_misplaced(method));
+                }
             };
             let count = points.len() / dd;
             Ok((

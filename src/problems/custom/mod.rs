@@ -183,6 +183,10 @@ pub enum PointMethod {
     /// interior points up to and on the boundary, so that no strip along
     /// it goes unsampled. Boxes and the interior only.
     ClosedGrid,
+    /// The tensor grid of cell midpoints: `m` equal cells per axis (`m^k`
+    /// the count closest to the one asked), one point at each centre, half
+    /// a spacing from the sides. Boxes and the interior only.
+    MidpointGrid,
     /// The Halton sequence (bases 2, 3, 5, …), kept where it falls inside
     /// the piece: low discrepancy, deterministic.
     Halton,

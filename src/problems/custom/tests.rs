@@ -215,3 +215,46 @@ fn closed_grid_reaches_the_boundary() {
         "{e}"
     );
 }
+
+/// `midpoint-grid` puts the interior points at the centres of `m × m`
+/// equal cells, half a spacing from every side; a condition refuses it.
+#[test]
+fn midpoint_grid_is_cell_centred() {
+    let square = CustomProblem {
+        pde: Some("poisson".into()),
+        solution: Some("x*y".into()),
+        domain: DomainSpec::Box {
+            lo: vec![0.0, 0.0],
+            hi: vec![1.0, 2.0],
+        },
+        interior_points: 16,
+        interior_method: PointMethod::MidpointGrid,
+        boundary_points: 20,
+        eval_points: 10,
+        ..Default::default()
+    };
+    let pb = square.build("mid").unwrap();
+    let pts = pb.blocks[0].points();
+    assert_eq!(pts.len(), 2 * 16);
+    let mut ys: Vec<f64> = pts.chunks(2).map(|p| p[1]).collect();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup();
+    assert_eq!(ys, [0.25, 0.75, 1.25, 1.75]);
+    let on_condition = CustomProblem {
+        interior_method: PointMethod::Grid,
+        conditions: vec![ConditionSpec {
+            method: Some(PointMethod::MidpointGrid),
+            ..ConditionSpec::dirichlet_boundary()
+        }],
+        ..square
+    };
+    let e = on_condition
+        .build("mid-condition")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("midpoint-grid") && e.contains("interior points only"),
+        "{e}"
+    );
+}
