@@ -36,7 +36,10 @@ impl LeastSquares {
             if !(b.system_weight.is_finite() && b.system_weight > 0.0) {
                 return Err(Error::config(
                     format!("block `{}`", b.name),
-                    format!("its weight must be finite and > 0, got {}", b.system_weight),
+                    format!(
+                        "its system weight must be finite and > 0, got {}",
+                        b.system_weight
+                    ),
                 ));
             }
             check_combination(b, b.len())?;
