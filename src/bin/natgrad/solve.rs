@@ -116,24 +116,22 @@ pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// `NAME=VALUE` items of a repeatable flag as trimmed pairs; `form` (e.g.
+/// `--param KEY=VALUE`) names the flag in the error.
+fn pairs(items: &[String], form: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+            None => anyhow::bail!("{form} expected, got `{kv}`"),
+        })
+        .collect()
+}
+
 /// The run's options from the flags (the library applies and checks them).
 fn overrides(args: &SolveArgs) -> anyhow::Result<Overrides> {
-    let params = args
-        .params
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
-            None => anyhow::bail!("--param expects KEY=VALUE, got `{kv}`"),
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let system_weights = args
-        .system_weights
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
-            None => anyhow::bail!("--system-weight expects BLOCK=WEIGHT, got `{kv}`"),
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let params = pairs(&args.params, "--param KEY=VALUE")?;
+    let system_weights = pairs(&args.system_weights, "--system-weight BLOCK=WEIGHT")?;
     Ok(Overrides {
         system_weights,
         optimizer: args.optimizer.clone(),
