@@ -116,6 +116,15 @@ impl Problem {
         Mlp::new(self.widths.clone(), self.activation)
     }
 
+    /// The system weight of every block, by name
+    /// ([`Block::with_system_weight`]).
+    pub fn system_weights(&self) -> std::collections::BTreeMap<String, f64> {
+        self.blocks
+            .iter()
+            .map(|b| (b.name().to_string(), b.system_weight()))
+            .collect()
+    }
+
     /// The least-squares problem (network + blocks).
     pub fn least_squares(&self) -> Result<LeastSquares> {
         let ls = LeastSquares::new(self.mlp()?, self.blocks.clone())?;

@@ -234,12 +234,7 @@ impl LeastSquares {
     /// factor for its row count times the square root of its own weight.
     pub fn row_factor(&self, b: usize, weighting: Weighting) -> f64 {
         let blk = &self.blocks[b];
-        let f = weighting.row_factor(blk.rows());
-        if blk.system_weight == 1.0 {
-            f
-        } else {
-            f * blk.system_weight.sqrt()
-        }
+        weighting.row_factor(blk.rows()) * blk.system_weight.sqrt()
     }
 
     /// Residual rows of block `b` at θ (forward jets only).

@@ -446,7 +446,9 @@ impl RunConfig {
     /// The full effective configuration of `spec`, every field written out
     /// (what `natgrad solve --print-config` prints).
     pub fn from_spec(spec: &RunSpec) -> Result<Self> {
-        let (widths, activation, init) = spec.model()?;
+        // One build of the problem gives the network and the blocks' weights.
+        let pb = spec.problem()?;
+        let system_weights = pb.system_weights();
         Ok(RunConfig {
             seed: spec.seed,
             problem: match &spec.custom {
@@ -462,9 +464,9 @@ impl RunConfig {
                 .map(|c| c.conditions.clone())
                 .unwrap_or_default(),
             model: ModelSection {
-                widths: Some(widths),
-                activation: Some(activation),
-                init: Some(init),
+                widths: Some(pb.widths),
+                activation: Some(pb.activation),
+                init: Some(pb.init),
             },
             optimizer: Some(spec.optimizer.clone()),
             budget: BudgetSection {
@@ -488,7 +490,7 @@ impl RunConfig {
                 threads: Some(spec.compute.threads),
                 device: Some(spec.compute.device),
             },
-            system_weights: spec.block_system_weights()?,
+            system_weights,
             source: None,
         })
     }

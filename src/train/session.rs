@@ -335,12 +335,7 @@ impl RunSpec {
     /// The system weight of every block of the problem, by name (the
     /// problem's own, with [`RunSpec::system_weights`] applied).
     pub fn block_system_weights(&self) -> Result<BTreeMap<String, f64>> {
-        let pb = self.problem()?;
-        Ok(pb
-            .blocks
-            .iter()
-            .map(|b| (b.name().to_string(), b.system_weight()))
-            .collect())
+        Ok(self.problem()?.system_weights())
     }
 
     /// Check the network overrides and the resampling settings against the problem.

@@ -500,10 +500,14 @@ fn inner_nodes(s: Interval, m: usize) -> Vec<f64> {
 /// The tensor grid of the box's inner nodes, `m` per axis with `m^d`
 /// closest to `n`.
 fn inner_grid(b: &BoxDomain, n: usize) -> Vec<f64> {
-    let m = per_axis(n, b.dim());
+    box_grid(b, per_axis(n, b.dim()), inner_nodes)
+}
+
+/// The tensor grid of `nodes(side, m)` over every side of the box.
+fn box_grid(b: &BoxDomain, m: usize, nodes: impl Fn(Interval, usize) -> Vec<f64>) -> Vec<f64> {
     tensor_grid(
         &(0..b.dim())
-            .map(|k| inner_nodes(b.side(k), m))
+            .map(|k| nodes(b.side(k), m))
             .collect::<Vec<_>>(),
     )
 }
@@ -555,28 +559,16 @@ pub(super) fn place_interior(
                 return Err("method = \"closed-grid\" needs a box domain".into());
             }
             let m = per_axis(n, bounds.dim()).max(2);
-            Ok(tensor_grid(
-                &(0..bounds.dim())
-                    .map(|k| {
-                        let s = bounds.side(k);
-                        linspace(s.lo, s.hi, m, Ends::Both)
-                    })
-                    .collect::<Vec<_>>(),
-            ))
+            Ok(box_grid(&bounds, m, |s, m| {
+                linspace(s.lo, s.hi, m, Ends::Both)
+            }))
         }
         PointMethod::MidpointGrid => {
             if spatial_box.is_none() {
                 return Err("method = \"midpoint-grid\" needs a box domain".into());
             }
             let m = per_axis(n, bounds.dim());
-            Ok(tensor_grid(
-                &(0..bounds.dim())
-                    .map(|k| {
-                        let s = bounds.side(k);
-                        midpoints(s.lo, s.hi, m)
-                    })
-                    .collect::<Vec<_>>(),
-            ))
+            Ok(box_grid(&bounds, m, |s, m| midpoints(s.lo, s.hi, m)))
         }
         PointMethod::Halton => halton_kept(&bounds, n, |x| domain.sdf(x) < 0.0),
     }
