@@ -529,8 +529,9 @@ fn every_catalogue_problem_smoke_runs() {
     std::fs::remove_dir_all(&cache).ok();
 }
 
-/// `natgrad bench` on two tiny cases writes the Markdown and CSV tables, with
-/// the papers' numbers beside ours; a bad problem name is a one-line error.
+/// `natgrad bench` on tiny cases (two optimisers by name, the two presets)
+/// writes the Markdown and CSV tables, with the papers' numbers beside
+/// ours; a bad problem name is a one-line error.
 #[test]
 fn bench_writes_markdown_and_csv() {
     let out = tmp("bench");
@@ -539,7 +540,7 @@ fn bench_writes_markdown_and_csv() {
         "--problems",
         "laplace2d",
         "--optimizers",
-        "amstramgram,anagram",
+        "amstramgram,anagram,default,paper",
         "--max-iters",
         "3",
         "--quiet",
@@ -550,13 +551,28 @@ fn bench_writes_markdown_and_csv() {
     let md = std::fs::read_to_string(out.join("bench.md")).unwrap();
     assert!(md.contains("| laplace2d | amstramgram | 0 | 3 |"), "{md}");
     assert!(md.contains("| laplace2d | anagram | 0 | 3 |"), "{md}");
+    assert!(
+        md.contains("| laplace2d | amstramgram (default) | 0 | 3 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| laplace2d | anagram (paper) | 0 | 3 |"),
+        "{md}"
+    );
     assert!(md.contains("2.24e-15"), "paper number missing:\n{md}");
     let csv = std::fs::read_to_string(out.join("bench.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 3, "{csv}");
-    assert!(
-        out.join("runs/laplace2d-amstramgram-s0/history.csv")
-            .exists()
-    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.contains("laplace2d,anagram,paper,0,3,"), "{csv}");
+    for case in [
+        "laplace2d-amstramgram-s0",
+        "laplace2d-default-amstramgram-s0",
+        "laplace2d-paper-anagram-s0",
+    ] {
+        assert!(
+            out.join("runs").join(case).join("history.csv").exists(),
+            "{case}"
+        );
+    }
     std::fs::remove_dir_all(&out).ok();
     let o = natgrad(&[
         "bench",

@@ -11,37 +11,85 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::linalg::Compute;
-use crate::train::catalogue::{self, Benchmark, Metric};
+use crate::train::catalogue::{self, Benchmark, Metric, Preset};
 use crate::train::{Budget, RunSpec};
 
 /// The error levels whose first-reach times are reported.
 pub const THRESHOLDS: [f64; 3] = [1e-4, 1e-8, 1e-12];
 
-/// The run of a bench or compare case: `problem` with the optimiser
-/// `optimizer` (the problem's own settings of it and the resampling that
-/// goes with them, [`crate::train::catalogue::Entry::setup_for`]), `seed`,
-/// and the bench's default budget: the problem's time target
-/// ([`Benchmark`]), else its default time budget, and no iteration limit.
-/// A case is a [`RunSpec`] like any run; [`run_case`] sets where it writes.
-pub fn case(problem: &str, optimizer: &str, seed: u64) -> Result<RunSpec> {
-    let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(optimizer)?;
-    let mut spec = RunSpec::defaults(problem)?;
+/// A bench or compare case: a run, and the catalogue preset that chose its
+/// settings when it was named by a preset rather than an optimiser.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The run.
+    pub spec: RunSpec,
+    /// `Some` when the case is a whole preset (`default` or `paper`): its
+    /// optimiser, resampling and system weights; `None` when it is an
+    /// optimiser named on its own.
+    pub preset: Option<Preset>,
+}
+
+/// The optimiser, with the preset in brackets for a preset's case.
+fn setup_label(optimizer: &str, preset: Option<Preset>) -> String {
+    match preset {
+        Some(p) => format!("{optimizer} ({})", p.name()),
+        None => optimizer.to_string(),
+    }
+}
+
+impl Case {
+    /// What the tables call the case: the optimiser, with the preset in
+    /// brackets for a preset's case (`amstramgram (paper)`).
+    pub fn setup(&self) -> String {
+        setup_label(self.spec.optimizer.name(), self.preset)
+    }
+
+    /// The case's name and folder: `<problem>-<optimizer>-s<seed>`, or
+    /// `<problem>-<preset>-<optimizer>-s<seed>` for a preset.
+    pub fn label(&self) -> String {
+        let s = &self.spec;
+        match self.preset {
+            Some(p) => format!(
+                "{}-{}-{}-s{}",
+                s.problem,
+                p.name(),
+                s.optimizer.name(),
+                s.seed
+            ),
+            None => format!("{}-{}-s{}", s.problem, s.optimizer.name(), s.seed),
+        }
+    }
+}
+
+/// The case `setup` of `problem` with `seed` and the bench's default
+/// budget: the problem's time target ([`Benchmark`]), else its default time
+/// budget, and no iteration limit. `setup` is either a preset, `default`
+/// or `paper` (the whole preset: optimiser, resampling, system weights,
+/// [`crate::train::RunSpec::with_preset`]), or an optimiser name (the
+/// problem's own settings of that optimiser and the resampling that goes
+/// with them, [`crate::train::catalogue::Entry::setup_for`]; natgrad's
+/// other settings). [`run_case`] sets where it writes.
+pub fn case(problem: &str, setup: &str, seed: u64) -> Result<Case> {
+    let preset = Preset::parse(setup).ok();
+    let mut spec = match preset {
+        Some(p) => RunSpec::with_preset(problem, p)?,
+        None => {
+            let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(setup)?;
+            let mut spec = RunSpec::defaults(problem)?;
+            spec.optimizer = optimizer;
+            spec.sampling = sampling;
+            spec
+        }
+    };
     let bench = Benchmark::of(problem)?;
     spec.budget = Budget {
         max_iters: usize::MAX,
         max_seconds: bench.time_target_s.unwrap_or(spec.budget.max_seconds),
         ..spec.budget.clone()
     };
-    spec.optimizer = optimizer;
-    spec.sampling = sampling;
     spec.seed = seed;
     spec.compute = Compute::default();
-    Ok(spec)
-}
-
-/// A case's name and folder: `<problem>-<optimizer>-s<seed>`.
-pub fn case_label(case: &RunSpec) -> String {
-    format!("{}-{}-s{}", case.problem, case.optimizer.name(), case.seed)
+    Ok(Case { spec, preset })
 }
 
 /// The result of one case.
@@ -51,6 +99,8 @@ pub struct BenchRow {
     pub problem: String,
     /// Optimiser name.
     pub optimizer: String,
+    /// The preset of a case named by one ([`Case::preset`]).
+    pub preset: Option<Preset>,
     /// Seed.
     pub seed: u64,
     /// Iterations taken.
@@ -80,6 +130,11 @@ pub struct BenchRow {
 }
 
 impl BenchRow {
+    /// The case's [`Case::setup`] label.
+    pub fn setup(&self) -> String {
+        setup_label(&self.optimizer, self.preset)
+    }
+
     /// The final error in the problem's metric.
     pub fn error(&self) -> f64 {
         match self.metric {
@@ -93,32 +148,33 @@ impl BenchRow {
 /// error every `eval_every` iterations and, with `eval_interval_s`, also
 /// whenever that much training time has passed since the last evaluation.
 pub fn run_case(
-    case: &RunSpec,
+    case: &Case,
     runs_dir: &Path,
     eval_every: usize,
     eval_interval_s: Option<f64>,
     progress_every: Option<usize>,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<BenchRow> {
-    let mut spec = case.clone();
+    let mut spec = case.spec.clone();
     spec.stop = stop;
     spec.eval_every = eval_every;
     spec.eval_interval_s = eval_interval_s;
     spec.progress_every = progress_every;
-    let dir = runs_dir.join(case_label(case));
+    let dir = runs_dir.join(case.label());
     spec.out = Some(dir.clone());
     // A case's folder belongs to the bench: a rerun replaces it.
     spec.replace_existing = true;
     let outcome = spec.run()?;
-    let benchmark = Benchmark::of(&case.problem)?;
+    let benchmark = Benchmark::of(&spec.problem)?;
     let rows = evaluated_rows(&dir.join("history.csv"), benchmark.metric)?;
     let time_to = first_below_thresholds(&rows);
     let time_to_target = first_on_target(&rows, &benchmark);
     let m = outcome.metrics;
     Ok(BenchRow {
-        problem: case.problem.clone(),
-        optimizer: case.optimizer.name().to_string(),
-        seed: case.seed,
+        problem: spec.problem.clone(),
+        optimizer: spec.optimizer.name().to_string(),
+        preset: case.preset,
+        seed: spec.seed,
         iters: outcome.iters,
         time_s: outcome.time_s,
         termination: outcome.termination.to_string(),
@@ -229,7 +285,7 @@ pub fn markdown(rows: &[BenchRow], preamble: &str) -> String {
             s,
             "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ≤ {}, loss ≤ {}{} | {} | {} | {} |",
             r.problem,
-            r.optimizer,
+            r.setup(),
             r.seed,
             r.iters,
             r.time_s,
@@ -278,16 +334,17 @@ pub fn markdown(rows: &[BenchRow], preamble: &str) -> String {
 /// The CSV report (one row per case; empty cells where a level was not reached).
 pub fn csv(rows: &[BenchRow]) -> String {
     let mut s = String::from(
-        "problem,optimizer,seed,iters,time_s,termination,metric,t_1e-4,t_1e-8,t_1e-12,t_target,loss,l2_abs,l2_rel,l2_target,loss_target,time_target_s\n",
+        "problem,optimizer,preset,seed,iters,time_s,termination,metric,t_1e-4,t_1e-8,t_1e-12,t_target,loss,l2_abs,l2_rel,l2_target,loss_target,time_target_s\n",
     );
     let opt = |v: Option<f64>| v.map_or(String::new(), |t| format!("{t:e}"));
     for r in rows {
         let b = &r.benchmark;
         let _ = writeln!(
             s,
-            "{},{},{},{},{:e},\"{}\",{},{},{},{},{},{:e},{:e},{:e},{:e},{:e},{}",
+            "{},{},{},{},{},{:e},\"{}\",{},{},{},{},{},{:e},{:e},{:e},{:e},{:e},{}",
             r.problem,
             r.optimizer,
+            r.preset.map_or("", Preset::name),
             r.seed,
             r.iters,
             r.time_s,
@@ -334,5 +391,28 @@ mod tests {
         std::fs::write(&h, "iter,time_s\n").unwrap();
         assert!(times_to_thresholds(&h, Metric::L2Abs).is_err());
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A preset's case carries the whole preset (nonlinear-poisson: the
+    /// boundary system weight of natgrad's, none in the paper's) and a
+    /// folder of its own; an optimiser's case keeps the old label.
+    #[test]
+    fn presets_are_cases() {
+        let own = case("nonlinear-poisson", "default", 3).unwrap();
+        let paper = case("nonlinear-poisson", "paper", 3).unwrap();
+        assert_eq!(own.preset, Some(Preset::Default));
+        assert_eq!(own.spec.system_weights.get("boundary"), Some(&100.0));
+        assert!(paper.spec.system_weights.is_empty());
+        assert_ne!(own.spec.optimizer, paper.spec.optimizer);
+        assert_eq!(own.label(), "nonlinear-poisson-default-amstramgram-s3");
+        assert_eq!(paper.label(), "nonlinear-poisson-paper-amstramgram-s3");
+        assert_eq!(paper.setup(), "amstramgram (paper)");
+        assert_eq!(paper.spec.budget.max_seconds, 600.0);
+        assert_eq!(paper.spec.budget.max_iters, usize::MAX);
+        let named = case("laplace2d", "ssbroyden", 0).unwrap();
+        assert_eq!(named.preset, None);
+        assert_eq!(named.label(), "laplace2d-ssbroyden-s0");
+        assert_eq!(named.setup(), "ssbroyden");
+        assert!(case("laplace2d", "nope", 0).is_err());
     }
 }

@@ -15,8 +15,13 @@ use crate::optim::OptimizerConfig;
 /// The comparison table: one row per run (optimiser × seed) with the final
 /// loss and errors, the training time at which the problem's metric first
 /// reached 1e-4, 1e-8 and 1e-12, and below it the exact settings of each
-/// optimiser. `preamble` (the command, the machine) goes first.
-pub fn markdown(rows: &[BenchRow], settings: &[OptimizerConfig], preamble: &str) -> String {
+/// case (`settings`: its [`BenchRow::setup`] label and optimiser).
+/// `preamble` (the command, the machine) goes first.
+pub fn markdown(
+    rows: &[BenchRow],
+    settings: &[(String, OptimizerConfig)],
+    preamble: &str,
+) -> String {
     let mut s = String::new();
     let problem = rows.first().map_or("", |r| r.problem.as_str());
     let _ = writeln!(s, "# natgrad compare: {problem}\n\n{preamble}\n");
@@ -44,7 +49,7 @@ pub fn markdown(rows: &[BenchRow], settings: &[OptimizerConfig], preamble: &str)
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
-            r.optimizer,
+            r.setup(),
             r.seed,
             r.iters,
             r.time_s,
@@ -57,11 +62,16 @@ pub fn markdown(rows: &[BenchRow], settings: &[OptimizerConfig], preamble: &str)
     }
     let _ = writeln!(
         s,
-        "\n## Settings (each optimiser's documented defaults unless the problem's paper sets them)\n"
+        "\n## Settings (a preset's optimiser; a named optimiser: the problem's presets' settings of it if one uses it, else its documented defaults)\n"
     );
-    for c in settings {
+    let mut listed: Vec<&str> = Vec::new();
+    for (label, c) in settings {
+        if listed.contains(&label.as_str()) {
+            continue;
+        }
+        listed.push(label);
         let json = serde_json::to_string(c).expect("configs serialise");
-        let _ = writeln!(s, "- `{}`: `{json}`", c.name());
+        let _ = writeln!(s, "- `{label}`: `{json}`");
     }
     s
 }

@@ -13,8 +13,7 @@ pub mod plot;
 pub mod profile;
 
 pub use bench::{
-    BenchRow, THRESHOLDS, case, case_label, csv, markdown, run_case, time_to_target,
-    times_to_thresholds,
+    BenchRow, Case, THRESHOLDS, case, csv, markdown, run_case, time_to_target, times_to_thresholds,
 };
 #[cfg(feature = "plots")]
 pub use figures::RunData;

@@ -15,8 +15,10 @@ pub(crate) struct BenchArgs {
     /// Problems, comma-separated (default: the whole catalogue).
     #[arg(long, value_delimiter = ',')]
     problems: Vec<String>,
-    /// Optimisers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "amstramgram,anagram")]
+    /// What to run on each problem, comma-separated: the presets `default`
+    /// (natgrad's settings) and `paper` (the papers'), or optimiser names
+    /// (the problem's own settings of that optimiser).
+    #[arg(long, value_delimiter = ',', default_value = "default,paper")]
     optimizers: Vec<String>,
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0")]
@@ -117,7 +119,7 @@ pub(crate) fn profile(args: &BenchArgs, problems: &[String]) -> anyhow::Result<(
                     let mut config = match own {
                         Some(c) if c.name() == o => c.clone(),
                         Some(_) => OptimizerConfig::default_for(o)?,
-                        None => natgrad::report::case(p, o, 0)?.optimizer,
+                        None => natgrad::report::case(p, o, 0)?.spec.optimizer,
                     };
                     if let Some(m) = svd {
                         config.set("svd", &format!("\"{m}\""))?;
@@ -236,18 +238,19 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<Solved> {
         for o in &args.optimizers {
             for &seed in &args.seeds {
                 let mut c = case(p, o, seed)?;
+                let budget = &mut c.spec.budget;
                 if let Some(t) = args.max_seconds {
-                    c.budget.max_seconds = if t.is_nan() {
+                    budget.max_seconds = if t.is_nan() {
                         t
                     } else {
-                        c.budget.max_seconds.min(t)
+                        budget.max_seconds.min(t)
                     };
                 }
                 if let Some(n) = args.max_iters {
-                    c.budget.max_iters = n;
+                    budget.max_iters = n;
                 }
-                c.budget.validate()?;
-                c.compute = compute;
+                budget.validate()?;
+                c.spec.compute = compute;
                 cases.push(c);
             }
         }

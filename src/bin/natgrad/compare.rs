@@ -11,7 +11,8 @@ use natgrad::train::FRONT_END_COMPUTE;
 pub(crate) struct CompareArgs {
     /// Problem name (see `natgrad list`).
     problem: String,
-    /// Optimisers, comma-separated.
+    /// Optimisers, comma-separated (the problem's own settings of each), or
+    /// the presets `default` and `paper`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -50,12 +51,12 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Solved> {
     for o in &args.optimizers {
         for &seed in &args.seeds {
             let mut c = case(&args.problem, o, seed)?;
-            c.budget.max_seconds = args.max_seconds;
+            c.spec.budget.max_seconds = args.max_seconds;
             if let Some(n) = args.max_iters {
-                c.budget.max_iters = n;
+                c.spec.budget.max_iters = n;
             }
-            c.budget.validate()?;
-            c.compute = compute;
+            c.spec.budget.validate()?;
+            c.spec.compute = compute;
             cases.push(c);
         }
     }
@@ -79,7 +80,10 @@ pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<Solved> {
         compute.threads,
         compute.resolve()?
     );
-    let settings: Vec<_> = cases.iter().map(|c| c.optimizer.clone()).collect();
+    let settings: Vec<_> = cases
+        .iter()
+        .map(|c| (c.setup(), c.spec.optimizer.clone()))
+        .collect();
     let (rows, interrupted) = run_cases(
         &cases,
         &out.join("runs"),

@@ -104,7 +104,7 @@ impl RunOptions {
 /// it); the cases done so far are reported and the interrupted one is
 /// returned with its folder.
 fn run_cases(
-    cases: &[natgrad::train::RunSpec],
+    cases: &[natgrad::report::Case],
     runs_dir: &std::path::Path,
     eval_every: usize,
     run: &RunOptions,
@@ -121,8 +121,8 @@ fn run_cases(
                 "{what} [{}/{}] {} (budget {} s)",
                 k + 1,
                 cases.len(),
-                natgrad::report::case_label(case),
-                case.budget.max_seconds
+                case.label(),
+                case.spec.budget.max_seconds
             );
         }
         let row = natgrad::report::run_case(
@@ -133,13 +133,13 @@ fn run_cases(
             (!quiet).then_some(100),
             Some(stop.clone()),
         )
-        .with_context(|| format!("{what} case {}", natgrad::report::case_label(case)))?;
+        .with_context(|| format!("{what} case {}", case.label()))?;
         if !quiet || run.summary_only() {
             eprintln!(
                 "{what} [{}/{}] {}: {} iterations, {:.1} s, loss {:.3e}, {} {:.3e}",
                 k + 1,
                 cases.len(),
-                natgrad::report::case_label(case),
+                case.label(),
                 row.iters,
                 row.time_s,
                 row.loss,
