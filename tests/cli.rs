@@ -278,6 +278,32 @@ fn same_seed_same_history() {
     }
 }
 
+/// A checkpoint records the digest of the training points; resuming it onto
+/// other points (a problem whose set-up changed since it was written) is a
+/// one-line error, not a run that silently continues on another problem.
+#[test]
+fn resume_onto_other_points_is_refused() {
+    let out = tmp("points-digest");
+    assert!(solve_heat("adam", "3", &out).status.success());
+    let path = out.join("checkpoint.json");
+    let mut ck: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let digest = ck["points"].as_str().unwrap().to_string();
+    assert!(digest.starts_with("871 points, "), "{digest}");
+    ck["points"] = serde_json::json!("870 points, 0000000000000000");
+    std::fs::write(&path, ck.to_string()).unwrap();
+    let o = natgrad(&["solve", "--resume", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("other training points (870 points, 0000000000000000)")
+            && err.contains(&format!("({digest})"))
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    std::fs::remove_dir_all(&out).ok();
+}
+
 /// A run stopped after 3 iterations and resumed to 6 gives the history of
 /// an uninterrupted 6-iteration run, bit for bit (timings aside), for every
 /// optimiser: θ, the optimiser's state (moments, quasi-Newton memory,

@@ -173,6 +173,29 @@ impl LeastSquares {
         self.blocks.iter().map(Block::len).sum()
     }
 
+    /// A fingerprint of the training points: `"<n> points, <hash>"`, the
+    /// count and a 64-bit FNV-1a hash of the block names and the bits of
+    /// every coordinate. A checkpoint records it so that resuming onto other
+    /// points (a problem whose set-up changed since) is refused instead of
+    /// silently continuing on a different problem.
+    pub fn points_digest(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for b in &self.blocks {
+            eat(b.name().as_bytes());
+            eat(&(b.len() as u64).to_le_bytes());
+            for x in b.points() {
+                eat(&x.to_bits().to_le_bytes());
+            }
+        }
+        format!("{} points, {h:016x}", self.n_points())
+    }
+
     /// Total number of residual rows `S`.
     pub fn n_residuals(&self) -> usize {
         self.blocks.iter().map(Block::rows).sum()

@@ -31,6 +31,11 @@ pub struct Checkpoint {
     pub optimizer: String,
     /// Its [`crate::optim::Optimizer::state`].
     pub optimizer_state: crate::optim::OptimizerState,
+    /// [`crate::residual::LeastSquares::points_digest`] of the training
+    /// points the run started from (absent in checkpoints written before it
+    /// was recorded): resuming onto other points is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<String>,
     /// The resampled block's points and random stream, when resampling is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<super::ResampleState>,
@@ -149,6 +154,7 @@ mod tests {
             },
             optimizer: "adam".into(),
             optimizer_state: crate::optim::OptimizerState::None,
+            points: Some("4 points, 0123456789abcdef".into()),
             sampling: Some(super::super::ResampleState {
                 points: vec![0.1, 0.7, 1.0 / 7.0, 0.3],
                 word_pos: (1u128 << 70) + 5,

@@ -461,9 +461,21 @@ impl RunSpec {
         }
         let pb = self.problem()?;
         let ls = pb.least_squares()?;
+        let digest = ls.points_digest();
         let mlp = pb.mlp()?;
         let mut opt = self.optimizer.build(&self.compute)?;
         if let Some(ck) = &resume {
+            if let Some(theirs) = ck.points.as_ref().filter(|&d| *d != digest) {
+                return Err(Error::config(
+                    "resume",
+                    format!(
+                        "the checkpoint was taken on other training points ({theirs}) than \
+                         `{}` has now ({digest}): the problem's set-up changed since it was \
+                         written; start a fresh run",
+                        self.problem
+                    ),
+                ));
+            }
             opt.restore(ck.optimizer_state.clone())?;
             if ck.state.theta.len() != ls.n_params() {
                 return Err(Error::DimensionMismatch {
@@ -625,6 +637,7 @@ impl RunSpec {
                     seconds: self.checkpoint_seconds,
                     every: self.checkpoint_every,
                     run: Some(self.clone()),
+                    points: Some(digest),
                 });
         }
         if let Some(o) = observer {

@@ -245,6 +245,7 @@ fn checkpoints_every_n_iterations() {
             seconds: 1e9,
             every: Some(2),
             run: None,
+            points: None,
         })
         .observe(Watch(path.clone(), seen.clone()))
         .run(&Bowl, &mut opt, vec![1.0, 1.0])
@@ -294,6 +295,7 @@ fn resume_from_a_checkpoint_state_continues_exactly() {
         seconds: 1e9,
         every: None,
         run: None,
+        points: None,
     };
     let mut first = adam.build(&compute).unwrap();
     Trainer::new(budget(3, 0.0))

@@ -88,6 +88,9 @@ pub struct CheckpointPlan {
     pub every: Option<usize>,
     /// The run specification stored in the checkpoint (none: a bare trainer run).
     pub run: Option<RunSpec>,
+    /// The digest of the training points the run started from
+    /// ([`Checkpoint::points`]; none: not recorded).
+    pub points: Option<String>,
 }
 
 /// The termination a numerical fault at `iteration` ends the run with; other
@@ -176,6 +179,7 @@ impl<'a> Trainer<'a> {
             state: state.clone(),
             optimizer: opt.name().into(),
             optimizer_state: opt.state(),
+            points: plan.points.clone(),
             sampling: match points {
                 Points::Fixed(_) => None,
                 Points::Resampled(r) => Some(r.state()),
