@@ -327,6 +327,88 @@ fn resume_continues_bit_for_bit() {
     }
 }
 
+/// A run that restarts (`[restarts]`) continues, after the restart, exactly
+/// as a fresh run from the next initialisation, for every optimiser: the
+/// optimiser starts over from its initial state. A run stopped after the
+/// restart and resumed equals the uninterrupted one, and `summary.json`
+/// lists the restart.
+#[test]
+fn restarts_continue_as_fresh_runs_and_resume() {
+    let dir = tmp("restarts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (restart, fresh) = (dir.join("restart.toml"), dir.join("fresh.toml"));
+    std::fs::write(
+        &restart,
+        "[problem]\nname = \"heat\"\n[restarts]\nafter = 3\nabove = 0.0\n\
+         inits = [{ kind = \"normal\", std = 0.3 }]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &fresh,
+        "[problem]\nname = \"heat\"\n[model]\ninit = { kind = \"normal\", std = 0.3 }\n",
+    )
+    .unwrap();
+    let run = |config: &std::path::Path, opt: &str, iters: &str, out: &std::path::Path| {
+        let o = natgrad(&[
+            "solve",
+            "--config",
+            config.to_str().unwrap(),
+            "--optimizer",
+            opt,
+            "--max-iters",
+            iters,
+            "--eval-every",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{opt}: {}", stderr(&o));
+    };
+    for opt in ALL_OPTIMIZERS {
+        let (r, f, p) = (
+            dir.join(format!("r-{opt}")),
+            dir.join(format!("f-{opt}")),
+            dir.join(format!("p-{opt}")),
+        );
+        run(&restart, opt, "5", &r);
+        run(&fresh, opt, "2", &f);
+        assert_eq!(
+            common::summary(&r)["restarts"],
+            serde_json::json!([3]),
+            "{opt}"
+        );
+        let (rows, fresh_rows) = (read_history(&r), read_history(&f));
+        // Iterations 4 and 5 of the restarted run (rows 5, 6 after the
+        // header) are 1 and 2 of the fresh one.
+        assert_eq!(rows.len(), 7, "{opt}");
+        let skip: Vec<usize> = rows[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| *c == "iter" || *c == "time_s" || c.starts_with("t_"))
+            .map(|(i, _)| i)
+            .collect();
+        for (k, (a, b)) in rows[5..].iter().zip(&fresh_rows[2..]).enumerate() {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                if !skip.contains(&i) {
+                    assert_eq!(
+                        x,
+                        y,
+                        "{opt}: step {} after the restart, {}",
+                        k + 1,
+                        rows[0][i]
+                    );
+                }
+            }
+        }
+        // Stopped one step after the restart, resumed to 5.
+        run(&restart, opt, "4", &p);
+        resume_to(&p, "5", opt);
+        assert_same_history(&rows, &read_history(&p), opt);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// With collocation resampling (RAD every 2 iterations) the run differs from
 /// the fixed-point run from the first redraw on, and a resumed run still
 /// equals an uninterrupted one: the checkpoint keeps the points and the

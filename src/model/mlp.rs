@@ -93,6 +93,20 @@ impl Default for Init {
     }
 }
 
+impl Init {
+    /// Check the settings (a normal's standard deviation finite and > 0);
+    /// an error names `field`.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        match *self {
+            Init::Normal { std } if !(std.is_finite() && std > 0.0) => Err(Error::config(
+                field,
+                format!("the standard deviation must be finite and > 0, got {std}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A fully connected network `ℝ^{n_0} → ℝ^{n_L}` with widths `[n_0, …, n_L]`,
 /// activation σ after every layer but the last.
 ///

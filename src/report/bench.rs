@@ -74,10 +74,11 @@ pub fn case(problem: &str, setup: &str, seed: u64) -> Result<Case> {
     let mut spec = match preset {
         Some(p) => RunSpec::with_preset(problem, p)?,
         None => {
-            let (optimizer, sampling) = catalogue::entry(problem)?.setup_for(setup)?;
+            let chosen = catalogue::entry(problem)?.setup_for(setup)?;
             let mut spec = RunSpec::defaults(problem)?;
-            spec.optimizer = optimizer;
-            spec.sampling = sampling;
+            spec.optimizer = chosen.optimizer;
+            spec.sampling = chosen.sampling;
+            spec.restarts = chosen.restarts;
             spec
         }
     };

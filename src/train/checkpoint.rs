@@ -151,6 +151,7 @@ mod tests {
                     theta: vec![0.5, 1.0 / 7.0, 2.0],
                 }),
                 initial_heldout: Some(2.0e4 / 3.0),
+                restarts: vec![5],
             },
             optimizer: "adam".into(),
             optimizer_state: crate::optim::OptimizerState::None,

@@ -31,6 +31,11 @@
 //! candidates = 10000         # RAD: uniform candidates per redraw
 //! points = 0                 # points per redraw (0: as many as the block has)
 //!
+//! [restarts]                 # optional: start over from other initialisations (default: the problem's)
+//! after = 2000               # iterations of a try before its loss is checked
+//! above = 1e-14              # a try whose loss is still above this restarts
+//! inits = [{ kind = "normal", std = 0.3 }]   # tries 2, 3, … (none: never restart)
+//!
 //! [output]                   # optional
 //! dir = "runs/heat"
 //! eval_every = 10
@@ -52,8 +57,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Resampling;
 use super::{Budget, RunSpec};
+use super::{Resampling, Restarts};
 use crate::error::{Error, Result};
 use crate::linalg::Device;
 use crate::model::{Activation, Init};
@@ -275,6 +280,10 @@ pub struct RunConfig {
     /// Collocation resampling (absent: the problem's default).
     #[serde(default)]
     pub sampling: Option<Resampling>,
+    /// Restarts from other initialisations (absent: the problem's default;
+    /// `inits = []` turns them off).
+    #[serde(default)]
+    pub restarts: Option<Restarts>,
     /// Outputs.
     #[serde(default)]
     pub output: OutputSection,
@@ -420,6 +429,9 @@ impl RunConfig {
         if let Some(s) = &self.sampling {
             spec.sampling = s.clone();
         }
+        if let Some(r) = &self.restarts {
+            spec.restarts = r.clone();
+        }
         if let Some(t) = self.compute.threads {
             spec.compute.threads = t;
         }
@@ -478,6 +490,7 @@ impl RunConfig {
                 stop_on_overfit: Some(spec.budget.stop_on_overfit),
             },
             sampling: Some(spec.sampling.clone()),
+            restarts: Some(spec.restarts.clone()),
             output: OutputSection {
                 dir: spec.out.clone(),
                 eval_every: Some(spec.eval_every),
@@ -634,6 +647,38 @@ mod tests {
         );
         let off = spec("[problem]\nname = \"laplace5d\"\n[sampling]\nresample_every = 0\n");
         assert_eq!(off.sampling.resample_every, 0);
+    }
+
+    /// laplace2d's preset restarts; the printed configuration keeps them,
+    /// a `[restarts]` section replaces them (`inits = []`: none).
+    #[test]
+    fn restarts_default_to_the_presets_and_print_back() {
+        let spec = |text: &str| RunConfig::parse(text, "t").unwrap().to_spec().unwrap();
+        let own = spec("[problem]\nname = \"laplace2d\"\n");
+        assert_eq!(
+            own.restarts.inits,
+            [Init::Normal { std: 0.3 }],
+            "the preset's"
+        );
+        let text = RunConfig::from_spec(&own).unwrap().to_toml();
+        assert!(text.contains("[restarts]\nafter = 2200\n"), "{text}");
+        assert_eq!(spec(&text).restarts, own.restarts);
+        assert!(spec("[problem]\nname = \"heat\"\n").restarts.is_off());
+        let off = spec("[problem]\nname = \"laplace2d\"\n[restarts]\ninits = []\n");
+        assert!(off.restarts.is_off());
+        let text = RunConfig::from_spec(&off).unwrap().to_toml();
+        assert!(spec(&text).restarts.is_off(), "{text}");
+        let mine = spec(
+            "[problem]\nname = \"heat\"\n[restarts]\nafter = 50\ninits = [{ kind = \"glorot\" }]\n",
+        );
+        assert_eq!(
+            mine.restarts,
+            Restarts {
+                after: 50,
+                above: 1e-14,
+                inits: vec![Init::Glorot]
+            }
+        );
     }
 
     /// `--print-config` output reads back to the same run.
@@ -811,6 +856,27 @@ mod tests {
                 "[sampling]\nresample_every = 10\nblock = \"walls\"",
                 "sampling.block",
             ),
+            (
+                "[restarts]\nafter = 0\ninits = [{ kind = \"glorot\" }]",
+                "restarts.after",
+            ),
+            (
+                "[restarts]\nabove = -1.0\ninits = [{ kind = \"glorot\" }]",
+                "restarts.above",
+            ),
+            (
+                "[restarts]\ninits = [{ kind = \"normal\", std = 0.0 }]",
+                "restarts.inits[0]",
+            ),
+            (
+                "[restarts]\ninits = [{ kind = \"normal\", std = 0.1 }]",
+                "restarts.inits[0]",
+            ),
+            (
+                "[restarts]\ninits = [{ kind = \"glorot\" }, { kind = \"glorot\" }]",
+                "restarts.inits[1]",
+            ),
+            ("[restarts]\nevery = 10", "every"),
         ];
         for (body, field) in cases {
             let text = format!("[problem]\nname = \"heat\"\n{body}\n");

@@ -12,13 +12,14 @@ mod observer;
 mod overrides;
 mod record;
 mod resample;
+mod restart;
 mod session;
 #[cfg(test)]
 mod tests;
 mod trained;
 mod trainer;
 
-pub use catalogue::{Benchmark, Defaults, Metric, PaperResult, Preset};
+pub use catalogue::{Benchmark, Defaults, Metric, PaperResult, Preset, Setup};
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, truncate_csv_after};
 pub use config::{
     BudgetSection, ComputeSection, ModelSection, OutputSection, ProblemSection, RunConfig,
@@ -29,6 +30,7 @@ pub use record::{
     BestIterate, IterRecord, OVERFIT_FLOOR, OVERFIT_RATIO, Outcome, overfitting_warning,
 };
 pub use resample::{ResampleMethod, ResampleState, Resampler, Resampling, rad_weights};
+pub use restart::{RestartPlan, Restarts};
 pub use session::{RUN_FILES, RunSpec, available_memory, checkpoint_path};
 pub use trained::TrainedModel;
 pub use trainer::{CheckpointPlan, Points, StallWatch, Trainer, TrainingState};

@@ -38,6 +38,12 @@ pub trait Observer {
     fn resampled(&mut self, _iter: usize, _loss: f64) -> Result<()> {
         Ok(())
     }
+    /// The run restarted after iteration `iter` ([`super::Restarts`]): try
+    /// number `attempt` (2 for the first restart) starts from a fresh
+    /// initialisation whose loss is `loss`.
+    fn restarted(&mut self, _iter: usize, _attempt: usize, _loss: f64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A borrowed observer observes too, so that the caller keeps what it
@@ -60,6 +66,9 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn resampled(&mut self, iter: usize, loss: f64) -> Result<()> {
         (**self).resampled(iter, loss)
+    }
+    fn restarted(&mut self, iter: usize, attempt: usize, loss: f64) -> Result<()> {
+        (**self).restarted(iter, attempt, loss)
     }
 }
 
@@ -181,6 +190,14 @@ impl Observer for Progress {
         let clear = if self.live { "\r\x1b[K" } else { "" };
         eprintln!(
             "{clear}iter {iter}: collocation points redrawn, loss on the new points {loss:.3e}"
+        );
+        Ok(())
+    }
+
+    fn restarted(&mut self, iter: usize, attempt: usize, loss: f64) -> Result<()> {
+        let clear = if self.live { "\r\x1b[K" } else { "" };
+        eprintln!(
+            "{clear}iter {iter}: not converged, restarting from initialisation {attempt} (loss {loss:.3e})"
         );
         Ok(())
     }
@@ -450,6 +467,9 @@ struct Summary<'a> {
     /// The evaluated iterate with the lowest held-out loss (`best_model.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     best: Option<BestSummary>,
+    /// The iterations after which the run restarted ([`super::Restarts`]).
+    #[serde(skip_serializing_if = "<[usize]>::is_empty")]
+    restarts: &'a [usize],
     config: &'a serde_json::Value,
 }
 
@@ -516,6 +536,7 @@ impl Observer for RunFiles {
                 l2_rel: b.l2_rel.and_then(finite),
                 linf: b.linf.and_then(finite),
             }),
+            restarts: &o.restarts,
             config: &self.info.config,
         };
         let path = self.dir.join("summary.json");

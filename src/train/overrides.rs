@@ -57,6 +57,9 @@ pub struct Overrides {
     /// Stop when the held-out loss exceeds [`super::OVERFIT_RATIO`] × the
     /// training loss (default true).
     pub overfit_stop: Option<bool>,
+    /// `false` turns off the preset's or the configuration's restarts from
+    /// other initialisations (`--no-restarts`); `true` keeps them.
+    pub restarts: Option<bool>,
     /// Seed of the initialisation.
     pub seed: Option<u64>,
     /// Evaluate the error every this many iterations.
@@ -128,14 +131,20 @@ impl Overrides {
         {
             match &spec.custom {
                 None => {
-                    let (o, s) = catalogue::entry(&spec.problem)?.setup_for(name)?;
-                    spec.optimizer = o;
+                    let setup = catalogue::entry(&spec.problem)?.setup_for(name)?;
+                    spec.optimizer = setup.optimizer;
                     if config.is_none_or(|c| c.sampling.is_none()) {
-                        spec.sampling = s;
+                        spec.sampling = setup.sampling;
+                    }
+                    if config.is_none_or(|c| c.restarts.is_none()) {
+                        spec.restarts = setup.restarts;
                     }
                 }
                 Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
             }
+        }
+        if self.restarts == Some(false) {
+            spec.restarts.inits.clear();
         }
         if let Some(c) = &self.cutoff {
             let cutoff = serde_json::to_string(&Cutoff::parse(c)?).expect("cutoffs serialise");

@@ -51,8 +51,13 @@ pub struct Outcome {
     /// The held-out loss of the run's initial θ (of the first run, for a
     /// resumed one; `None` for checkpoints written before it was kept).
     pub initial_heldout_loss: Option<f64>,
-    /// The evaluated iterate with the lowest held-out loss.
+    /// The evaluated iterate with the lowest held-out loss (over all tries
+    /// of a run that restarted).
     pub best: Option<BestIterate>,
+    /// The iterations after which the run restarted from another
+    /// initialisation ([`super::Restarts`]); `theta` and the final values
+    /// are the last try's.
+    pub restarts: Vec<usize>,
 }
 
 impl Outcome {

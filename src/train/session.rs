@@ -13,7 +13,7 @@ use super::{
     Budget, Checkpoint, CheckpointPlan, HistoryCsv, ModelSnapshots, Observer, Outcome, Points,
     Progress, RunFiles, RunInfo, SpectraCsv, Trainer, truncate_csv_after,
 };
-use super::{Resampler, Resampling};
+use super::{Resampler, Resampling, RestartPlan, Restarts};
 use crate::error::{Error, Result};
 use crate::linalg::Compute;
 use crate::model::{Activation, Init};
@@ -79,6 +79,10 @@ pub struct RunSpec {
     /// Collocation resampling (off by default).
     #[serde(default)]
     pub sampling: Resampling,
+    /// Restarts from other initialisations (off by default; laplace2d's
+    /// preset has one).
+    #[serde(default, skip_serializing_if = "Restarts::is_off")]
+    pub restarts: Restarts,
     /// Threads of the dense kernels and the device of the decompositions.
     #[serde(default)]
     pub compute: Compute,
@@ -242,6 +246,7 @@ impl RunSpec {
             system_weights: d.system_weights,
             custom,
             sampling: d.sampling,
+            restarts: d.restarts,
             compute: Compute::default(),
             preset: Preset::Default,
         };
@@ -298,14 +303,7 @@ impl RunSpec {
             pb.activation = a;
         }
         if let Some(i) = self.init {
-            if let Init::Normal { std } = i
-                && !(std.is_finite() && std > 0.0)
-            {
-                return Err(Error::config(
-                    "model.init",
-                    format!("the standard deviation must be finite and > 0, got {std}"),
-                ));
-            }
+            i.validate("model.init")?;
             pb.init = i;
         }
         for (name, &w) in &self.system_weights {
@@ -379,6 +377,10 @@ impl RunSpec {
             ));
         }
         self.sampling.validate()?;
+        if !self.restarts.is_off() {
+            // The inits are checked against the first try's.
+            self.restarts.validate(self.model()?.2)?;
+        }
         if !self.system_weights.is_empty() {
             // The system weights name blocks of the problem: checked against it.
             self.problem()?;
@@ -464,6 +466,7 @@ impl RunSpec {
         let digest = ls.points_digest();
         let mlp = pb.mlp()?;
         let mut opt = self.optimizer.build(&self.compute)?;
+        let fresh = opt.state();
         if let Some(ck) = &resume {
             if let Some(theirs) = ck.points.as_ref().filter(|&d| *d != digest) {
                 return Err(Error::config(
@@ -511,6 +514,19 @@ impl RunSpec {
         }
         if let Some(flag) = &self.stop {
             trainer = trainer.stop_flag(flag.clone());
+        }
+        if !self.restarts.is_off() {
+            trainer = trainer.restarts(RestartPlan {
+                after: self.restarts.after,
+                above: self.restarts.above,
+                starts: self
+                    .restarts
+                    .inits
+                    .iter()
+                    .map(|&init| mlp.init(init, self.seed))
+                    .collect(),
+                fresh,
+            });
         }
         let points = if self.sampling.enabled() {
             // The resampler owns the objective: its points are redrawn in place.
@@ -584,9 +600,16 @@ impl RunSpec {
                 }
                 _ => String::new(),
             };
+            let restarts = match self.restarts.inits.len() {
+                0 => String::new(),
+                n => format!(
+                    "; up to {n} restart(s) from other initialisations after {} iterations above loss {:e}",
+                    self.restarts.after, self.restarts.above
+                ),
+            };
             eprintln!(
                 "natgrad: {} with {} (P = {}, S = {}, seed {}), budget {iters} / {secs}{from}; \
-                 memory estimate {:.1} MiB ({what}){sampling}{system_weights}; {} dense-kernel thread(s){device}",
+                 memory estimate {:.1} MiB ({what}){sampling}{system_weights}{restarts}; {} dense-kernel thread(s){device}",
                 self.problem,
                 self.optimizer.name(),
                 n_params,

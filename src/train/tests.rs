@@ -321,3 +321,98 @@ fn resume_from_a_checkpoint_state_continues_exactly() {
     assert!(matches!(e, Error::DimensionMismatch { .. }), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Records the restarts an observer is told of.
+#[derive(Default)]
+struct Restarted(Vec<(usize, usize, f64)>);
+impl Observer for Restarted {
+    fn iteration(&mut self, _r: &IterRecord) -> Result<()> {
+        Ok(())
+    }
+    fn restarted(&mut self, iter: usize, attempt: usize, loss: f64) -> Result<()> {
+        self.0.push((iter, attempt, loss));
+        Ok(())
+    }
+}
+
+fn plan(after: usize, above: f64, starts: Vec<Vec<f64>>) -> RestartPlan {
+    RestartPlan {
+        after,
+        above,
+        starts,
+        fresh: crate::optim::OptimizerState::None,
+    }
+}
+
+/// A try whose loss is above `above` after `after` iterations continues
+/// from the next start; once the starts are used up the last try runs to
+/// the end of the budget; a converged try and the run's last iteration do
+/// not restart.
+#[test]
+fn restarts_after_a_try_that_has_not_converged() {
+    let scripted = || Scripted {
+        steps: 0,
+        blow_at: usize::MAX,
+    };
+    // Halving θ: the loss falls 4× per step, 2 → 2/64 after 3 steps.
+    let mut seen = Restarted::default();
+    let out = Trainer::new(budget(8, 0.0))
+        .restarts(plan(3, 1e-2, vec![vec![4.0, 0.0]]))
+        .observe(&mut seen)
+        .run(&Bowl, &mut scripted(), vec![1.0, 1.0])
+        .unwrap();
+    assert_eq!(out.restarts, [3]);
+    assert_eq!(seen.0, [(3, 2, 16.0)]);
+    // Five steps of the second try (its check at 6 finds 16/64 > 1e-2, but
+    // there is no third start).
+    assert_eq!(out.theta, [4.0 / 32.0, 0.0]);
+    assert_eq!((out.iters, out.termination), (8, Termination::MaxIters));
+    // Converged at the check (2/64 ≤ 0.05): no restart.
+    let out = Trainer::new(budget(8, 0.0))
+        .restarts(plan(3, 0.05, vec![vec![4.0, 0.0]]))
+        .run(&Bowl, &mut scripted(), vec![1.0, 1.0])
+        .unwrap();
+    assert!(out.restarts.is_empty());
+    assert_eq!(out.theta, [1.0 / 256.0; 2]);
+    // The check falls on the last iteration: the run ends with its θ.
+    let out = Trainer::new(budget(3, 0.0))
+        .restarts(plan(3, 1e-2, vec![vec![4.0, 0.0]]))
+        .run(&Bowl, &mut scripted(), vec![1.0, 1.0])
+        .unwrap();
+    assert!(out.restarts.is_empty());
+    assert_eq!(out.theta, [0.125; 2]);
+}
+
+/// A try that stalls before its check restarts instead of ending the run;
+/// the last try's stall ends it.
+#[test]
+fn a_stalled_try_restarts() {
+    struct Idle;
+    impl Optimizer for Idle {
+        fn name(&self) -> &'static str {
+            "idle"
+        }
+        fn step(&mut self, _o: &dyn Objective, _t: &mut [f64], loss: f64) -> Result<StepReport> {
+            Ok(StepReport {
+                loss,
+                ..Default::default()
+            })
+        }
+    }
+    let out = Trainer::new(Budget {
+        stall_iters: 10,
+        ..budget(1000, 0.0)
+    })
+    .restarts(plan(500, 1e-14, vec![vec![2.0, 0.0]]))
+    .run(&Bowl, &mut Idle, vec![1.0, 1.0])
+    .unwrap();
+    assert_eq!(out.restarts, [10]);
+    assert_eq!(
+        out.termination,
+        Termination::Stalled {
+            iteration: 20,
+            since: 10
+        }
+    );
+    assert_eq!((out.theta, out.loss), (vec![2.0, 0.0], 4.0));
+}

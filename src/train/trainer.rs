@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     BestIterate, Budget, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, IterRecord, Observer,
-    Outcome, Resampler, RunSpec, Termination, overfitting_warning,
+    Outcome, Resampler, RestartPlan, RunSpec, Termination, overfitting_warning,
 };
 use crate::error::{Error, Result};
 use crate::model::Metrics;
@@ -44,6 +44,10 @@ pub struct TrainingState {
     /// check ([`super::OVERFIT_FLOOR`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_heldout: Option<f64>,
+    /// The iterations after which the run restarted from another
+    /// initialisation ([`Trainer::restarts`]; empty: still the first try).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<usize>,
 }
 
 /// Tracks the best loss for [`Termination::Stalled`]: progress is a
@@ -119,6 +123,7 @@ pub struct Trainer<'a> {
     stop: Option<Arc<AtomicBool>>,
     checkpoint: Option<CheckpointPlan>,
     held_out: Option<Box<dyn Objective + 'a>>,
+    restart: Option<RestartPlan>,
 }
 
 impl<'a> Trainer<'a> {
@@ -144,7 +149,18 @@ impl<'a> Trainer<'a> {
             stop: None,
             checkpoint: None,
             held_out: None,
+            restart: None,
         }
+    }
+
+    /// Restart as `plan` says ([`super::Restarts`]): after `plan.after`
+    /// iterations of a try (or when it stalls) whose loss is above
+    /// `plan.above`, continue from the next of `plan.starts` with the
+    /// optimiser restored to `plan.fresh`. The last try runs to the end of
+    /// the budget; a restart never happens on the run's last iteration.
+    pub fn restarts(mut self, plan: RestartPlan) -> Self {
+        self.restart = Some(plan);
+        self
     }
 
     /// Stop with [`Termination::Interrupted`] at the end of the current step
@@ -299,6 +315,7 @@ impl<'a> Trainer<'a> {
                     stall: StallWatch::new(loss, 0),
                     best: None,
                     initial_heldout: None,
+                    restarts: Vec::new(),
                 };
                 (state, metrics)
             }
@@ -373,6 +390,10 @@ impl<'a> Trainer<'a> {
                 self.budget.stall_iters,
                 self.budget.stall_rtol,
             );
+            // The budget ends the run after this step.
+            let last_step = s.iter >= self.budget.max_iters
+                || s.time_s >= self.budget.max_seconds
+                || s.loss <= self.budget.target_loss;
             let last = stalled
                 || s.iter >= self.budget.max_iters
                 || s.time_s >= self.budget.max_seconds
@@ -418,7 +439,37 @@ impl<'a> Trainer<'a> {
                     best: s.best.as_ref().map_or(s.iter, |b| b.iter),
                 };
             }
-            if stalled {
+            if let Some(plan) = &self.restart
+                && let Some(start) = plan.starts.get(s.restarts.len())
+                && !last_step
+                && s.loss > plan.above
+                && (stalled || s.iter - s.restarts.last().copied().unwrap_or(0) >= plan.after)
+            {
+                let t = Instant::now();
+                let restarted = opt
+                    .restore(plan.fresh.clone())
+                    .and_then(|()| obj!().loss(start));
+                s.time_s += t.elapsed().as_secs_f64();
+                match restarted {
+                    Ok(l) if l.is_finite() => {
+                        s.theta.copy_from_slice(start);
+                        s.loss = l;
+                    }
+                    Ok(_) => {
+                        break Termination::NonFinite {
+                            iteration: s.iter,
+                            block: "-".into(),
+                            quantity: "loss of the restart's initial θ".into(),
+                        };
+                    }
+                    Err(e) => break fault(e, s.iter)?,
+                }
+                s.restarts.push(s.iter);
+                s.stall = StallWatch::new(s.loss, s.iter);
+                for o in &mut self.observers {
+                    o.restarted(s.iter, s.restarts.len() + 1, s.loss)?;
+                }
+            } else if stalled {
                 break Termination::Stalled {
                     iteration: s.iter,
                     since: s.stall.since,
@@ -475,6 +526,7 @@ impl<'a> Trainer<'a> {
             initial_heldout_loss: s.initial_heldout,
             best: s.best,
             theta: s.theta,
+            restarts: s.restarts,
         };
         for o in &mut self.observers {
             o.finish(&outcome)?;

@@ -57,6 +57,10 @@ pub(crate) struct SolveArgs {
     /// default the run stops there: the best iterate is in best_model.json).
     #[arg(long)]
     no_overfit_stop: bool,
+    /// Never restart from another initialisation (the default preset of
+    /// laplace2d restarts a run not converged after 2200 iterations; `[restarts]`)
+    #[arg(long)]
+    no_restarts: bool,
     /// Seed of the initialisation [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
@@ -142,6 +146,7 @@ fn overrides(args: &SolveArgs) -> anyhow::Result<Overrides> {
         max_seconds: args.max_seconds,
         target_loss: args.target_loss,
         overfit_stop: args.no_overfit_stop.then_some(false),
+        restarts: args.no_restarts.then_some(false),
         seed: args.seed,
         eval_every: args.eval_every,
         resample_every: args.resample_every,
