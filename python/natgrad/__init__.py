@@ -125,7 +125,8 @@ def solve(
         optimiser parameters, ``--param``), ``cutoff``, ``weighting``,
         ``system_weights`` (dict of block name to system weight, ``--system-weight``),
         ``max_iters``, ``max_seconds``, ``target_loss``, ``overfit_stop``,
-        ``seed``, ``eval_every``, ``resample_every``, ``resample``,
+        ``restarts`` (``False``: no restarts from other initialisations,
+        ``--no-restarts``), ``seed``, ``eval_every``, ``resample_every``, ``resample``,
         ``resample_points``, ``save_models_at``, ``checkpoint_seconds``,
         ``checkpoint_every``, ``threads`` (default 2), ``device``, ``force``.
 
