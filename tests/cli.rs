@@ -1118,7 +1118,7 @@ fn preset_paper_runs_the_papers_settings() {
     let o = natgrad(&["solve", "laplace2d", "--print-config"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("name = \"amstramgram\"") && text.contains("start_precision = 0.0000000001"),
+        text.contains("name = \"amstramgram\"") && text.contains("start_precision = 1e-10\n"),
         "{text}"
     );
     let o = natgrad(&[

@@ -510,8 +510,66 @@ impl RunConfig {
 
     /// As TOML text.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("run configs serialise to TOML")
+        compact_floats(&toml::to_string(self).expect("run configs serialise to TOML"))
     }
+}
+
+/// Rewrite the floats of TOML `text` below 1e-4 or from 1e16 up in
+/// magnitude, which the serialiser spells out in full (`0.0000000001`), in
+/// exponent form (`1e-10`); strings are left alone. The value is unchanged:
+/// `{:e}` prints the shortest digits that read back to the same f64.
+fn compact_floats(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // The open string, across lines for multi-line ones (`"""` toggles thrice).
+    let mut quote: Option<char> = None;
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while let Some(c) = rest.chars().next() {
+            if let Some(q) = quote {
+                // Inside a string: copy through, honouring `\"` in basic strings.
+                let n = if c == '\\' && q == '"' {
+                    rest.chars().take(2).map(char::len_utf8).sum()
+                } else {
+                    if c == q {
+                        quote = None;
+                    }
+                    c.len_utf8()
+                };
+                out.push_str(&rest[..n]);
+                rest = &rest[n..];
+                continue;
+            }
+            if c == '"' || c == '\'' {
+                quote = Some(c);
+                out.push(c);
+                rest = &rest[1..];
+                continue;
+            }
+            let starts_number = (c.is_ascii_digit() || c == '-')
+                && !out.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_' || p == '.');
+            if starts_number {
+                let len = rest
+                    .find(|ch: char| {
+                        !(ch.is_ascii_digit() || matches!(ch, '-' | '+' | '.' | 'e' | 'E'))
+                    })
+                    .unwrap_or(rest.len());
+                let token = &rest[..len];
+                let shorter = token
+                    .contains('.')
+                    .then(|| token.parse::<f64>().ok())
+                    .flatten()
+                    .filter(|v| *v != 0.0 && !(1e-4..1e16).contains(&v.abs()))
+                    .map(|v| format!("{v:e}"))
+                    .filter(|e| e.len() < token.len());
+                out.push_str(shorter.as_deref().unwrap_or(token));
+                rest = &rest[len..];
+                continue;
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// Deserialise JSON text; on error, the dotted path of the field (none
@@ -679,6 +737,25 @@ mod tests {
                 inits: vec![Init::Glorot]
             }
         );
+    }
+
+    /// Long spelled-out floats become exponents with the same value;
+    /// strings, integers and short floats stay as they are.
+    #[test]
+    fn printed_floats_are_compact() {
+        let text = "a = 0.0000000001\nb = [0.00000000000001, 2.5]\nc = \"0.0000000001\"\n\
+                    d = 18446744073709551615\ne = -0.000001\nf = { std = 0.3 }\n\
+                    g = 100000000000000000000.0\nh = 'x 0.0000001'\nc1 = 0.0001\nx = 60.0\n";
+        assert_eq!(
+            compact_floats(text),
+            "a = 1e-10\nb = [1e-14, 2.5]\nc = \"0.0000000001\"\nd = 18446744073709551615\n\
+             e = -1e-6\nf = { std = 0.3 }\ng = 1e20\nh = 'x 0.0000001'\nc1 = 0.0001\nx = 60.0\n"
+        );
+        let printed = RunConfig::from_spec(&RunSpec::defaults("laplace2d").unwrap())
+            .unwrap()
+            .to_toml();
+        assert!(printed.contains("precision = 1e-10\n"), "{printed}");
+        assert!(printed.contains("above = 1e-14\n"), "{printed}");
     }
 
     /// `--print-config` output reads back to the same run.

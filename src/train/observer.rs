@@ -197,7 +197,7 @@ impl Observer for Progress {
     fn restarted(&mut self, iter: usize, attempt: usize, loss: f64) -> Result<()> {
         let clear = if self.live { "\r\x1b[K" } else { "" };
         eprintln!(
-            "{clear}iter {iter}: not converged, restarting from initialisation {attempt} (loss {loss:.3e})"
+            "{clear}iter {iter}: not converged; try {attempt} starts from a fresh initialisation (loss {loss:.3e})"
         );
         Ok(())
     }
@@ -222,6 +222,10 @@ impl Observer for Progress {
             ("linf", fmt_opt(m.map(|m| m.linf))),
         ] {
             eprintln!("  {k:<14} {v}");
+        }
+        if !o.restarts.is_empty() {
+            let at: Vec<String> = o.restarts.iter().map(|i| i.to_string()).collect();
+            eprintln!("  restarted      after iteration {}", at.join(", "));
         }
         if let Some(b) = o.best.as_ref().filter(|b| b.iter != o.iters) {
             eprintln!(

@@ -374,6 +374,12 @@ fn restarts_after_a_try_that_has_not_converged() {
         .unwrap();
     assert!(out.restarts.is_empty());
     assert_eq!(out.theta, [1.0 / 256.0; 2]);
+    // A start that does not fit the network is an error, not a panic.
+    let err = Trainer::new(budget(8, 0.0))
+        .restarts(plan(3, 1e-2, vec![vec![4.0]]))
+        .run(&Bowl, &mut scripted(), vec![1.0, 1.0])
+        .unwrap_err();
+    assert!(err.to_string().contains("restart"), "{err}");
     // The check falls on the last iteration: the run ends with its θ.
     let out = Trainer::new(budget(3, 0.0))
         .restarts(plan(3, 1e-2, vec![vec![4.0, 0.0]]))

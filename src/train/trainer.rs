@@ -289,6 +289,15 @@ impl<'a> Trainer<'a> {
                 points.objective()
             };
         }
+        if let Some(plan) = &self.restart
+            && let Some(bad) = plan.starts.iter().find(|t| t.len() != obj!().n_params())
+        {
+            return Err(Error::DimensionMismatch {
+                context: "a restart's parameters vs the problem's network".into(),
+                expected: obj!().n_params(),
+                got: bad.len(),
+            });
+        }
         let resumed = matches!(start, Start::Resumed(_));
         let (mut s, metrics0) = match start {
             Start::Resumed(state) => {
