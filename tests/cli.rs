@@ -25,6 +25,17 @@ fn bad_input_gives_one_line_errors_not_panics() {
             "unknown optimizer `sgd2`",
         ),
         (
+            &[
+                "compare",
+                "laplace2d",
+                "--optimizers",
+                "papr",
+                "--max-iters",
+                "1",
+            ],
+            "unknown setup (preset or optimizer) `papr`; known: default, paper, anagram",
+        ),
+        (
             &["solve", "laplace2d", "--cutoff", "abc"],
             "`abc` is not a cutoff",
         ),

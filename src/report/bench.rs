@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::linalg::Compute;
 use crate::train::catalogue::{self, Benchmark, Metric, Preset};
 use crate::train::{Budget, RunSpec};
@@ -74,7 +74,17 @@ pub fn case(problem: &str, setup: &str, seed: u64) -> Result<Case> {
     let mut spec = match preset {
         Some(p) => RunSpec::with_preset(problem, p)?,
         None => {
-            let chosen = catalogue::entry(problem)?.setup_for(setup)?;
+            let chosen = catalogue::entry(problem)?
+                .setup_for(setup)
+                .map_err(|e| match e {
+                    // A setup is a preset or an optimiser: the error lists both.
+                    Error::UnknownName { name, known, .. } => Error::UnknownName {
+                        kind: "setup (preset or optimizer)",
+                        name,
+                        known: format!("default, paper, {known}"),
+                    },
+                    other => other,
+                })?;
             let mut spec = RunSpec::defaults(problem)?;
             spec.optimizer = chosen.optimizer;
             spec.sampling = chosen.sampling;
