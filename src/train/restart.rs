@@ -88,7 +88,8 @@ impl Restarts {
                 return Err(Error::config(
                     field,
                     format!(
-                        "the same initialisation as {which}: with the run's seed it would repeat that try"
+                        "the same initialisation as {which}: with the run's seed it would repeat \
+                         that try; choose another, or turn restarts off (`inits = []`, `--no-restarts`)"
                     ),
                 ));
             }
