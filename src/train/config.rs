@@ -422,7 +422,10 @@ impl RunConfig {
             stall_rtol: b.stall_rtol.unwrap_or(spec.budget.stall_rtol),
             stop_on_overfit: b.stop_on_overfit.unwrap_or(spec.budget.stop_on_overfit),
         };
-        spec.widths = self.model.widths.clone();
+        if let Some(w) = &self.model.widths {
+            // Absent: the preset's network (burgers'), else the problem's.
+            spec.widths = Some(w.clone());
+        }
         spec.activation = self.model.activation;
         spec.init = self.model.init;
         spec.system_weights = self.system_weights.clone();

@@ -240,7 +240,7 @@ impl RunSpec {
             save_models_at: Vec::new(),
             stop: None,
             replace_existing: false,
-            widths: None,
+            widths: d.widths,
             activation: None,
             init: None,
             system_weights: d.system_weights,
