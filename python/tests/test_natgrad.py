@@ -297,8 +297,9 @@ def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "interrupted"
     # Ctrl-C from another thread once the run is under way (after its 50th
     # iteration), however loaded the machine is. The run cannot end by
-    # itself before it arrives: Adam's loss keeps falling (no stall), no
-    # overfitting stop, 600 s.
+    # itself before it arrives: AMStraMGRAM's steps (~20 ms, the interpreter
+    # released) leave the sender thread time to run, a stall takes 1000
+    # iterations, no overfitting stop, 600 s.
     started = threading.Event()
 
     def watch(it, loss, theta):
@@ -317,7 +318,7 @@ def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
         with pytest.raises(KeyboardInterrupt):
             natgrad.solve(
                 "laplace2d",
-                optimizer="adam",
+                optimizer="amstramgram",
                 max_seconds=600,
                 overfit_stop=False,
                 out=out,
