@@ -89,6 +89,7 @@ pub fn case(problem: &str, setup: &str, seed: u64) -> Result<Case> {
             spec.optimizer = chosen.optimizer;
             spec.sampling = chosen.sampling;
             spec.restarts = chosen.restarts;
+            spec.budget.stop_on_overfit = chosen.stop_on_overfit;
             spec
         }
     };

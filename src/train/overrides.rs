@@ -139,6 +139,9 @@ impl Overrides {
                     if config.is_none_or(|c| c.restarts.is_none()) {
                         spec.restarts = setup.restarts;
                     }
+                    if config.is_none_or(|c| c.budget.stop_on_overfit.is_none()) {
+                        spec.budget.stop_on_overfit = setup.stop_on_overfit;
+                    }
                 }
                 Some(_) => spec.optimizer = OptimizerConfig::default_for(name)?,
             }

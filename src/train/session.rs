@@ -228,6 +228,7 @@ impl RunSpec {
             budget: Budget {
                 max_iters: d.max_iters,
                 max_seconds: d.max_seconds,
+                stop_on_overfit: d.stop_on_overfit,
                 ..Default::default()
             },
             seed: 0,
