@@ -253,7 +253,7 @@ pub static CATALOGUE: &[Entry] = &[
     },
     Entry {
         name: "allen-cahn",
-        summary: "u_t − 1e-3 u_xx = 5(u − u³), u(0,x) = x² cos(πx), u(t,±1) = −1; net [2,20,20,20,1]; 1624 + 41 + 2×29 points",
+        summary: "u_t − 1e-3 u_xx = 5(u − u³), u(0,x) = x² cos(πx), u(t,±1) = −1; net [2,20,20,20,1]; 1624 + 41 + 2×29 points (natgrad's preset: 10 000 RAD interior points)",
         build: problems::allen_cahn,
         defaults: allen_cahn_defaults,
         paper: allen_cahn_paper,
