@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -295,25 +294,19 @@ def test_observer_sees_theta_and_can_stop_the_run(tmp_path):
 
 def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "interrupted"
-    # Ctrl-C from another thread once the run is under way (after its 50th
-    # iteration), however loaded the machine is. The run cannot end by
-    # itself before it arrives: AMStraMGRAM's steps (~20 ms, the interpreter
-    # released) leave the sender thread time to run, a stall takes 1000
-    # iterations, no overfitting stop, 600 s.
-    started = threading.Event()
+    # A signal that acts as Ctrl-C (the SIGINT handler) arrives 50 ms after
+    # the 50th iteration, while the run is inside a step with the interpreter
+    # released: the kernel's timer delivers it, so no other Python thread has
+    # to get the interpreter in time, however loaded the machine is. The run
+    # cannot end by itself within 50 ms (a stall takes 1000 iterations).
+    armed = []
 
     def watch(it, loss, theta):
-        if it >= 50:
-            started.set()
+        if it >= 50 and not armed:
+            armed.append(it)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
 
-    cancelled = threading.Event()
-
-    def ctrl_c():
-        if started.wait(60) and not cancelled.is_set():
-            os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=ctrl_c, daemon=True)
-    sender.start()
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             natgrad.solve(
@@ -327,9 +320,9 @@ def test_ctrl_c_interrupts_with_a_checkpoint_and_resume_continues(tmp_path):
                 observer_every=10,
             )
     finally:
-        cancelled.set()
-        started.set()
-        sender.join()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert armed
     ck = json.loads((out / "checkpoint.json").read_text())
     done = ck["state"]["iter"]
     assert done > 0
